@@ -1,0 +1,1 @@
+"""What every Blueprint service needs, and nothing domain-specific."""

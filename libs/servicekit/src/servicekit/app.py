@@ -1,0 +1,91 @@
+"""The app factory every service builds on: routers, error handlers, lifespan, observability."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI
+
+from servicekit import health, metrics
+from servicekit.auth import ServiceTokenProvider, TokenVerifier
+from servicekit.db import Database, make_engine
+from servicekit.errors import install_error_handlers
+from servicekit.jsonutil import FastJSONResponse
+from servicekit.logging import configure_logging
+from servicekit.middleware import RequestContextMiddleware
+from servicekit.settings import BaseServiceSettings
+from servicekit.tracing import setup_tracing
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def build_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    description: str = "",
+    version: str = "0.1.0",
+    routers: Sequence[APIRouter] = (),
+    database: Database | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    """A FastAPI app with the platform's conventions.
+
+    `database` lets tests hand in a Database bound to one connection; normally the lifespan makes
+    the engine from settings.
+    """
+    configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = database is None
+        if owns_db:
+            engine = make_engine(
+                settings.database_url,
+                schema=settings.db_schema,
+                application_name=settings.service_name,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                echo=settings.db_echo,
+            )
+            app.state.db = Database(engine)
+        else:
+            app.state.db = database
+        app.state.redis = aioredis.from_url(settings.redis_url, socket_timeout=5)
+        setup_tracing(app, settings, app.state.db.engine)
+        for hook in on_startup:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in reversed(on_shutdown):
+                await hook(app)
+            await app.state.redis.aclose()
+            if owns_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+        openapi_tags=openapi_tags,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
+    app.state.service_tokens = ServiceTokenProvider(settings)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,330 @@
+"""Bearer JWT (RS256) authentication and role checks.
+
+Tokens are validated against a PEM public key file and/or a JWKS URL: signature, `exp`, `iss`
+and `aud` are checked, and only RS256 is accepted (so `alg: none` and HMAC tricks fail). Claims:
+`sub` (user id), `org_id`, `roles`. A token with the role `service` is another service calling
+an `/internal/...` route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from jwt import PyJWK
+
+from servicekit.context import actor_id_var, org_id_var
+from servicekit.errors import Forbidden, Unauthorized
+from servicekit.settings import BaseServiceSettings
+
+ROLES = ("admin", "planner", "operator", "inspector", "approver", "viewer")
+SERVICE_ROLE = "service"
+ALGORITHMS = ["RS256"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user of one org, or another service."""
+
+    sub: str
+    org_id: uuid.UUID | None
+    roles: frozenset[str]
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_service(self) -> bool:
+        return SERVICE_ROLE in self.roles
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return uuid.UUID(self.sub)
+
+    @property
+    def org(self) -> uuid.UUID:
+        if self.org_id is None:
+            raise Forbidden("this token carries no org_id", code="ORG_REQUIRED")
+        return self.org_id
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+class TokenVerifier:
+    """Validates bearer tokens; keys come from a PEM file and/or a JWKS URL (cached)."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        public_key_pem: bytes | None = None,
+        jwks_url: str | None = None,
+        leeway: int = 30,
+        jwks_ttl: float = 300.0,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.jwks_url = jwks_url
+        self.jwks_ttl = jwks_ttl
+        self._static_key: Any = None
+        if public_key_pem:
+            self._static_key = PyJWK.from_dict(
+                _pem_to_jwk(public_key_pem)
+            ).key
+        self._jwks: dict[str, Any] = {}
+        self._jwks_fetched_at = 0.0
+        self._jwks_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: BaseServiceSettings) -> TokenVerifier:
+        pem = None
+        if settings.jwt_public_key_file:
+            pem = Path(settings.jwt_public_key_file).read_bytes()
+        return cls(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            public_key_pem=pem,
+            jwks_url=settings.jwt_jwks_url,
+            leeway=settings.jwt_leeway_seconds,
+        )
+
+    async def _jwks_key(self, kid: str | None) -> Any:
+        if not self.jwks_url:
+            return None
+        stale = time.monotonic() - self._jwks_fetched_at > self.jwks_ttl
+        if stale or (kid and kid not in self._jwks):
+            async with self._jwks_lock:
+                if stale or (kid and kid not in self._jwks):
+                    await self._refresh_jwks()
+        if kid:
+            return self._jwks.get(kid)
+        return next(iter(self._jwks.values()), None)
+
+    async def _refresh_jwks(self) -> None:
+        assert self.jwks_url
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                resp = await client.get(self.jwks_url)
+                resp.raise_for_status()
+                data = resp.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            if not self._jwks:
+                raise Unauthorized(
+                    "token keys could not be fetched from the JWKS URL", code="JWKS_UNAVAILABLE"
+                ) from exc
+            return
+        keys = {}
+        for raw in data.get("keys", []):
+            if raw.get("kty") != "RSA":
+                continue
+            keys[raw.get("kid") or ""] = PyJWK.from_dict(raw).key
+        self._jwks = keys
+        self._jwks_fetched_at = time.monotonic()
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("the bearer token is not a well-formed JWT", code="TOKEN_INVALID") from exc
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
+            raise Unauthorized(
+                f"token algorithm {alg!r} is not accepted; tokens must be signed with RS256",
+                code="TOKEN_INVALID",
+            )
+        key = await self._jwks_key(header.get("kid")) if self.jwks_url else None
+        if key is None:
+            key = self._static_key
+        if key is None:
+            raise Unauthorized("no key is known that could verify this token", code="TOKEN_INVALID")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the bearer token has expired", code="TOKEN_EXPIRED") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthorized(
+                f"the token's audience is wrong; expected {self.audience!r}", code="TOKEN_INVALID"
+            ) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise Unauthorized(
+                f"the token's issuer is wrong; expected {self.issuer!r}", code="TOKEN_INVALID"
+            ) from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthorized("the token's signature does not verify", code="TOKEN_INVALID") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise Unauthorized(f"the token lacks the claim {exc.claim!r}", code="TOKEN_INVALID") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"the bearer token is invalid: {exc}", code="TOKEN_INVALID") from exc
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    roles_claim = claims.get("roles", [])
+    if isinstance(roles_claim, str):
+        roles_claim = [r for r in roles_claim.replace(",", " ").split() if r]
+    if not isinstance(roles_claim, list) or not all(isinstance(r, str) for r in roles_claim):
+        raise Unauthorized("claim 'roles' must be a list of role names", code="TOKEN_INVALID")
+    roles = frozenset(roles_claim)
+    sub = str(claims["sub"])
+    org_raw = claims.get("org_id")
+    org_id: uuid.UUID | None = None
+    if org_raw is not None:
+        try:
+            org_id = uuid.UUID(str(org_raw))
+        except ValueError as exc:
+            raise Unauthorized("claim 'org_id' must be a UUID", code="TOKEN_INVALID") from exc
+    if SERVICE_ROLE not in roles:
+        if org_id is None:
+            raise Unauthorized("the token lacks the claim 'org_id'", code="TOKEN_INVALID")
+        try:
+            uuid.UUID(sub)
+        except ValueError as exc:
+            raise Unauthorized("claim 'sub' must be a user id (UUID)", code="TOKEN_INVALID") from exc
+    return Principal(sub=sub, org_id=org_id, roles=roles, claims=claims)
+
+
+def _pem_to_jwk(pem: bytes) -> dict[str, Any]:
+    from jwt.algorithms import RSAAlgorithm
+
+    key = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem)
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key, as_dict=True)
+    return jwk
+
+
+def mint_token(
+    private_key_pem: bytes,
+    *,
+    sub: str,
+    roles: Iterable[str],
+    org_id: str | uuid.UUID | None = None,
+    issuer: str = "blueprint-dev",
+    audience: str = "blueprint",
+    ttl_seconds: int = 3600,
+    kid: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Sign a token (dev tooling, tests, and service-to-service calls)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "roles": list(roles),
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if org_id is not None:
+        claims["org_id"] = str(org_id)
+    if extra:
+        claims.update(extra)
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("send 'Authorization: Bearer <token>'", code="TOKEN_MISSING")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "the Authorization header must be 'Bearer <token>'", code="TOKEN_MISSING"
+        )
+    return token.strip()
+
+
+async def current_principal(request: Request) -> Principal:
+    verifier: TokenVerifier = request.app.state.token_verifier
+    principal = await verifier.verify(_bearer(request))
+    if principal.org_id is not None:
+        org_id_var.set(str(principal.org_id))
+    actor_id_var.set(principal.sub)
+    return principal
+
+
+def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """Dependency: a user of the org holding at least one of `roles` (admin always passes)."""
+    allowed = frozenset(roles) | {"admin"}
+
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.is_service:
+            raise Forbidden("service tokens may only call /internal routes", code="ROLE_REQUIRED")
+        if not principal.has_any(allowed):
+            raise Forbidden(
+                f"this needs one of the roles {sorted(allowed)}; the token has "
+                f"{sorted(principal.roles) or 'none'}",
+                code="ROLE_REQUIRED",
+            )
+        return principal
+
+    return dependency
+
+
+async def _any_user(principal: Principal = Depends(current_principal)) -> Principal:
+    if principal.is_service:
+        raise Forbidden("service tokens may only call /internal routes", code="ROLE_REQUIRED")
+    return principal
+
+
+def require_user() -> Any:
+    """`principal: Principal = require_user()`: any authenticated user of an org."""
+    return Depends(_any_user)
+
+
+async def _service(principal: Principal = Depends(current_principal)) -> Principal:
+    if not principal.is_service:
+        raise Forbidden("internal routes need a service token", code="SERVICE_TOKEN_REQUIRED")
+    return principal
+
+
+def require_service() -> Any:
+    """`caller: Principal = require_service()` on /internal routes."""
+    return Depends(_service)
+
+
+class ServiceTokenProvider:
+    """Gives this service a bearer token for its calls to other services' internal routes."""
+
+    def __init__(self, settings: BaseServiceSettings) -> None:
+        self.settings = settings
+        self._token: str | None = settings.service_token
+        self._expires_at = float("inf") if settings.service_token else 0.0
+        self._key: bytes | None = None
+        if settings.service_token_private_key_file:
+            self._key = Path(settings.service_token_private_key_file).read_bytes()
+
+    def token(self) -> str:
+        if self._token and time.time() < self._expires_at - 30:
+            return self._token
+        if self._key is None:
+            raise Unauthorized(
+                "this service has no service token configured", code="SERVICE_TOKEN_MISSING"
+            )
+        ttl = self.settings.service_token_ttl_seconds
+        self._token = mint_token(
+            self._key,
+            sub=f"service:{self.settings.service_name}",
+            roles=[SERVICE_ROLE],
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            ttl_seconds=ttl,
+        )
+        self._expires_at = time.time() + ttl
+        return self._token

@@ -1,0 +1,115 @@
+"""Async engine, sessions, the unit of work, and the declarative Base factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.jsonutil import dumps, loads
+
+# Stable constraint names, so Alembic diffs and error messages never depend on luck.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_base(schema: str) -> type[DeclarativeBase]:
+    """A declarative Base whose tables live in `schema`, with the naming convention."""
+
+    class Base(DeclarativeBase):
+        metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+    return Base
+
+
+def _json_serializer(value: Any) -> str:
+    return dumps(value).decode()
+
+
+def make_engine(
+    url: str,
+    *,
+    schema: str,
+    application_name: str,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    echo: bool = False,
+) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        echo=echo,
+        json_serializer=_json_serializer,
+        json_deserializer=loads,
+        connect_args={
+            "server_settings": {"search_path": schema, "application_name": application_name},
+            "timeout": 10,
+        },
+    )
+
+
+class Database:
+    """The engine and session factory of one service.
+
+    In tests a Database can be bound to one connection inside an outer transaction, so that every
+    unit of work commits into a savepoint and the test rolls everything back at the end.
+    """
+
+    def __init__(self, engine: AsyncEngine, bind: AsyncConnection | None = None) -> None:
+        self.engine = engine
+        if bind is None:
+            self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        else:
+            self.sessionmaker = async_sessionmaker(
+                bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _unit_of_work(db: Database = Depends(get_database)) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit when the handler returns, roll back when it raises.
+
+    It ends before the response is sent, so a failed commit is the client's error response and
+    never a success that did not happen.
+    """
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+def unit_of_work() -> Any:
+    """`session: AsyncSession = unit_of_work()` in a route signature."""
+    return Depends(_unit_of_work, scope="function")

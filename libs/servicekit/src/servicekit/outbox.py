@@ -1,0 +1,129 @@
+"""The transactional outbox and the consumer inbox: tables and the helper that writes an event.
+
+An event is written in the same transaction as the change it describes; a relay publishes
+committed rows later. An INSERT fires `NOTIFY <schema>_outbox` so the relay wakes at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.context import current_trace_ids, request_id_var, traceparent_var
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+        Column("type", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("aggregate_type", Text, nullable=False),
+        Column("aggregate_id", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("ix_outbox_pending", "seq", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("event_type", Text, nullable=False),
+        Column("source", Text, nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+def create_outbox_sql(schema: str) -> list[str]:
+    """DDL for the NOTIFY trigger (tables come from the metadata in the first migration)."""
+    channel = notify_channel(schema)
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION "{schema}".outbox_notify() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{channel}', '');
+            RETURN NULL;
+        END $$;
+        """,
+        f"""
+        CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".outbox_notify();
+        """,
+    ]
+
+
+def drop_outbox_sql(schema: str) -> list[str]:
+    return [
+        f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox',
+        f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()',
+    ]
+
+
+def event_headers() -> dict[str, str]:
+    """What travels with an event so its handling joins the request's trace and logs."""
+    headers: dict[str, str] = {}
+    trace_id, span_id = current_trace_ids()
+    if trace_id and span_id:
+        headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
+    elif traceparent_var.get():
+        headers["traceparent"] = traceparent_var.get() or ""
+    rid = request_id_var.get()
+    if rid:
+        headers["request_id"] = rid
+    return headers
+
+
+async def add_event(
+    session: AsyncSession,
+    table: Table,
+    *,
+    type: str,
+    source: str,
+    aggregate_type: str,
+    aggregate_id: Any,
+    payload: dict[str, Any],
+    event_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Add an event to the current unit of work; it is published only if the transaction commits."""
+    eid = event_id or uuid.uuid4()
+    await session.execute(
+        insert(table).values(
+            id=eid,
+            type=type,
+            source=source,
+            aggregate_type=aggregate_type,
+            aggregate_id=str(aggregate_id),
+            payload=payload,
+            headers=event_headers(),
+        )
+    )
+    return eid

@@ -1,0 +1,55 @@
+"""Settings base: every service reads its configuration from env vars with its own prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BaseServiceSettings(BaseSettings):
+    """Common settings. A service subclasses this and sets `env_prefix`, e.g. `TASK_SVC_`."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, frozen=False)
+
+    service_name: str = "service"
+    environment: str = "dev"
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://localhost:5432/blueprint",
+        description="SQLAlchemy URL of the service's own database role (asyncpg driver).",
+    )
+    db_schema: str = "public"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_echo: bool = False
+
+    redis_url: str = "redis://localhost:6379/0"
+
+    # Bearer JWT validation (RS256): a PEM public key file, or a JWKS URL, or both.
+    jwt_public_key_file: Path | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "blueprint-dev"
+    jwt_audience: str = "blueprint"
+    jwt_leeway_seconds: int = 30
+
+    # How this service authenticates its own calls to other services' /internal routes.
+    service_token: str | None = None
+    service_token_private_key_file: Path | None = None
+    service_token_ttl_seconds: int = 300
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint, e.g. http://localhost:4318/v1/traces. Unset: off.",
+    )
+    readiness_timeout_seconds: float = 2.0
+
+    # Where the other services answer (internal HTTP, never through the gateway).
+    template_svc_url: str = "http://127.0.0.1:8101"
+    task_svc_url: str = "http://127.0.0.1:8102"
+    qc_svc_url: str = "http://127.0.0.1:8103"
+    notify_svc_url: str = "http://127.0.0.1:8104"

@@ -1,0 +1,44 @@
+"""OpenTelemetry: on when an OTLP endpoint is configured, entirely off otherwise."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from servicekit.settings import BaseServiceSettings
+
+log = logging.getLogger("servicekit.tracing")
+_provider_set = False
+
+
+def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = None) -> bool:
+    """Instrument FastAPI, httpx, SQLAlchemy and Redis and export spans over OTLP/HTTP."""
+    global _provider_set
+    if not settings.otlp_endpoint:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if not _provider_set:
+        provider = TracerProvider(
+            resource=Resource.create(
+                {"service.name": settings.service_name, "deployment.environment": settings.environment}
+            )
+        )
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
+        trace.set_tracer_provider(provider)
+        HTTPXClientInstrumentor().instrument()
+        RedisInstrumentor().instrument()
+        _provider_set = True
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/healthz,/readyz")
+    if engine is not None:
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    log.info("tracing on, exporting to %s", settings.otlp_endpoint)
+    return True

@@ -1,0 +1,11 @@
+"""The declarative Base of notify-svc: every table lives in the `notify` schema."""
+
+from __future__ import annotations
+
+from servicekit.db import make_base
+from servicekit.outbox import inbox_table, outbox_table
+from notify_svc import SCHEMA
+
+Base = make_base(SCHEMA)
+outbox = outbox_table(Base.metadata)
+inbox = inbox_table(Base.metadata)

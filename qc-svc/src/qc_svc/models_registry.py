@@ -1,0 +1,5 @@
+"""Imports every model module so the metadata Alembic compares against is complete."""
+
+from qc_svc.db import Base
+
+metadata = Base.metadata
