@@ -1,0 +1,1 @@
+"""The pytest plugin every service's tests use (loaded with `-p servicekit.testing.plugin`)."""
