@@ -77,9 +77,7 @@ class TokenVerifier:
         self.jwks_ttl = jwks_ttl
         self._static_key: Any = None
         if public_key_pem:
-            self._static_key = PyJWK.from_dict(
-                _pem_to_jwk(public_key_pem)
-            ).key
+            self._static_key = PyJWK.from_dict(_pem_to_jwk(public_key_pem)).key
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched_at = 0.0
         self._jwks_lock = asyncio.Lock()
@@ -134,7 +132,9 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized("the bearer token is not a well-formed JWT", code="TOKEN_INVALID") from exc
+            raise Unauthorized(
+                "the bearer token is not a well-formed JWT", code="TOKEN_INVALID"
+            ) from exc
         alg = header.get("alg")
         if alg not in ALGORITHMS:
             raise Unauthorized(
@@ -167,9 +167,13 @@ class TokenVerifier:
                 f"the token's issuer is wrong; expected {self.issuer!r}", code="TOKEN_INVALID"
             ) from exc
         except jwt.InvalidSignatureError as exc:
-            raise Unauthorized("the token's signature does not verify", code="TOKEN_INVALID") from exc
+            raise Unauthorized(
+                "the token's signature does not verify", code="TOKEN_INVALID"
+            ) from exc
         except jwt.MissingRequiredClaimError as exc:
-            raise Unauthorized(f"the token lacks the claim {exc.claim!r}", code="TOKEN_INVALID") from exc
+            raise Unauthorized(
+                f"the token lacks the claim {exc.claim!r}", code="TOKEN_INVALID"
+            ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the bearer token is invalid: {exc}", code="TOKEN_INVALID") from exc
         return principal_from_claims(claims)
@@ -196,7 +200,9 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         try:
             uuid.UUID(sub)
         except ValueError as exc:
-            raise Unauthorized("claim 'sub' must be a user id (UUID)", code="TOKEN_INVALID") from exc
+            raise Unauthorized(
+                "claim 'sub' must be a user id (UUID)", code="TOKEN_INVALID"
+            ) from exc
     return Principal(sub=sub, org_id=org_id, roles=roles, claims=claims)
 
 

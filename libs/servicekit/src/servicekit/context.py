@@ -12,7 +12,7 @@ traceparent_var: ContextVar[str | None] = ContextVar("traceparent", default=None
 
 
 def current_trace_ids() -> tuple[str | None, str | None]:
-    """(trace_id, span_id) of the active span, or of the incoming traceparent when tracing is off."""
+    """(trace_id, span_id) of the active span, else of the incoming traceparent."""
     try:
         from opentelemetry import trace
 

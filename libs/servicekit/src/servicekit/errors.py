@@ -237,9 +237,7 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
 
 
 async def _unhandled_handler(request: Request, exc: Exception) -> Response:
-    log.error(
-        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
-    )
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         status=500,
         code="INTERNAL_ERROR",

@@ -19,9 +19,9 @@ async def healthz(request: Request) -> Response:
     return FastJSONResponse({"status": "ok", "service": request.app.state.settings.service_name})
 
 
-async def _check(coro: Any, timeout: float) -> str:
+async def _check(coro: Any, limit: float) -> str:
     try:
-        await asyncio.wait_for(coro, timeout)
+        await asyncio.wait_for(coro, limit)
     except Exception as exc:  # any failure means "not ready", with its reason
         return f"failed: {type(exc).__name__}: {exc}"[:300] or "failed"
     return "ok"

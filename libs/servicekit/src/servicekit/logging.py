@@ -49,8 +49,16 @@ class PlainFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s " + service + " %(name)s: %(message)s")
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """Writes to whatever sys.stdout is now (test capture swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service) if json_lines else PlainFormatter(service))
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -61,6 +69,7 @@ def configure_logging(service: str, *, level: str = "INFO", json_lines: bool = T
     root.setLevel(level.upper())
     # uvicorn's own access log duplicates ours; its error log goes through the root handler.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         lg = logging.getLogger(name)
         lg.handlers.clear()

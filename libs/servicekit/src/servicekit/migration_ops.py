@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import MetaData
 
 from servicekit.db import NAMING_CONVENTION
-
 from servicekit.outbox import create_outbox_sql, drop_outbox_sql, inbox_table, outbox_table
 
 

@@ -69,7 +69,7 @@ def run_env(target_metadata: MetaData, *, schema: str) -> None:
 
 
 def upgrade(service_dir: Path, database_url: str, revision: str = "head") -> None:
-    """Migrate one service's schema. Runs in a thread of its own (Alembic's env uses asyncio.run)."""
+    """Migrate one service's schema, in a thread of its own (Alembic's env uses asyncio.run)."""
     from alembic import command
     from alembic.config import Config
 

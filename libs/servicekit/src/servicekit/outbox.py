@@ -43,7 +43,11 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True), nullable=True),
         Index("ix_outbox_pending", "seq", postgresql_where=text("published_at IS NULL")),
-        Index("ix_outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")),
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
     )
 
 
@@ -112,9 +116,17 @@ async def add_event(
     aggregate_id: Any,
     payload: dict[str, Any],
     event_id: uuid.UUID | None = None,
+    headers: dict[str, str] | None = None,
 ) -> uuid.UUID:
-    """Add an event to the current unit of work; it is published only if the transaction commits."""
+    """Add an event to the current unit of work; it is published only if the transaction commits.
+
+    `headers` add to the trace and request ids taken from the current context (for example the
+    payload's `dataschema`).
+    """
     eid = event_id or uuid.uuid4()
+    all_headers = event_headers()
+    if headers:
+        all_headers.update(headers)
     await session.execute(
         insert(table).values(
             id=eid,
@@ -123,7 +135,7 @@ async def add_event(
             aggregate_type=aggregate_type,
             aggregate_id=str(aggregate_id),
             payload=payload,
-            headers=event_headers(),
+            headers=all_headers,
         )
     )
     return eid

@@ -29,10 +29,15 @@ def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = 
     if not _provider_set:
         provider = TracerProvider(
             resource=Resource.create(
-                {"service.name": settings.service_name, "deployment.environment": settings.environment}
+                {
+                    "service.name": settings.service_name,
+                    "deployment.environment": settings.environment,
+                }
             )
         )
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint)))
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint))
+        )
         trace.set_tracer_provider(provider)
         HTTPXClientInstrumentor().instrument()
         RedisInstrumentor().instrument()

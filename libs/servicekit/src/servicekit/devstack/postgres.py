@@ -32,7 +32,9 @@ def pg_bindir() -> Path:
     found = shutil.which("initdb")
     if found:
         return Path(found).parent
-    raise RuntimeError("PostgreSQL server binaries (initdb, postgres) were not found; install postgresql")
+    raise RuntimeError(
+        "PostgreSQL server binaries (initdb, postgres) were not found; install postgresql"
+    )
 
 
 def _run_as_prefix() -> list[str]:
@@ -83,11 +85,14 @@ class PostgresCluster:
         cmd = [
             *_run_as_prefix(),
             str(pg_bindir() / "initdb"),
-            "-D", str(self.data_dir),
-            "-U", "postgres",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
             "--auth-local=trust",
             "--auth-host=scram-sha-256",
-            "-E", "UTF8",
+            "-E",
+            "UTF8",
             "--locale=C",
         ]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -98,14 +103,22 @@ class PostgresCluster:
         return [
             *_run_as_prefix(),
             str(pg_bindir() / "postgres"),
-            "-D", str(self.data_dir),
-            "-p", str(self.port),
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", f"unix_socket_directories={self.socket_dir}",
-            "-c", "shared_preload_libraries=pg_stat_statements",
-            "-c", "pg_stat_statements.track=all",
-            "-c", "max_connections=200",
-            "-c", "logging_collector=off",
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.socket_dir}",
+            "-c",
+            "shared_preload_libraries=pg_stat_statements",
+            "-c",
+            "pg_stat_statements.track=all",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "logging_collector=off",
         ]
 
     def start(self, timeout: float = 30.0) -> None:

@@ -72,6 +72,8 @@ class ServiceDatabase:
 class TestDatabase:
     """One fresh database for the whole test session; services are provisioned on demand."""
 
+    __test__ = False  # a fixture's type, not a test class
+
     server: PgServer
     name: str
     _migrated: dict[str, ServiceDatabase] = field(default_factory=dict)
@@ -260,7 +262,9 @@ def install_service_fixtures(
             yield s
 
     @pytest.fixture
-    async def app(settings: Any, engine: AsyncEngine, db_conn: AsyncConnection) -> AsyncIterator[Any]:
+    async def app(
+        settings: Any, engine: AsyncEngine, db_conn: AsyncConnection
+    ) -> AsyncIterator[Any]:
         application = create_app(settings, database=Database(engine, bind=db_conn))
         async with application.router.lifespan_context(application):
             yield application
@@ -288,7 +292,9 @@ def install_service_fixtures(
                 )
                 tables = [f'"{spec.schema}"."{r[0]}"' for r in rows]
                 if tables:
-                    await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                    await conn.execute(
+                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+                    )
 
     @pytest.fixture
     async def committing_client(committing_app: Any) -> AsyncIterator[httpx.AsyncClient]:

@@ -1,0 +1,44 @@
+# Blueprint: the two commands are `make run` and `make test`; the rest are helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= uv
+ROLES ?= planner,operator
+PYTEST_ARGS ?=
+
+.PHONY: help setup run token test lint typecheck pytest bench up down fmt
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup:  ## install what is missing (apt packages, uv, the Python workspace)
+	@bash infra/scripts/setup.sh
+
+run: setup  ## the whole platform on this machine, gateway at http://localhost:8080
+	@$(UV) run --frozen python -m blueprint_stack run
+
+token:  ## print a dev JWT: make token ROLES=planner,operator [ORG=<uuid>] [USER_ID=<uuid>]
+	@$(UV) run --frozen python -m blueprint_stack token --roles "$(ROLES)" \
+		$(if $(ORG),--org "$(ORG)") $(if $(USER_ID),--user-id "$(USER_ID)")
+
+test: setup lint typecheck pytest  ## the whole suite: lint, types, tests against real services
+
+lint:  ## ruff
+	$(UV) run --frozen ruff check .
+
+fmt:  ## ruff autofix
+	$(UV) run --frozen ruff check --fix .
+
+typecheck:  ## mypy on the libraries and services
+	$(UV) run --frozen mypy libs/servicekit/src libs/contracts/src template-svc/src task-svc/src qc-svc/src notify-svc/src infra/src
+
+pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing ran
+	@bash infra/scripts/pytest.sh $(PYTEST_ARGS)
+
+bench:  ## benchmarks: print throughput and latency figures
+	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
+
+up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
+	docker compose up --build
+
+down:
+	docker compose down

@@ -1,0 +1,82 @@
+"""Pure pieces of servicekit: claims, error field paths, port checks, naming convention."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+from servicekit.auth import principal_from_claims
+from servicekit.db import make_base
+from servicekit.devstack.ports import PortInUse, ensure_port_free
+from servicekit.errors import Unauthorized, _field_path
+
+
+def test_user_claims_become_a_principal() -> None:
+    org, user = uuid.uuid4(), uuid.uuid4()
+    p = principal_from_claims(
+        {"sub": str(user), "org_id": str(org), "roles": ["planner", "viewer"]}
+    )
+    assert p.user_id == user and p.org == org and p.roles == {"planner", "viewer"}
+    assert not p.is_service
+
+
+def test_service_claims_need_no_org() -> None:
+    p = principal_from_claims({"sub": "service:task-svc", "roles": ["service"]})
+    assert p.is_service and p.org_id is None
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "not-a-uuid", "org_id": str(uuid.uuid4()), "roles": []},
+        {"sub": str(uuid.uuid4()), "roles": ["viewer"]},
+        {"sub": str(uuid.uuid4()), "org_id": "nope", "roles": ["viewer"]},
+        {"sub": str(uuid.uuid4()), "org_id": str(uuid.uuid4()), "roles": {"a": 1}},
+    ],
+)
+def test_bad_claims_are_refused(claims: dict[str, object]) -> None:
+    with pytest.raises(Unauthorized):
+        principal_from_claims(claims)
+
+
+@pytest.mark.parametrize(
+    ("loc", "expected"),
+    [
+        (("body", "payload", "assign_to"), ("body", "payload.assign_to")),
+        (("body", "nodes", 3, "key"), ("body", "nodes[3].key")),
+        (("query", "limit"), ("query", "limit")),
+        (("body",), ("body", "body")),
+    ],
+)
+def test_field_paths_read_like_json_paths(
+    loc: tuple[object, ...], expected: tuple[str, str]
+) -> None:
+    assert _field_path(loc) == expected
+
+
+def test_taken_port_is_refused_with_a_clear_message() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(PortInUse) as err:
+            ensure_port_free(port, "the gateway")
+    assert f"port {port}" in str(err.value) and "the gateway" in str(err.value)
+
+
+def test_base_binds_tables_to_the_schema_with_stable_names() -> None:
+    from sqlalchemy import Column, Integer, Text, UniqueConstraint
+
+    Base = make_base("demo")
+
+    class Widget(Base):  # type: ignore[misc, valid-type]
+        __tablename__ = "widget"
+        id = Column(Integer, primary_key=True)
+        code = Column(Text)
+        __table_args__ = (UniqueConstraint("code"),)
+
+    table = Widget.__table__
+    assert table.schema == "demo"
+    names = {c.name for c in table.constraints}
+    assert {"pk_widget", "uq_widget_code"} <= names
