@@ -1,9 +1,9 @@
 """Fixtures of notify-svc's tests: its migrated schema, app and client (servicekit plugin)."""
 
-from servicekit.testing.plugin import ServiceSpec, install_service_fixtures
 from notify_svc import ROLE, SCHEMA, SERVICE_DIR
 from notify_svc.main import create_app
 from notify_svc.settings import Settings
+from servicekit.testing.plugin import ServiceSpec, install_service_fixtures
 
 SPEC = ServiceSpec(role=ROLE, schema=SCHEMA, service_dir=SERVICE_DIR)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 
 import asyncpg
-import notify_svc
 import pytest
+
+import notify_svc
 import qc_svc
 import task_svc
 import template_svc

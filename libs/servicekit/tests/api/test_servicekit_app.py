@@ -14,6 +14,7 @@ import jwt
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, ConfigDict
+
 from servicekit.app import build_app
 from servicekit.auth import Principal, mint_token, require_roles, require_service
 from servicekit.errors import NotFound

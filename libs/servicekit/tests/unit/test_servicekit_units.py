@@ -6,6 +6,7 @@ import socket
 import uuid
 
 import pytest
+
 from servicekit.auth import principal_from_claims
 from servicekit.db import make_base
 from servicekit.devstack.ports import PortInUse, ensure_port_free
