@@ -44,7 +44,7 @@ def _run_as_prefix() -> list[str]:
     return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
 
 
-def _make_reachable(path: Path) -> None:
+def make_reachable(path: Path) -> None:
     """As root: let the postgres user own `path` and traverse every parent directory."""
     if os.geteuid() != 0:
         return
@@ -78,10 +78,10 @@ class PostgresCluster:
     def init(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        _make_reachable(self.base_dir)
-        _make_reachable(self.socket_dir)
+        make_reachable(self.base_dir)
+        make_reachable(self.socket_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        _make_reachable(self.data_dir)
+        make_reachable(self.data_dir)
         cmd = [
             *_run_as_prefix(),
             str(pg_bindir() / "initdb"),
@@ -125,7 +125,7 @@ class PostgresCluster:
         """Start in the background (tests); the stack runner supervises `command()` itself."""
         self.init()
         ensure_port_free(self.port, f"PostgreSQL ({self.name})")
-        _make_reachable(self.socket_dir)
+        make_reachable(self.socket_dir)
         log = open(self.log_file, "ab")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,0 +1,187 @@
+"""`python -m blueprint_stack run | token | render-gateway`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+
+from blueprint_stack import gateway
+from blueprint_stack.config import SERVICES, StackConfig
+from blueprint_stack.keys import DEV_ORG_ID, DEV_USER_ID, mint_dev_token, parse_roles
+from blueprint_stack.stack import Stack
+from blueprint_stack.supervisor import StackError
+from servicekit.devstack import PortInUse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blueprint_stack")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="run the whole platform until Ctrl-C")
+    _var_dir_arg(run)
+    run.add_argument("--gateway-port", type=int, help="env BLUEPRINT_GATEWAY_PORT (8080)")
+    run.add_argument("--gateway-host", help="env BLUEPRINT_GATEWAY_HOST (127.0.0.1)")
+    run.add_argument("--postgres-port", type=int, help="env BLUEPRINT_POSTGRES_PORT (55432)")
+    run.add_argument("--redis-port", type=int, help="env BLUEPRINT_REDIS_PORT (56379)")
+    for svc in SERVICES:
+        run.add_argument(
+            f"--{svc.short}-port",
+            type=int,
+            dest=f"{svc.short}_port",
+            help=f"{svc.name}; env {svc.port_env} ({svc.default_port})",
+        )
+    run.add_argument(
+        "--write-rate", help="gateway writes per client, e.g. 20r/s (env BLUEPRINT_WRITE_RATE)"
+    )
+    run.add_argument("--write-burst", type=int, help="env BLUEPRINT_WRITE_BURST (40)")
+    run.add_argument(
+        "--client-max-body-size",
+        help="largest request body, e.g. 1m (env BLUEPRINT_CLIENT_MAX_BODY_SIZE)",
+    )
+    run.add_argument("--log-level", help="services' log level (env BLUEPRINT_LOG_LEVEL, INFO)")
+    run.add_argument("--no-install", action="store_true", help="never run apt-get")
+
+    token = sub.add_parser("token", help="print a dev bearer token for the local stack")
+    _var_dir_arg(token)
+    token.add_argument("--roles", default="planner", help="comma separated, e.g. planner,operator")
+    token.add_argument("--org", type=uuid.UUID, default=DEV_ORG_ID, help=f"org id ({DEV_ORG_ID})")
+    token.add_argument(
+        "--user-id", type=uuid.UUID, default=DEV_USER_ID, help=f"user id ({DEV_USER_ID})"
+    )
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds the token is valid")
+
+    render = sub.add_parser("render-gateway", help="print the gateway config the stack would use")
+    _var_dir_arg(render)
+    return parser
+
+
+def _var_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--var-dir", type=Path, help="where data, logs and keys live (env BLUEPRINT_VAR_DIR)"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> StackConfig:
+    cfg = StackConfig.from_env()
+    changes: dict[str, object] = {}
+    if args.var_dir is not None:
+        changes["var_dir"] = args.var_dir.resolve()
+    for attr in (
+        "gateway_port",
+        "gateway_host",
+        "postgres_port",
+        "redis_port",
+        "write_rate",
+        "write_burst",
+        "client_max_body_size",
+        "log_level",
+    ):
+        value = getattr(args, attr, None)
+        if value is not None:
+            changes[attr] = value
+    ports = dict(cfg.service_ports)
+    for svc in SERVICES:
+        value = getattr(args, f"{svc.short}_port", None)
+        if value is not None:
+            ports[svc.name] = value
+    changes["service_ports"] = ports
+    if getattr(args, "no_install", False):
+        changes["install_missing"] = False
+    return replace(cfg, **changes)  # type: ignore[arg-type]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(config: StackConfig) -> int:
+    stack = Stack(config)
+    # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit.
+    signal.signal(signal.SIGTERM, _interrupt)
+    code = 0
+    try:
+        stack.start()
+        print(stack.summary(), flush=True)
+        while True:
+            dead = stack.dead_processes()
+            if dead:
+                for proc in dead:
+                    stack.console.say(
+                        f"{proc.name} exited unexpectedly (code {proc.exit_code()}); "
+                        f"see {proc.log_file}"
+                    )
+                code = 1
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    except PortInUse as exc:
+        print(f"blueprint: {exc}{_port_hint(exc.what)}", file=sys.stderr)
+        return 1
+    except StackError as exc:
+        print(f"blueprint: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        # Stopping must not be cut short by a second Ctrl-C: every process gets its SIGKILL.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if stack.processes:
+            stack.console.say("stopping everything")
+            stack.stop()
+            stack.console.say("stopped")
+    return code
+
+
+def _port_hint(what: str) -> str:
+    """Which flag / variable moves the port that was taken."""
+    hints = {
+        "PostgreSQL": ("--postgres-port", "BLUEPRINT_POSTGRES_PORT"),
+        "Redis": ("--redis-port", "BLUEPRINT_REDIS_PORT"),
+        "the gateway": ("--gateway-port", "BLUEPRINT_GATEWAY_PORT"),
+        **{svc.name: (f"--{svc.short}-port", svc.port_env) for svc in SERVICES},
+    }
+    if what not in hints:
+        return ""
+    flag, env = hints[what]
+    return f" ({flag} or {env})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"blueprint: {exc}", file=sys.stderr)
+        return 2
+    if args.cmd == "run":
+        return run(config)
+    if args.cmd == "token":
+        try:
+            roles = parse_roles(args.roles)
+        except ValueError as exc:
+            print(f"blueprint: {exc}", file=sys.stderr)
+            return 2
+        token = mint_dev_token(
+            config.keys_dir,
+            roles=roles,
+            org_id=args.org,
+            user_id=args.user_id,
+            ttl_seconds=args.ttl,
+        )
+        print(
+            f"# roles={','.join(roles)} org_id={args.org} user_id={args.user_id} "
+            f"expires_in={args.ttl}s; use as: Authorization: Bearer <token>",
+            file=sys.stderr,
+        )
+        print(token)
+        return 0
+    if args.cmd == "render-gateway":
+        print(gateway.render_for_stack(config))
+        return 0
+    return 2

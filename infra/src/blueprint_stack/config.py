@@ -1,0 +1,192 @@
+"""What the stack runs on: its var directory, ports and gateway limits.
+
+Every value has a default, an environment variable (`BLUEPRINT_...`) and a CLI flag; tests build
+a config directly with a temporary var directory and free ports.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from servicekit.devstack import free_port
+
+# infra/src/blueprint_stack/config.py -> the repository root
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """One of the platform's HTTP services."""
+
+    name: str  # process and log name, e.g. "task-svc"
+    package: str  # e.g. "task_svc"
+    short: str  # the gateway's /health/<short>
+    default_port: int
+
+    @property
+    def env_prefix(self) -> str:
+        return self.package.upper() + "_"
+
+    @property
+    def port_env(self) -> str:
+        return f"BLUEPRINT_{self.env_prefix}PORT"
+
+
+SERVICES: tuple[ServiceDef, ...] = (
+    ServiceDef("template-svc", "template_svc", "template", 8101),
+    ServiceDef("task-svc", "task_svc", "task", 8102),
+    ServiceDef("qc-svc", "qc_svc", "qc", 8103),
+    ServiceDef("notify-svc", "notify_svc", "notify", 8104),
+)
+
+
+def _default_service_ports() -> dict[str, int]:
+    return {svc.name: svc.default_port for svc in SERVICES}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    var_dir: Path = REPO_ROOT / "var"
+    repo_root: Path = REPO_ROOT
+    postgres_port: int = 55432
+    redis_port: int = 56379
+    gateway_port: int = 8080
+    gateway_host: str = "127.0.0.1"
+    service_ports: Mapping[str, int] = field(default_factory=_default_service_ports)
+    database: str = "blueprint"
+    # Gateway limits.
+    write_rate: str = "20r/s"
+    write_burst: int = 40
+    client_max_body_size: str = "1m"
+    log_level: str = "INFO"
+    # Copy every process's output to the console with a `name | ` prefix.
+    echo: bool = True
+    # Install missing PostgreSQL / Redis / nginx with apt-get (only possible as root).
+    install_missing: bool = True
+    ready_timeout: float = 60.0
+
+    # --- derived paths -----------------------------------------------------------------
+    @property
+    def pg_dir(self) -> Path:
+        return self.var_dir / "pg"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.var_dir / "redis"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.var_dir / "keys"
+
+    @property
+    def private_key_file(self) -> Path:
+        return self.keys_dir / "private.pem"
+
+    @property
+    def public_key_file(self) -> Path:
+        return self.keys_dir / "public.pem"
+
+    @property
+    def nginx_dir(self) -> Path:
+        return self.var_dir / "nginx"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.var_dir / "secrets" / "db-passwords.json"
+
+    @property
+    def gateway_template(self) -> Path:
+        return self.repo_root / "gateway" / "nginx.conf.template"
+
+    def service_port(self, name: str) -> int:
+        return self.service_ports[name]
+
+    def service_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.service_port(name)}"
+
+    @property
+    def gateway_url(self) -> str:
+        host = "localhost" if self.gateway_host in ("127.0.0.1", "0.0.0.0") else self.gateway_host
+        return f"http://{host}:{self.gateway_port}"
+
+    def ports(self) -> list[tuple[int, str]]:
+        """Every port the stack listens on, with what it is for."""
+        return [
+            (self.postgres_port, "PostgreSQL"),
+            (self.redis_port, "Redis"),
+            *((self.service_port(s.name), s.name) for s in SERVICES),
+            (self.gateway_port, "the gateway"),
+        ]
+
+    # --- construction ------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
+        """Defaults overridden by `BLUEPRINT_*` environment variables."""
+        env = os.environ if env is None else env
+        cfg = cls()
+        changes: dict[str, object] = {}
+        if "BLUEPRINT_VAR_DIR" in env:
+            changes["var_dir"] = Path(env["BLUEPRINT_VAR_DIR"]).resolve()
+        for key, attr in (
+            ("BLUEPRINT_POSTGRES_PORT", "postgres_port"),
+            ("BLUEPRINT_REDIS_PORT", "redis_port"),
+            ("BLUEPRINT_GATEWAY_PORT", "gateway_port"),
+            ("BLUEPRINT_WRITE_BURST", "write_burst"),
+        ):
+            if key in env:
+                changes[attr] = _int(key, env[key])
+        for key, attr in (
+            ("BLUEPRINT_GATEWAY_HOST", "gateway_host"),
+            ("BLUEPRINT_WRITE_RATE", "write_rate"),
+            ("BLUEPRINT_CLIENT_MAX_BODY_SIZE", "client_max_body_size"),
+            ("BLUEPRINT_LOG_LEVEL", "log_level"),
+        ):
+            if key in env:
+                changes[attr] = env[key]
+        ports = dict(cfg.service_ports)
+        for svc in SERVICES:
+            if svc.port_env in env:
+                ports[svc.name] = _int(svc.port_env, env[svc.port_env])
+        changes["service_ports"] = ports
+        return replace(cfg, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_tests(cls, var_dir: Path, **overrides: object) -> StackConfig:
+        """A stack in `var_dir` on free ports, quiet on the console, installing nothing."""
+        ports = _distinct_free_ports(3 + len(SERVICES))
+        values: dict[str, object] = {
+            "var_dir": Path(var_dir).resolve(),
+            "postgres_port": ports[0],
+            "redis_port": ports[1],
+            "gateway_port": ports[2],
+            "service_ports": {
+                svc.name: port for svc, port in zip(SERVICES, ports[3:], strict=True)
+            },
+            "echo": False,
+            "install_missing": False,
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _int(key: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a port number, not {raw!r}") from None

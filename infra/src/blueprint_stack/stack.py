@@ -1,0 +1,349 @@
+"""The platform on one machine: PostgreSQL, Redis, the four services, their workers and the gateway.
+
+`Stack(config).start()` brings everything up in order and waits until each part is ready;
+`.stop()` stops everything it started, newest first. The CLI (`run`) and the e2e tests use the
+same class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from blueprint_stack import gateway
+from blueprint_stack.config import SERVICES, ServiceDef, StackConfig
+from blueprint_stack.install import ensure_installed, nginx_binary, redis_binary
+from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER, ensure_key_pair
+from blueprint_stack.supervisor import (
+    Console,
+    ManagedProcess,
+    ProcessSpec,
+    StackError,
+    http_ready,
+    port_ready,
+)
+from servicekit.dbadmin import ServiceSchema, provision
+from servicekit.devstack import PostgresCluster, RedisServer, ensure_port_free
+from servicekit.devstack.postgres import make_reachable, pg_bindir
+
+__all__ = ["Stack", "StackError"]
+
+
+class Stack:
+    def __init__(self, config: StackConfig, console: Console | None = None) -> None:
+        self.config = config
+        self.console = console or Console(echo=config.echo)
+        self.postgres = PostgresCluster(config.pg_dir, config.postgres_port, name="blueprint")
+        self.redis = RedisServer(config.redis_dir, config.redis_port, appendonly=True)
+        # Started processes by name, in start order (stop goes the other way).
+        self.processes: dict[str, ManagedProcess] = {}
+        self._specs: dict[str, ProcessSpec] = {}
+        self._passwords: dict[str, str] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start everything; on any failure (or Ctrl-C) stop what was started, then re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        cfg = self.config
+        for port, what in cfg.ports():
+            ensure_port_free(port, what)
+        ensure_installed(self.console, allowed=cfg.install_missing)
+        for d in (cfg.var_dir, cfg.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        ensure_key_pair(cfg.keys_dir)
+        self._passwords = self._load_passwords()
+
+        self.console.say(f"PostgreSQL on port {cfg.postgres_port} ({cfg.pg_dir})")
+        self.postgres.init()
+        self._launch(self.postgres_spec())
+        self.console.say(f"provisioning database {cfg.database!r} with one role per service")
+        self._provision()
+        self._migrate()
+
+        self.console.say(f"Redis on port {cfg.redis_port} ({cfg.redis_dir})")
+        cfg.redis_dir.mkdir(parents=True, exist_ok=True)
+        self._launch(self.redis_spec())
+
+        self._launch_all([self.service_spec(svc) for svc in SERVICES])
+        self._launch_all(self.worker_specs())
+
+        self.console.say(f"gateway on {cfg.gateway_url}")
+        self._launch(self.gateway_spec())
+
+    def stop(self) -> None:
+        """Stop every process this stack started, the newest first. Safe to call again."""
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+        self.processes.clear()
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process (e.g. a service, to see how the gateway copes)."""
+        self.process(name).stop()
+
+    def start_process(self, name: str) -> None:
+        """Start one process again (after `stop_process`) and wait until it is ready."""
+        proc = self.process(name)
+        ensure_port_free_for(self.config, name)
+        proc.start()
+        proc.wait_ready(self.config.ready_timeout)
+
+    def process(self, name: str) -> ManagedProcess:
+        try:
+            return self.processes[name]
+        except KeyError:
+            raise KeyError(f"no process {name!r}; known: {', '.join(self.processes)}") from None
+
+    def dead_processes(self) -> list[ManagedProcess]:
+        return [p for p in self.processes.values() if p.popen is not None and not p.alive()]
+
+    def _launch(self, spec: ProcessSpec) -> None:
+        self._launch_all([spec])
+
+    def _launch_all(self, specs: list[ProcessSpec]) -> None:
+        """Start several processes at once, then wait for each to be ready."""
+        started = []
+        for spec in specs:
+            proc = ManagedProcess(spec, self.config.log_dir, self.console)
+            self.processes[spec.name] = proc
+            self._specs[spec.name] = spec
+            proc.start()
+            started.append(proc)
+        for proc in started:
+            proc.wait_ready(self.config.ready_timeout)
+
+    # --- the processes -------------------------------------------------------------------
+    def python(self, *args: str) -> list[str]:
+        """argv for this interpreter (the workspace's virtualenv)."""
+        return [sys.executable, *args]
+
+    def postgres_spec(self) -> ProcessSpec:
+        make_reachable(self.postgres.socket_dir)
+        isready = [
+            str(pg_bindir() / "pg_isready"),
+            "-h", str(self.postgres.socket_dir),
+            "-p", str(self.config.postgres_port),
+            "-U", "postgres",
+        ]  # fmt: skip
+
+        def ready() -> bool:
+            return subprocess.run(isready, capture_output=True, check=False).returncode == 0
+
+        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
+        return ProcessSpec(
+            "postgres", self.postgres.command(), ready=ready, stop_signal=signal.SIGINT
+        )
+
+    def redis_spec(self) -> ProcessSpec:
+        argv = self.redis.command()
+        argv[0] = redis_binary() or argv[0]
+        return ProcessSpec("redis", argv, ready=port_ready(self.config.redis_port))
+
+    def service_spec(self, svc: ServiceDef) -> ProcessSpec:
+        port = self.config.service_port(svc.name)
+        argv = self.python(
+            "-m", "uvicorn", f"{svc.package}.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        )  # fmt: skip
+        return ProcessSpec(
+            svc.name,
+            argv,
+            env=self.service_env(svc),
+            cwd=self.config.repo_root,
+            ready=http_ready(f"http://127.0.0.1:{port}/readyz"),
+        )
+
+    def worker_specs(self) -> list[ProcessSpec]:
+        """Background processes started after the services: outbox relays, event consumers,
+        Celery worker and beat. Each is one entry, e.g.
+
+            ProcessSpec("task-worker", self.python("-m", "task_svc.worker"),
+                        env=self.service_env(service("task-svc")), cwd=self.config.repo_root),
+            ProcessSpec("notify-celery",
+                        self.python("-m", "celery", "-A", "notify_svc.celery_app", "worker"),
+                        env=self.service_env(service("notify-svc"))),
+
+        `ready` is optional: without it a process counts as started when it is running.
+        """
+        return []
+
+    def gateway_spec(self) -> ProcessSpec:
+        nginx = nginx_binary()
+        if nginx is None:
+            raise StackError(
+                "nginx is not installed; install with: sudo apt-get install -y nginx-light"
+            )
+        conf = gateway.write_config(self.config)
+        argv = [nginx, "-p", str(self.config.nginx_dir), "-c", str(conf)]
+        check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            raise StackError(f"the rendered gateway config ({conf}) is invalid:\n{check.stderr}")
+        return ProcessSpec(
+            "gateway", argv, ready=http_ready(f"http://127.0.0.1:{self.config.gateway_port}/health")
+        )
+
+    # --- configuration the processes get ---------------------------------------------------
+    def database_url(self, svc: ServiceDef) -> str:
+        role = self._role(svc)
+        return self.postgres.url_for(role, self._passwords[role], self.config.database)
+
+    def service_env(self, svc: ServiceDef) -> dict[str, str]:
+        """The environment of a service's processes (its HTTP server and its workers)."""
+        cfg = self.config
+        p = svc.env_prefix
+        env = {
+            f"{p}DATABASE_URL": self.database_url(svc),
+            f"{p}REDIS_URL": self.redis.url,
+            f"{p}JWT_PUBLIC_KEY_FILE": str(cfg.public_key_file),
+            f"{p}JWT_ISSUER": DEV_ISSUER,
+            f"{p}JWT_AUDIENCE": DEV_AUDIENCE,
+            f"{p}SERVICE_TOKEN_PRIVATE_KEY_FILE": str(cfg.private_key_file),
+            f"{p}LOG_LEVEL": cfg.log_level,
+            f"{p}LOG_JSON": "true",
+            f"{p}ENVIRONMENT": "local",
+        }
+        for other in SERVICES:
+            env[f"{p}{other.env_prefix}URL"] = cfg.service_url(other.name)
+        return env
+
+    def _role(self, svc: ServiceDef) -> str:
+        role: str = importlib.import_module(svc.package).ROLE
+        return role
+
+    def _schema(self, svc: ServiceDef) -> str:
+        schema: str = importlib.import_module(svc.package).SCHEMA
+        return schema
+
+    def _service_dir(self, svc: ServiceDef) -> Path:
+        service_dir: Path = importlib.import_module(svc.package).SERVICE_DIR
+        return service_dir
+
+    def _load_passwords(self) -> dict[str, str]:
+        """Stable dev passwords for the service roles: generated once, kept under var/."""
+        path = self.config.passwords_file
+        passwords: dict[str, str] = {}
+        if path.exists():
+            passwords = json.loads(path.read_text())
+        changed = False
+        for svc in SERVICES:
+            role = self._role(svc)
+            if role not in passwords:
+                passwords[role] = secrets.token_urlsafe(24)
+                changed = True
+        if changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(passwords, fh, indent=2)
+        return passwords
+
+    # --- database ------------------------------------------------------------------------
+    def _provision(self) -> None:
+        schemas = [
+            ServiceSchema(
+                role=self._role(s), schema=self._schema(s), password=self._passwords[self._role(s)]
+            )
+            for s in SERVICES
+        ]
+        _run_coroutine(provision(self.postgres.admin_dsn, self.config.database, schemas))
+
+    def _migrate(self) -> None:
+        """Each service's migrations, as one-shot processes (all four at once)."""
+        runs = []
+        for svc in SERVICES:
+            spec = ProcessSpec(
+                f"migrate-{svc.short}",
+                self.python(
+                    "-m",
+                    "servicekit.migrations",
+                    "upgrade",
+                    "--service-dir",
+                    str(self._service_dir(svc)),
+                    "--database-url",
+                    self.database_url(svc),
+                ),
+                cwd=self.config.repo_root,
+            )
+            proc = ManagedProcess(spec, self.config.log_dir, self.console)
+            proc.start()
+            runs.append((svc, proc))
+        failed = []
+        for svc, proc in runs:
+            try:
+                code = proc.wait_exit(300)
+            except subprocess.TimeoutExpired:
+                proc.stop()
+                code = -1
+            if code != 0:
+                failed.append(f"{svc.name} (exit {code}):\n{proc.log_tail(2000)}")
+        if failed:
+            raise StackError("migrations failed for " + "\n".join(failed))
+        self.console.say("migrations are up to date for " + ", ".join(s.name for s in SERVICES))
+
+    # --- what to tell the person who started it -------------------------------------------
+    def summary(self) -> str:
+        cfg = self.config
+        gw = cfg.gateway_url
+        lines = [
+            "Blueprint is running.",
+            f"  gateway       {gw}   (health: {gw}/health, {gw}/health/<template|task|qc|notify>)",
+        ]
+        for svc in SERVICES:
+            url = cfg.service_url(svc.name)
+            lines.append(f"  {svc.name:<13} {url}   (docs {url}/docs, metrics {url}/metrics)")
+        lines += [
+            f"  PostgreSQL    127.0.0.1:{cfg.postgres_port} database {cfg.database}   (psql -h "
+            f"{self.postgres.socket_dir} -p {cfg.postgres_port} -U postgres {cfg.database})",
+            f"  Redis         {self.redis.url}",
+            f"  logs          {cfg.log_dir}/<process>.log, gateway access log "
+            f"{cfg.nginx_dir}/logs/access.log",
+            "A token:       make token ROLES=planner,operator",
+            "               (uv run python -m blueprint_stack token --roles planner,operator)",
+            "Ctrl-C stops everything.",
+        ]
+        return "\n".join(lines)
+
+
+def ensure_port_free_for(config: StackConfig, name: str) -> None:
+    for svc in SERVICES:
+        if svc.name == name:
+            ensure_port_free(config.service_port(name), name)
+
+
+def service(name: str) -> ServiceDef:
+    for svc in SERVICES:
+        if svc.name == name:
+            return svc
+    raise KeyError(name)
+
+
+def _run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run in a thread of its own, so callers may already be inside an event loop."""
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=work, name="provision")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]

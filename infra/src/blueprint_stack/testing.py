@@ -1,0 +1,64 @@
+"""Helpers for tests that run the real stack (tests/e2e and infra/tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def temp_var_dir(prefix: str = "blueprint-") -> Path:
+    """A var dir under /tmp that PostgreSQL can reach when we are root (pytest's own temporary
+    directories are 0700, which the `postgres` user cannot traverse)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain `text` (what `pgrep -f` would find)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
+    """Poll `check` until it returns something truthy; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def json_log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a process log (other lines are skipped)."""
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out

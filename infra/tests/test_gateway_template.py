@@ -1,0 +1,73 @@
+"""Rendering the gateway template: every placeholder filled, nginx's own variables untouched,
+and the result accepted by the real nginx."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from blueprint_stack import StackConfig
+from blueprint_stack.gateway import (
+    TemplateError,
+    gateway_values,
+    placeholders,
+    render,
+    render_for_stack,
+    write_config,
+)
+from blueprint_stack.install import nginx_binary
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> StackConfig:
+    return StackConfig.for_tests(tmp_path / "var")
+
+
+def test_the_runner_gives_exactly_the_values_the_template_needs(config: StackConfig) -> None:
+    template = config.gateway_template.read_text()
+    assert placeholders(template) == set(gateway_values(config))
+
+
+def test_rendering_fills_every_placeholder_and_keeps_nginx_variables(config: StackConfig) -> None:
+    text = render_for_stack(config)
+    assert "${" not in text
+    for nginx_var in ("$request_id", "$http_x_request_id", "$binary_remote_addr", "$upstream_addr"):
+        assert nginx_var in text
+    assert f"server 127.0.0.1:{config.service_port('task-svc')};" in text
+    assert f"listen 127.0.0.1:{config.gateway_port};" in text
+
+
+def test_limits_come_from_the_config(config: StackConfig) -> None:
+    text = render_for_stack(
+        replace(config, write_rate="3r/m", write_burst=7, client_max_body_size="16k")
+    )
+    assert "rate=3r/m;" in text
+    assert "burst=7 nodelay;" in text
+    assert "client_max_body_size 16k;" in text
+
+
+def test_a_missing_value_is_named() -> None:
+    with pytest.raises(TemplateError, match="GATEWAY_LISTEN, TASK_SVC_UPSTREAM"):
+        render("listen ${GATEWAY_LISTEN}; server ${TASK_SVC_UPSTREAM}; $remote_addr", {})
+
+
+def test_lower_case_and_unbraced_names_are_left_alone() -> None:
+    assert render("${A} $B ${b} $request_id", {"A": "x"}) == "x $B ${b} $request_id"
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed")
+def test_the_rendered_config_is_valid_for_nginx(config: StackConfig) -> None:
+    conf = write_config(config)
+    nginx = nginx_binary()
+    assert nginx is not None
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(config.nginx_dir), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr

@@ -1,0 +1,141 @@
+"""The runner's command line: a taken port is one clear line, tokens verify, config from env."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+
+from blueprint_stack import Stack, StackConfig
+from blueprint_stack.config import REPO_ROOT, SERVICES
+from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER, DEV_ORG_ID, DEV_USER_ID
+from servicekit.devstack import PortInUse
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blueprint_stack", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def port_args(config: StackConfig) -> list[str]:
+    args = [
+        "--postgres-port", str(config.postgres_port),
+        "--redis-port", str(config.redis_port),
+        "--gateway-port", str(config.gateway_port),
+    ]  # fmt: skip
+    for svc in SERVICES:
+        args += [f"--{svc.short}-port", str(config.service_port(svc.name))]
+    return args
+
+
+def test_a_taken_port_is_one_clear_line(tmp_path: Path, taken_port: int) -> None:
+    config = StackConfig.for_tests(tmp_path / "var", gateway_port=taken_port)
+    result = run_cli("run", "--no-install", "--var-dir", str(config.var_dir), *port_args(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines() == [
+        f"blueprint: port {taken_port} (wanted for the gateway) is already in use; stop whatever "
+        f"listens there or choose another port (--gateway-port or BLUEPRINT_GATEWAY_PORT)"
+    ]
+    # Nothing was started or created.
+    assert not config.var_dir.exists()
+
+
+def test_the_library_refuses_a_taken_port_before_starting_anything(
+    tmp_path: Path, taken_port: int
+) -> None:
+    config = StackConfig.for_tests(
+        tmp_path / "var", service_ports={s.name: taken_port for s in SERVICES}
+    )
+    stack = Stack(config)
+    with pytest.raises(PortInUse, match=f"port {taken_port} .*template-svc"):
+        stack.start()
+    assert stack.processes == {}
+
+
+def test_token_is_signed_with_the_stack_key(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    result = run_cli("token", "--var-dir", str(var_dir), "--roles", "planner,operator")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    claims = jwt.decode(
+        token,
+        (var_dir / "keys" / "public.pem").read_bytes(),
+        algorithms=["RS256"],
+        audience=DEV_AUDIENCE,
+        issuer=DEV_ISSUER,
+    )
+    assert claims["roles"] == ["planner", "operator"]
+    assert claims["org_id"] == str(DEV_ORG_ID)
+    assert claims["sub"] == str(DEV_USER_ID)
+
+
+def test_token_takes_org_user_and_ttl_and_reuses_the_key(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+    org, user = uuid.uuid4(), uuid.uuid4()
+    first = run_cli("token", "--var-dir", str(var_dir), "--roles", "viewer")
+    public = (var_dir / "keys" / "public.pem").read_bytes()
+    second = run_cli(
+        "token", "--var-dir", str(var_dir), "--roles", "admin",
+        "--org", str(org), "--user-id", str(user), "--ttl", "60",
+    )  # fmt: skip
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert (var_dir / "keys" / "public.pem").read_bytes() == public
+    claims = jwt.decode(
+        second.stdout.split()[-1], public, algorithms=["RS256"], audience=DEV_AUDIENCE
+    )
+    assert (claims["org_id"], claims["sub"], claims["roles"]) == (str(org), str(user), ["admin"])
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def test_token_refuses_an_unknown_role(tmp_path: Path) -> None:
+    result = run_cli("token", "--var-dir", str(tmp_path / "var"), "--roles", "planner,boss")
+    assert result.returncode == 2
+    assert "unknown role(s) boss" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_reads_ports_and_limits_from_the_environment(tmp_path: Path) -> None:
+    config = StackConfig.from_env(
+        {
+            "BLUEPRINT_VAR_DIR": str(tmp_path),
+            "BLUEPRINT_GATEWAY_PORT": "9080",
+            "BLUEPRINT_TASK_SVC_PORT": "9102",
+            "BLUEPRINT_WRITE_RATE": "5r/s",
+        }
+    )
+    assert config.var_dir == tmp_path.resolve()
+    assert config.gateway_port == 9080
+    assert config.service_port("task-svc") == 9102
+    assert config.service_port("qc-svc") == 8103
+    assert config.write_rate == "5r/s"
+    assert config.postgres_port == 55432
+
+
+def test_a_bad_port_in_the_environment_is_a_message(tmp_path: Path) -> None:
+    result = run_cli(
+        "token", "--var-dir", str(tmp_path), env={"BLUEPRINT_GATEWAY_PORT": "eighty", "PATH": ""}
+    )
+    assert result.returncode == 2
+    assert "BLUEPRINT_GATEWAY_PORT must be a port number, not 'eighty'" in result.stderr
