@@ -1,0 +1,397 @@
+"""The compose stack and the observability configs agree with each other and with the code.
+
+- docker-compose.yml is valid for docker-compose (the 1.29 Debian package and later);
+- every metric a Grafana dashboard or a Prometheus rule queries is one the services export,
+  taken from prometheus_client's registry after importing the services, never from a list;
+- the YAML and JSON configs parse, rules are well formed, every service is scraped, dashboards
+  use provisioned datasources, images copy files that exist;
+- `promtool check rules` passes, where promtool is installed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PROMETHEUS_CONFIG = INFRA / "prometheus" / "prometheus.yml"
+RULE_FILES = sorted((INFRA / "prometheus" / "rules").glob("*.yml"))
+DASHBOARDS = sorted((INFRA / "grafana" / "dashboards").glob("*.json"))
+DATASOURCES = INFRA / "grafana" / "provisioning" / "datasources" / "datasources.yml"
+ALLOY_CONFIG = INFRA / "alloy" / "config.alloy"
+GATEWAY_TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
+
+SERVICES = ("template-svc", "task-svc", "qc-svc", "notify-svc")
+
+# Modules whose import registers every metric the services export. A module that defines new
+# metrics must be reachable from one of these (a service's main imports its routers).
+METRIC_MODULES = ("servicekit.metrics", *(f"{s.replace('-', '_')}.main" for s in SERVICES))
+# Imported as well when they exist: processes that are not the HTTP app.
+OPTIONAL_METRIC_MODULES = ("notify_svc.celery_app",)
+# prometheus_client's default process and platform collectors, and Prometheus's own `up`.
+ALLOWED_PREFIXES = ("process_", "python_")
+ALLOWED_NAMES = frozenset({"up"})
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _config_files() -> list[Path]:
+    files = [COMPOSE_FILE]
+    for folder in ("prometheus", "grafana", "loki", "otel-collector"):
+        for pattern in ("*.yml", "*.yaml", "*.json"):
+            files.extend((INFRA / folder).rglob(pattern))
+    return sorted(files)
+
+
+def exported_series_names() -> set[str]:
+    """Series names the services expose on /metrics, read from the prometheus_client registry."""
+    from prometheus_client import REGISTRY
+
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    for module in OPTIONAL_METRIC_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        name = family.name
+        if family.type == "counter":
+            names.update({f"{name}_total", f"{name}_created"})
+        elif family.type in ("histogram", "gaugehistogram"):
+            names.update({f"{name}_bucket", f"{name}_sum", f"{name}_count", f"{name}_created"})
+        elif family.type == "summary":
+            names.update({name, f"{name}_sum", f"{name}_count", f"{name}_created"})
+        elif family.type == "info":
+            names.add(f"{name}_info")
+        else:
+            names.add(name)
+    return names
+
+
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_GRAFANA_VARS = re.compile(r"\$\{[^}]*\}|\$\w+")
+_OFFSET = re.compile(r"\boffset\s+-?[\w$]+")
+# An identifier that is not part of a number or a longer name, and is not a function call.
+_IDENT = re.compile(r"(?<![\w.:])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()")
+_KEYWORDS = frozenset(
+    {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+     "bool", "offset", "inf", "nan", "atan2"}
+)  # fmt: skip
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names a PromQL expression selects (label names, functions, keywords left out)."""
+    text = _STRINGS.sub('""', expr)
+    text = _MATCHERS.sub("", text)
+    text = _RANGES.sub("", text)
+    text = _GROUPING.sub("", text)
+    text = _GRAFANA_VARS.sub("", text)
+    text = _OFFSET.sub("", text)
+    return {m for m in _IDENT.findall(text) if m.lower() not in _KEYWORDS}
+
+
+def grafana_variable_metric_names(query: str) -> set[str]:
+    """Metric names in a Grafana Prometheus variable query (label_values, query_result, PromQL)."""
+    query = query.strip()
+    if query.startswith("label_values("):
+        inner = _MATCHERS.sub("", _STRINGS.sub('""', query[len("label_values(") :]))
+        args = inner.rstrip(") ").split(",")
+        return promql_metric_names(args[0]) if len(args) > 1 else set()
+    if query.startswith("query_result("):
+        return promql_metric_names(query[len("query_result(") : -1])
+    if query.startswith(("label_names(", "metrics(")):
+        return set()
+    return promql_metric_names(query)
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def _is_loki(datasource: Any) -> bool:
+    if isinstance(datasource, dict):
+        return datasource.get("type") == "loki" or datasource.get("uid") == "loki"
+    return isinstance(datasource, str) and datasource.lower() == "loki"
+
+
+def dashboard_promql(dashboard: dict[str, Any]) -> Iterator[tuple[str, str, set[str]]]:
+    """(where, expression, metric names) for every Prometheus query in a dashboard."""
+    for panel in _panels(dashboard.get("panels", [])):
+        for target in panel.get("targets", []):
+            datasource = target.get("datasource", panel.get("datasource"))
+            if _is_loki(datasource) or not target.get("expr"):
+                continue
+            where = f"panel {panel.get('title')!r} ({target.get('refId')})"
+            yield where, target["expr"], promql_metric_names(target["expr"])
+    for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") != "query" or _is_loki(variable.get("datasource")):
+            continue
+        query = variable.get("query")
+        query = query.get("query", "") if isinstance(query, dict) else query or ""
+        where = f"variable ${variable.get('name')}"
+        yield where, query, grafana_variable_metric_names(query)
+
+
+def rule_promql() -> Iterator[tuple[str, str, set[str]]]:
+    for path in RULE_FILES:
+        for group in _load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert") or rule.get("record")
+                yield f"{path.name}: {name}", rule["expr"], promql_metric_names(rule["expr"])
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = _load_yaml(COMPOSE_FILE)
+    return data
+
+
+# --- the compose file ------------------------------------------------------------------------
+
+
+def test_compose_config_is_valid_for_docker_compose() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    result = subprocess.run(
+        [binary, "-f", str(COMPOSE_FILE), "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+
+
+def test_compose_starts_the_services_after_provisioning_and_the_gateway_after_the_services() -> (
+    None
+):
+    services = _compose()["services"]
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["provision"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+        assert services[name]["build"]["dockerfile"] == f"{name}/Dockerfile"
+    gateway = services["gateway"]
+    assert {n: d["condition"] for n, d in gateway["depends_on"].items()} == {
+        n: "service_healthy" for n in SERVICES
+    }
+    assert any(str(p).split(":")[-1] == "8080" for p in gateway["ports"])
+    assert "pg_stat_statements" in " ".join(services["postgres"]["command"])
+
+
+def test_the_gateway_template_gets_every_variable_it_uses() -> None:
+    if not GATEWAY_TEMPLATE.exists():
+        pytest.skip("gateway/nginx.conf.template is not in the repository yet")
+    gateway = _compose()["services"]["gateway"]
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", GATEWAY_TEMPLATE.read_text()))
+    provided = set(gateway["environment"])
+    assert used <= provided, f"set these in the gateway's environment: {sorted(used - provided)}"
+    # The entrypoint substitutes only *_UPSTREAM and GATEWAY_* names (nginx's own $vars stay).
+    unsubstituted = {v for v in used if not (v.endswith("_UPSTREAM") or v.startswith("GATEWAY_"))}
+    assert not unsubstituted, f"rename to *_UPSTREAM or GATEWAY_*: {sorted(unsubstituted)}"
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+def _dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def _is_ignored(rel: str, patterns: list[str]) -> bool:
+    parts = rel.strip("/").split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in patterns:
+        anywhere = pattern.startswith("**/")
+        pat = pattern.removeprefix("**/")
+        candidates = prefixes
+        if anywhere:
+            candidates = [
+                "/".join(parts[i : j + 1]) for i in range(len(parts)) for j in range(i, len(parts))
+            ]
+        if any(fnmatch.fnmatchcase(c, pat) for c in candidates):
+            return True
+    return False
+
+
+def _dockerfiles() -> list[Path]:
+    return [ROOT / s / "Dockerfile" for s in SERVICES] + [
+        INFRA / "compose" / "provision.Dockerfile"
+    ]
+
+
+@pytest.mark.parametrize("dockerfile", _dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_images_copy_only_files_that_exist_and_are_sent_to_the_builder(dockerfile: Path) -> None:
+    patterns = _dockerignore_patterns()
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            sources.extend(w for w in words[1:-1] if not w.startswith("--"))
+    assert sources
+    for source in sources:
+        assert (ROOT / source).exists(), f"{dockerfile.name} copies {source}, which does not exist"
+        assert not _is_ignored(source, patterns), f"{source} is excluded by .dockerignore"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_installs_from_the_lock_and_runs_unprivileged(service: str) -> None:
+    text = (ROOT / service / "Dockerfile").read_text()
+    package = service.replace("-", "_")
+    assert f"uv sync --frozen --no-dev --package {service}" in text
+    assert re.search(r"^USER app$", text, re.MULTILINE)
+    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert f'"uvicorn", "{package}.main:create_app", "--factory"' in text
+
+
+# --- config files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", _config_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_config_file_parses(path: Path) -> None:
+    if path.suffix == ".json":
+        assert isinstance(json.loads(path.read_text(encoding="utf-8")), dict)
+    else:
+        assert isinstance(_load_yaml(path), dict)
+
+
+def test_alloy_config_references_only_components_it_declares() -> None:
+    text = re.sub(r"//[^\n]*", "", ALLOY_CONFIG.read_text())
+    assert text.count("{") == text.count("}")
+    declared = set(re.findall(r'^([a-z_]+(?:\.[a-z_]+)+)\s+"([\w-]+)"\s*\{', text, re.MULTILINE))
+    referenced = set(
+        re.findall(r"\b((?:discovery|loki|local|prometheus)\.[a-z_.]+?)\.([\w]+)\.(?:targets|"
+                   r"output|rules|receiver)\b", text)
+    )  # fmt: skip
+    assert referenced, "expected components wired together"
+    assert referenced <= declared, f"undeclared: {sorted(referenced - declared)}"
+    # Labels stay few: only service and level (request and trace ids are structured metadata).
+    labels_block = re.search(r"stage\.labels\s*\{\s*values\s*=\s*\{([^}]*)\}", text)
+    assert labels_block is not None
+    assert set(re.findall(r"(\w+)\s*=", labels_block.group(1))) == {"service", "level"}
+
+
+# --- Prometheus and Grafana agree with the code ----------------------------------------------
+
+
+def test_promql_metric_names_finds_metrics_and_nothing_else() -> None:
+    expr = (
+        'histogram_quantile(0.99, sum by (service, le) (rate(req_seconds_bucket{route!~"/a|/b",'
+        ' le="+Inf"}[$__rate_interval]))) / on (service) group_left sum without (x)'
+        ' (errors_total offset 5m) > bool 1e3 and up{job=~"$service"} == 0'
+    )
+    assert promql_metric_names(expr) == {"req_seconds_bucket", "errors_total", "up"}
+    assert grafana_variable_metric_names('label_values(http_x_total{a="b"}, route)') == {
+        "http_x_total"
+    }
+    assert grafana_variable_metric_names("label_values(route)") == set()
+
+
+def test_every_dashboard_and_rule_metric_is_exported_by_the_services() -> None:
+    exported = exported_series_names()
+    assert "http_requests_total" in exported  # the registry was read, not an empty set
+
+    def known(name: str) -> bool:
+        return name in exported or name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
+
+    queries = list(rule_promql())
+    for path in DASHBOARDS:
+        queries.extend(
+            (f"{path.name}: {where}", expr, names)
+            for where, expr, names in dashboard_promql(json.loads(path.read_text(encoding="utf-8")))
+        )
+    assert queries
+    unknown = [(where, sorted(n for n in names if not known(n))) for where, _, names in queries]
+    unknown = [(where, names) for where, names in unknown if names]
+    assert not unknown, f"metrics no service exports: {unknown}"
+    assert all(names for _, _, names in queries), "a query selects no metric at all"
+
+
+def test_alert_rules_are_well_formed() -> None:
+    seen: set[str] = set()
+    for path in RULE_FILES:
+        for group in _load_yaml(path)["groups"]:
+            for rule in group["rules"]:
+                assert rule["alert"] not in seen, f"duplicate alert {rule['alert']}"
+                seen.add(rule["alert"])
+                assert rule["labels"]["severity"] in {"critical", "warning", "info"}
+                assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+    assert {
+        "BlueprintServiceDown",
+        "BlueprintHigh5xxRate",
+        "BlueprintHighP99Latency",
+        "BlueprintInFlightSaturation",
+    } <= seen
+
+
+def test_prometheus_scrapes_every_service() -> None:
+    config = _load_yaml(PROMETHEUS_CONFIG)
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    compose_services = set(_compose()["services"])
+    for service in SERVICES:
+        assert f"{service}:8000" in targets
+    for target in targets:
+        host = target.split(":")[0]
+        assert host == "localhost" or host in compose_services, f"{target}: no such service"
+    assert any(pattern.endswith("rules/*.yml") for pattern in config["rule_files"])
+
+
+def test_dashboards_use_provisioned_datasources() -> None:
+    uids = {ds["uid"] for ds in _load_yaml(DATASOURCES)["datasources"]}
+    assert DASHBOARDS
+    for path in DASHBOARDS:
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        used = {
+            p["datasource"]["uid"]
+            for p in _panels(dashboard["panels"])
+            if isinstance(p.get("datasource"), dict)
+        }
+        assert used <= uids, f"{path.name} uses datasources that are not provisioned"
+        ids = [p["id"] for p in _panels(dashboard["panels"])]
+        assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
+
+
+def test_promtool_accepts_the_rules() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (it ships with Prometheus)")
+    result = subprocess.run(
+        [promtool, "check", "rules", *map(str, RULE_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
