@@ -1,7 +1,7 @@
 """Alembic environment of notify-svc: its own schema and version table only."""
 
-from servicekit.migrations import run_env
 from notify_svc import SCHEMA
 from notify_svc.models_registry import metadata
+from servicekit.migrations import run_env
 
 run_env(metadata, schema=SCHEMA)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from notify_svc import SCHEMA
 from servicekit.db import make_base
 from servicekit.outbox import inbox_table, outbox_table
-from notify_svc import SCHEMA
 
 Base = make_base(SCHEMA)
 outbox = outbox_table(Base.metadata)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from notify_svc.settings import Settings
 from servicekit.app import build_app
 from servicekit.db import Database
-from notify_svc.settings import Settings
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

@@ -13,6 +13,8 @@ from servicekit import health, metrics
 from servicekit.auth import ServiceTokenProvider, TokenVerifier
 from servicekit.db import Database, make_engine
 from servicekit.errors import install_error_handlers
+from servicekit.events.handlers import EventHandlers
+from servicekit.events.runtime import EventsRuntime
 from servicekit.jsonutil import FastJSONResponse
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
@@ -33,11 +35,17 @@ def build_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
+    event_handlers: EventHandlers | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions.
 
     `database` lets tests hand in a Database bound to one connection; normally the lifespan makes
     the engine from settings.
+
+    `event_handlers` are the events this service consumes. The relay and the consumer run in
+    this process when `settings.events_in_process` is on and the app owns its database
+    (a test app bound to one connection never runs them); `python -m <svc>.worker` runs them
+    otherwise.
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
 
@@ -60,9 +68,16 @@ def build_app(
         setup_tracing(app, settings, app.state.db.engine)
         for hook in on_startup:
             await hook(app)
+        events: EventsRuntime | None = None
+        if settings.events_in_process and owns_db:
+            events = EventsRuntime(settings, app.state.db, event_handlers)
+            await events.start()
+        app.state.events = events
         try:
             yield
         finally:
+            if events is not None:
+                await events.stop()
             for hook in reversed(on_shutdown):
                 await hook(app)
             await app.state.redis.aclose()
@@ -80,6 +95,7 @@ def build_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.event_handlers = event_handlers or EventHandlers()
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.service_tokens = ServiceTokenProvider(settings)
     install_error_handlers(app)

@@ -48,6 +48,37 @@ class BaseServiceSettings(BaseSettings):
     )
     readiness_timeout_seconds: float = 2.0
 
+    # Events (outbox relay and consumer). See docs/events.md.
+    events_in_process: bool = Field(
+        default=True,
+        description="Run the relay and consumer inside the API process; off when `python -m "
+        "<svc>.worker` runs them as a separate process.",
+    )
+    events_stream_prefix: str = "events"
+    events_stream_retention_hours: float = Field(
+        default=168.0, description="Stream entries older than this are trimmed (XADD MINID ~)."
+    )
+    outbox_retention_hours: float = Field(
+        default=72.0, description="Published outbox rows older than this are deleted."
+    )
+    relay_batch_size: int = 500
+    relay_poll_interval_seconds: float = Field(
+        default=1.0, description="Polling fallback when no NOTIFY arrives."
+    )
+    consumer_batch_size: int = 100
+    consumer_block_ms: int = 1000
+    consumer_claim_idle_ms: int = Field(
+        default=30_000,
+        description="A delivered entry unacknowledged this long is reclaimed (XAUTOCLAIM) "
+        "and retried.",
+    )
+    consumer_max_attempts: int = Field(
+        default=5, description="Deliveries before a failing event goes to the dead-letter stream."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Port of the worker process's /metrics; unset: no endpoint."
+    )
+
     # Where the other services answer (internal HTTP, never through the gateway).
     template_svc_url: str = "http://127.0.0.1:8101"
     task_svc_url: str = "http://127.0.0.1:8102"

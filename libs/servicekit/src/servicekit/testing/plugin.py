@@ -232,6 +232,8 @@ def install_service_fixtures(
             jwt_audience=jwt_keys.audience,
             service_token_private_key_file=jwt_keys.private_key_file,
             log_json=True,
+            # Tests that exercise relays and consumers start them explicitly.
+            events_in_process=False,
         )
 
     @pytest.fixture(scope="session")

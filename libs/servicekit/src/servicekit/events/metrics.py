@@ -1,0 +1,53 @@
+"""Prometheus metrics of the outbox relay and the event consumers."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+OUTBOX_BACKLOG = Gauge(
+    "outbox_backlog", "Outbox rows committed and not yet published", ["service"]
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when none)",
+    ["service"],
+)
+OUTBOX_PUBLISH_LAG = Histogram(
+    "outbox_publish_lag_seconds",
+    "From an event's transaction to its publication on the stream",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+OUTBOX_PUBLISHED = Counter(
+    "outbox_published_total", "Outbox rows published to the stream", ["service"]
+)
+RELAY_ERRORS = Counter(
+    "outbox_relay_errors_total", "Relay batches that failed (database or Redis)", ["service"]
+)
+OUTBOX_PRUNED = Counter(
+    "outbox_pruned_total", "Published outbox rows deleted after the retention period", ["service"]
+)
+EVENTS_CONSUMED = Counter(
+    "events_consumed_total",
+    "Events taken from a stream, by outcome: processed, duplicate, retried, dead_lettered, ignored",
+    ["service", "type", "outcome"],
+)
+EVENT_HANDLE_LATENCY = Histogram(
+    "events_commit_to_handled_seconds",
+    "From the producer's transaction to the consumer's commit of the handling",
+    ["service", "type"],
+    buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0),
+)
+CONSUMER_LAG = Gauge(
+    "consumer_lag",
+    "Stream entries not yet delivered to the consumer group",
+    ["service", "stream"],
+)
+CONSUMER_PENDING = Gauge(
+    "consumer_pending",
+    "Entries delivered to the consumer group and not yet acknowledged",
+    ["service", "stream"],
+)
+DEAD_LETTER_DEPTH = Gauge(
+    "dead_letter_depth", "Events waiting in the consumer group's dead-letter stream", ["service"]
+)

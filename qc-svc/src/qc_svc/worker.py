@@ -1,0 +1,18 @@
+"""`python -m qc_svc.worker`: qc-svc's outbox relay and event consumer, no HTTP API.
+
+Run it when `QC_SVC_EVENTS_IN_PROCESS=false` takes them out of the API processes.
+"""
+
+from __future__ import annotations
+
+from qc_svc.main import create_app
+from qc_svc.settings import Settings
+from servicekit.events import run_worker
+
+
+def main() -> None:
+    run_worker(create_app(Settings(events_in_process=False)))
+
+
+if __name__ == "__main__":
+    main()
