@@ -6,7 +6,10 @@ from fastapi import FastAPI
 
 from servicekit.app import build_app
 from servicekit.db import Database
+from template_svc.internal.router import router as internal_router
 from template_svc.settings import Settings
+from template_svc.templates.router import router as templates_router
+from template_svc.versions.router import router as versions_router
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -14,7 +17,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return build_app(
         settings,
         title="Blueprint Template service",
-        description="Versioned process templates: task graphs with dependencies and QC checkpoints.",
-        routers=[],
+        description=(
+            "Versioned process templates: task graphs with dependencies and QC checkpoints."
+        ),
+        routers=[templates_router, versions_router, internal_router],
         database=database,
+        openapi_tags=[
+            {"name": "templates", "description": "Processes described once, by planners."},
+            {
+                "name": "template versions",
+                "description": "Numbered graphs of a template: drafts, published (frozen), "
+                "deprecated.",
+            },
+            {"name": "internal", "description": "For other services only (service token)."},
+        ],
     )

@@ -1,0 +1,307 @@
+"""/api/v1/templates/{id}/versions: drafts, publish, deprecate, read, list, diff, import/export."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal, require_roles, require_user
+from servicekit.db import unit_of_work
+from servicekit.jsonutil import FastJSONResponse
+from template_svc.graph import limits as L
+from template_svc.graph.schemas import Graph
+from template_svc.graph.validation import validate_graph
+from template_svc.http import (
+    decode_int_cursor,
+    encode_cursor,
+    etag,
+    expected_version,
+    require_expected,
+)
+from template_svc.idempotency import request_fingerprint, run_idempotent
+from template_svc.templates.schemas import RowVersionGuard
+from template_svc.versions import service as version_service
+from template_svc.versions import transfer
+from template_svc.versions.models import DRAFT, TemplateVersion
+from template_svc.versions.schemas import (
+    VersionCreate,
+    VersionDiff,
+    VersionDocument,
+    VersionPage,
+    VersionRead,
+    VersionReplace,
+    VersionSummary,
+)
+
+router = APIRouter(prefix="/api/v1/templates/{template_id}/versions", tags=["template versions"])
+writer = require_roles("planner")
+VersionNumber = Path(ge=1, description="the version number (1, 2, ...)")
+
+
+def version_body(row: TemplateVersion) -> dict[str, Any]:
+    """The whole version as JSON; a draft also lists what would stop it from being published."""
+    summary = VersionSummary.model_validate(row).model_dump(mode="json")
+    problems = [p.as_dict() for p in validate_graph(row.graph)] if row.status == DRAFT else []
+    return {**summary, **row.graph, "problems": problems}
+
+
+def version_response(row: TemplateVersion, status_code: int = 200, **headers: str) -> Response:
+    return FastJSONResponse(
+        version_body(row),
+        status_code=status_code,
+        headers={"ETag": etag(row.row_version), "Cache-Control": "private, no-cache", **headers},
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=VersionRead,
+    summary="Create a draft: empty, cloned from a version, or with a graph",
+)
+async def create_version(
+    template_id: uuid.UUID,
+    request: Request,
+    body: VersionCreate | None = Body(default=None),
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    principal: Principal = Depends(writer),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    data = body or VersionCreate()
+    fingerprint = await request_fingerprint(request)
+
+    async def create() -> tuple[dict[str, Any], dict[str, str]]:
+        row = await version_service.create_draft(
+            session,
+            org_id=principal.org,
+            actor_id=principal.user_id,
+            template_id=template_id,
+            graph=data.graph.as_plain() if data.graph is not None else None,
+            clone_from=data.clone_from,
+            changelog=data.changelog,
+        )
+        location = f"/api/v1/templates/{template_id}/versions/{row.version}"
+        return version_body(row), {"ETag": etag(row.row_version), "Location": location}
+
+    return await run_idempotent(
+        session, org_id=principal.org, key=idempotency_key, fingerprint=fingerprint, create=create
+    )
+
+
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=VersionRead,
+    summary="Import a version document (JSON or YAML) as a new draft",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/VersionDocument"}
+                },
+                "application/yaml": {
+                    "schema": {"$ref": "#/components/schemas/VersionDocument"}
+                },
+            },
+        }
+    },
+)
+async def import_version(
+    template_id: uuid.UUID,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    principal: Principal = Depends(writer),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    document = transfer.parse_document(await request.body(), request.headers.get("content-type"))
+    fingerprint = await request_fingerprint(request)
+
+    async def create() -> tuple[dict[str, Any], dict[str, str]]:
+        row = await version_service.create_draft(
+            session,
+            org_id=principal.org,
+            actor_id=principal.user_id,
+            template_id=template_id,
+            graph=Graph(nodes=document.nodes, edges=document.edges).as_plain(),
+            changelog=document.changelog,
+        )
+        location = f"/api/v1/templates/{template_id}/versions/{row.version}"
+        return version_body(row), {"ETag": etag(row.row_version), "Location": location}
+
+    return await run_idempotent(
+        session, org_id=principal.org, key=idempotency_key, fingerprint=fingerprint, create=create
+    )
+
+
+@router.get("", response_model=VersionPage, summary="List versions, newest first")
+async def list_versions(
+    template_id: uuid.UUID,
+    status: Literal["draft", "published", "deprecated"] | None = Query(default=None),
+    limit: int = Query(default=50, ge=1, le=L.MAX_PAGE_SIZE),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> VersionPage:
+    before = decode_int_cursor(cursor)
+    rows, next_before = await version_service.list_versions(
+        session,
+        org_id=principal.org,
+        template_id=template_id,
+        status=status,
+        before_version=before,
+        limit=limit,
+    )
+    return VersionPage(
+        items=[VersionSummary.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(str(next_before)) if next_before is not None else None,
+    )
+
+
+@router.get(
+    "/{version}",
+    response_model=VersionRead,
+    summary="Read a version with its whole graph (ETag: row version; If-None-Match gives 304)",
+)
+async def get_version(
+    template_id: uuid.UUID,
+    version: int = VersionNumber,
+    if_none_match: str | None = Header(default=None, alias="If-None-Match"),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    row = await version_service.get_version(
+        session, org_id=principal.org, template_id=template_id, version=version
+    )
+    tag = etag(row.row_version)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": tag})
+    return version_response(row)
+
+
+@router.put(
+    "/{version}",
+    response_model=VersionRead,
+    summary="Replace a draft's graph (needs expected_row_version or If-Match)",
+)
+async def replace_version(
+    template_id: uuid.UUID,
+    body: VersionReplace,
+    version: int = VersionNumber,
+    if_match: str | None = Header(default=None, alias="If-Match"),
+    principal: Principal = Depends(writer),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    row = await version_service.replace_draft(
+        session,
+        org_id=principal.org,
+        actor_id=principal.user_id,
+        template_id=template_id,
+        version=version,
+        expected_row_version=require_expected(
+            expected_version(body.expected_row_version, if_match)
+        ),
+        graph=Graph(nodes=body.nodes, edges=body.edges).as_plain(),
+        changelog=body.changelog,
+    )
+    return version_response(row)
+
+
+@router.post(
+    "/{version}/publish",
+    response_model=VersionRead,
+    summary="Validate and freeze a draft (422 GRAPH_INVALID lists every problem)",
+)
+async def publish_version(
+    template_id: uuid.UUID,
+    version: int = VersionNumber,
+    body: RowVersionGuard | None = Body(default=None),
+    if_match: str | None = Header(default=None, alias="If-Match"),
+    principal: Principal = Depends(writer),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    row = await version_service.publish(
+        session,
+        org_id=principal.org,
+        actor_id=principal.user_id,
+        template_id=template_id,
+        version=version,
+        expected_row_version=expected_version(
+            body.expected_row_version if body else None, if_match
+        ),
+    )
+    return version_response(row)
+
+
+@router.post(
+    "/{version}/deprecate",
+    response_model=VersionRead,
+    summary="Deprecate a published version (its graph stays readable and unchanged)",
+)
+async def deprecate_version(
+    template_id: uuid.UUID,
+    version: int = VersionNumber,
+    body: RowVersionGuard | None = Body(default=None),
+    if_match: str | None = Header(default=None, alias="If-Match"),
+    principal: Principal = Depends(writer),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    row = await version_service.deprecate(
+        session,
+        org_id=principal.org,
+        actor_id=principal.user_id,
+        template_id=template_id,
+        version=version,
+        expected_row_version=expected_version(
+            body.expected_row_version if body else None, if_match
+        ),
+    )
+    return version_response(row)
+
+
+@router.get(
+    "/{version}/diff/{other}",
+    response_model=VersionDiff,
+    summary="What changes from {version} to {other}: nodes and edges added, removed, changed",
+)
+async def diff_versions(
+    template_id: uuid.UUID,
+    version: int = VersionNumber,
+    other: int = Path(ge=1, description="the version to compare with"),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> dict[str, Any]:
+    return await version_service.diff_versions(
+        session,
+        org_id=principal.org,
+        template_id=template_id,
+        from_version=version,
+        to_version=other,
+    )
+
+
+@router.get(
+    "/{version}/export",
+    response_model=VersionDocument,
+    summary="Export a version as a JSON or YAML document (import reads it back)",
+)
+async def export_version(
+    template_id: uuid.UUID,
+    version: int = VersionNumber,
+    format: Literal["json", "yaml"] = Query(default="json"),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    template, document = await version_service.export_document(
+        session, org_id=principal.org, template_id=template_id, version=version
+    )
+    content, media_type = transfer.render_document(document, format)
+    filename = f"{template.key}-v{version}.{format}"
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,150 @@
+"""Request and response bodies of /api/v1/templates/{id}/versions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from template_svc.graph import limits as L
+from template_svc.graph.schemas import GRAPH_EXAMPLE, Edge, Graph, GraphProblem, Node
+
+VersionStatus = Literal["draft", "published", "deprecated"]
+EXPORT_FORMAT = "blueprint.template-version/v1"
+
+
+class VersionCreate(BaseModel):
+    """A new draft: empty, cloned from an existing version, or with a graph."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"clone_from": 1, "changelog": "Add a final inspection"}]},
+    )
+
+    clone_from: int | None = Field(default=None, ge=1, description="copy this version's graph")
+    graph: Graph | None = None
+    changelog: str = Field(default="", max_length=L.MAX_CHANGELOG_LENGTH)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VersionCreate:
+        if self.clone_from is not None and self.graph is not None:
+            raise ValueError("give clone_from or graph, not both")
+        return self
+
+
+class VersionReplace(Graph):
+    """The draft's whole new graph (it replaces nodes and edges entirely)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{**GRAPH_EXAMPLE, "expected_row_version": 1}]},
+    )
+
+    expected_row_version: int | None = Field(
+        default=None, ge=1, description='or send If-Match: "<row_version>"'
+    )
+    changelog: str | None = Field(default=None, max_length=L.MAX_CHANGELOG_LENGTH)
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    template_id: uuid.UUID
+    org_id: uuid.UUID
+    version: int
+    status: VersionStatus
+    changelog: str
+    checksum: str | None = Field(description="sha256 of the canonical graph; set when published")
+    node_count: int
+    edge_count: int
+    cloned_from: int | None
+    row_version: int
+    created_at: datetime
+    created_by: uuid.UUID
+    updated_at: datetime
+    updated_by: uuid.UUID
+    published_at: datetime | None
+    published_by: uuid.UUID | None
+    deprecated_at: datetime | None
+    deprecated_by: uuid.UUID | None
+
+
+class VersionRead(VersionSummary):
+    nodes: list[Node]
+    edges: list[Edge]
+    problems: list[GraphProblem] = Field(
+        description="for a draft: what would stop it from being published (empty when valid)"
+    )
+
+
+class VersionPage(BaseModel):
+    items: list[VersionSummary]
+    next_cursor: str | None
+
+
+class GraphValidation(BaseModel):
+    valid: bool
+    problems: list[GraphProblem]
+
+
+class NodeFieldChange(BaseModel):
+    field: str
+    from_: Any = Field(alias="from")
+    to: Any
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class NodeChange(BaseModel):
+    key: str
+    changes: list[NodeFieldChange]
+
+
+class NodesDiff(BaseModel):
+    added: list[Node]
+    removed: list[Node]
+    changed: list[NodeChange]
+
+
+class EdgesDiff(BaseModel):
+    added: list[Edge]
+    removed: list[Edge]
+
+
+class VersionDiff(BaseModel):
+    template_id: uuid.UUID
+    from_version: int
+    to_version: int
+    nodes: NodesDiff
+    edges: EdgesDiff
+
+
+class TemplateInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = Field(default=None, max_length=L.MAX_KEY_LENGTH)
+    name: str | None = Field(default=None, max_length=L.MAX_NAME_LENGTH)
+    description: str | None = Field(default=None, max_length=L.MAX_DESCRIPTION_LENGTH)
+
+
+class VersionDocument(Graph):
+    """A version as a file (JSON or YAML): what export writes and import reads.
+
+    `template`, `version`, `status` and `checksum` describe where an export came from; import
+    ignores them and creates a new draft from `changelog`, `nodes` and `edges`.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"format": EXPORT_FORMAT, **GRAPH_EXAMPLE}]},
+    )
+
+    format: Literal["blueprint.template-version/v1"]
+    template: TemplateInfo | None = None
+    version: int | None = None
+    status: VersionStatus | None = None
+    checksum: str | None = None
+    changelog: str = Field(default="", max_length=L.MAX_CHANGELOG_LENGTH)
