@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from qc_svc.events.handlers import handlers as event_handlers
+from qc_svc.inspections.router import internal_router as inspections_internal_router
+from qc_svc.inspections.router import router as inspections_router
+from qc_svc.reports.router import router as reports_router
+from qc_svc.settings import Settings
 from servicekit.app import build_app
 from servicekit.db import Database
-from qc_svc.settings import Settings
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -15,6 +19,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings,
         title="Blueprint QC service",
         description="Inspections, the reject-rework loop, and quality reports.",
-        routers=[],
+        routers=[inspections_router, reports_router, inspections_internal_router],
         database=database,
+        event_handlers=event_handlers,
+        openapi_tags=[
+            {"name": "inspections", "description": "QC rounds of tasks: claim, results, decide"},
+            {"name": "qc reports", "description": "first-pass yield, rework, defect Pareto"},
+        ],
     )

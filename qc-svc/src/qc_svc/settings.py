@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.settings import BaseServiceSettings
 from qc_svc import SCHEMA
+from servicekit.settings import BaseServiceSettings
 
 
 class Settings(BaseServiceSettings):

@@ -1,0 +1,48 @@
+"""qc-svc's event handlers: a task submitted for QC opens an inspection round.
+
+Each handler runs inside the consumer's transaction with the event's inbox row; creation is also
+idempotent on (task, round), so a redelivery after a crash never makes a second inspection.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.envelope import Envelope
+from contracts.tasks import TaskSubmittedForQcV1
+from qc_svc.inspections import service as inspection_service
+from servicekit.events import EventHandlers
+
+handlers = EventHandlers()
+
+
+def _event_uuid(event_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
+        return None
+
+
+@handlers.on(TaskSubmittedForQcV1, producer="task-svc")
+async def open_inspection_round(
+    session: AsyncSession, event: Envelope[TaskSubmittedForQcV1]
+) -> None:
+    data = event.data
+    await inspection_service.create_inspection_from_submission(
+        session,
+        org_id=data.org_id,
+        task_id=data.task_id,
+        project_id=data.project_id,
+        deliverable_id=data.deliverable_id,
+        node_key=data.node_key,
+        title=data.title,
+        qc_checklist=data.qc_checklist,
+        round=data.round,
+        assignee_id=data.assignee_id,
+        template_id=getattr(data, "template_id", None),
+        template_version=getattr(data, "template_version", None),
+        submitted_at=data.occurred_at,
+        source_event_id=_event_uuid(event.id),
+    )

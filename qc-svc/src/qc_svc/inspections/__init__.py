@@ -1,0 +1,1 @@
+"""Inspections: one per QC round of a task, claimed and decided by an inspector."""

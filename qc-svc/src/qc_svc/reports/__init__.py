@@ -1,0 +1,1 @@
+"""Quality reports derived from the inspection history: yield, rework, defects."""
