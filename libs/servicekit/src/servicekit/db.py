@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from servicekit.jsonutil import dumps, loads
 
@@ -28,13 +27,15 @@ NAMING_CONVENTION: dict[str, str] = {
 }
 
 
-def make_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative Base whose tables live in `schema`, with the naming convention."""
+def service_metadata(schema: str) -> MetaData:
+    """The MetaData of a service: its tables live in `schema`, named by the convention.
 
-    class Base(DeclarativeBase):
-        metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    A service spells its Base out, so type checkers see a class:
 
-    return Base
+        class Base(DeclarativeBase):
+            metadata = service_metadata(SCHEMA)
+    """
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
 def _json_serializer(value: Any) -> str:

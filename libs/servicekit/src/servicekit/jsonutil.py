@@ -12,6 +12,8 @@ from starlette.responses import JSONResponse
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID type, which orjson does not know
+        return str(value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, set | frozenset):

@@ -21,6 +21,79 @@ from sqlalchemy.pool import NullPool
 DATABASE_URL_ENV = "ALEMBIC_DATABASE_URL"
 
 
+def _include_only(schema: str) -> Any:
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "schema":
+            return name == schema
+        return True
+
+    return include_name
+
+
+def compare_options(target_metadata: MetaData, schema: str) -> dict[str, Any]:
+    return {
+        "target_metadata": target_metadata,
+        "version_table_schema": schema,
+        "include_schemas": True,
+        "include_name": _include_only(schema),
+        "compare_type": True,
+    }
+
+
+def _name_schemas_explicitly(connection: Any) -> None:
+    """The role's search_path makes its schema the default, and reflection would report its
+    tables without a schema while the metadata names it: autogenerate would then propose to
+    create everything again. Reflect as if `public` were the default, so both sides agree."""
+    connection.dialect.default_schema_name = "public"
+
+
+def diff_models_and_database(
+    sync_connection: Any, target_metadata: MetaData, schema: str
+) -> list[Any]:
+    """What autogenerate would change: empty when the migrations create what the models say."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    dialect = sync_connection.dialect
+    default = dialect.default_schema_name
+    _name_schemas_explicitly(sync_connection)
+    try:
+        opts = compare_options(target_metadata, schema)
+        opts.pop("target_metadata")
+        context = MigrationContext.configure(sync_connection, opts=opts)
+        return _without_expression_index_noise(list(compare_metadata(context, target_metadata)))
+    finally:
+        dialect.default_schema_name = default
+
+
+def _without_expression_index_noise(diff: list[Any]) -> list[Any]:
+    """Autogenerate cannot compare expression indexes (it reads the database's rendering of the
+    expression, never equal to the model's text): it reports each as removed and added again.
+    Drop such pairs; any other difference, including a missing expression index, stays."""
+    removed = {
+        d[1].name
+        for d in diff
+        if isinstance(d, tuple) and d[0] == "remove_index" and _is_expr(d[1])
+    }
+    added = {
+        d[1].name for d in diff if isinstance(d, tuple) and d[0] == "add_index" and _is_expr(d[1])
+    }
+    noise = removed & added
+    return [
+        d
+        for d in diff
+        if not (
+            isinstance(d, tuple) and d[0] in {"remove_index", "add_index"} and d[1].name in noise
+        )
+    ]
+
+
+def _is_expr(index: Any) -> bool:
+    from sqlalchemy import Column
+
+    return any(not isinstance(e, Column) for e in getattr(index, "expressions", []))
+
+
 def run_env(target_metadata: MetaData, *, schema: str) -> None:
     """The body of a service's migrations/env.py."""
     from alembic import context
@@ -31,18 +104,7 @@ def run_env(target_metadata: MetaData, *, schema: str) -> None:
     if not url:
         raise SystemExit(f"set {DATABASE_URL_ENV} or sqlalchemy.url to the service's database URL")
 
-    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-        if type_ == "schema":
-            return name == schema
-        return True
-
-    opts: dict[str, Any] = {
-        "target_metadata": target_metadata,
-        "version_table_schema": schema,
-        "include_schemas": True,
-        "include_name": include_name,
-        "compare_type": True,
-    }
+    opts = compare_options(target_metadata, schema)
 
     if context.is_offline_mode():
         context.configure(url=url, literal_binds=True, **opts)
@@ -52,6 +114,7 @@ def run_env(target_metadata: MetaData, *, schema: str) -> None:
 
     def do_run(connection: Any) -> None:
         connection.exec_driver_sql(f'SET search_path TO "{schema}"')
+        _name_schemas_explicitly(connection)
         context.configure(connection=connection, **opts)
         with context.begin_transaction():
             context.run_migrations()

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from servicekit.auth import principal_from_claims
-from servicekit.db import make_base
+from servicekit.db import service_metadata
 from servicekit.devstack.ports import PortInUse, ensure_port_free
 from servicekit.errors import Unauthorized, _field_path
 
@@ -68,10 +68,12 @@ def test_taken_port_is_refused_with_a_clear_message() -> None:
 
 def test_base_binds_tables_to_the_schema_with_stable_names() -> None:
     from sqlalchemy import Column, Integer, Text, UniqueConstraint
+    from sqlalchemy.orm import DeclarativeBase
 
-    Base = make_base("demo")
+    class Base(DeclarativeBase):
+        metadata = service_metadata("demo")
 
-    class Widget(Base):  # type: ignore[misc, valid-type]
+    class Widget(Base):
         __tablename__ = "widget"
         id = Column(Integer, primary_key=True)
         code = Column(Text)
@@ -81,3 +83,16 @@ def test_base_binds_tables_to_the_schema_with_stable_names() -> None:
     assert table.schema == "demo"
     names = {c.name for c in table.constraints}
     assert {"pk_widget", "uq_widget_code"} <= names
+
+
+def test_json_renders_database_uuids_decimals_and_sets() -> None:
+    from decimal import Decimal
+
+    from asyncpg.pgproto.pgproto import UUID as PgUUID
+
+    from servicekit.jsonutil import dumps
+
+    raw = "4a507b9e-97aa-4b42-a256-3448757948be"
+    assert dumps({"id": PgUUID(raw), "h": Decimal("1.5"), "s": {"b", "a"}}) == (
+        b'{"id":"' + raw.encode() + b'","h":1.5,"s":["a","b"]}'
+    )

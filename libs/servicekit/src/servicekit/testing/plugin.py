@@ -35,6 +35,18 @@ DEFAULT_ORG = uuid.UUID("00000000-0000-4000-8000-00000000000a")
 DEFAULT_USER = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
 
+def run_blocking(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even when an event loop is running here."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _world_readable_tmpdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
@@ -81,7 +93,7 @@ class TestDatabase:
     def service(self, spec: ServiceSpec) -> ServiceDatabase:
         if spec.role not in self._migrated:
             password = secrets.token_hex(12)
-            asyncio.run(
+            run_blocking(
                 provision(
                     self.server.admin_dsn,
                     self.name,
