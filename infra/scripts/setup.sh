@@ -34,3 +34,14 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 uv sync --frozen --quiet
+
+# Swagger UI assets the gateway serves at /docs (from the npm registry, never a CDN).
+docs=gateway/docs
+if [ ! -f "$docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ] \
+   || [ "$docs/package-lock.json" -nt "$docs/node_modules/.package-lock.json" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing (Node.js 20): install nodejs and npm to build the API docs page" >&2
+    exit 1
+  fi
+  npm ci --prefix "$docs" --no-audit --no-fund --loglevel=error
+fi

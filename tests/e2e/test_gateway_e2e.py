@@ -93,7 +93,7 @@ def test_internal_routes_are_not_reachable(stack: Stack, gateway: httpx.Client) 
         assert service_log_entry(stack, service, rid) is None
 
 
-@pytest.mark.parametrize("path", ["/nothing-here", "/api/v1/templatesx", "/api/v2/tasks", "/docs"])
+@pytest.mark.parametrize("path", ["/nothing-here", "/api/v1/templatesx", "/api/v2/tasks", "/docsx"])
 def test_unknown_paths_are_404_problems(gateway: httpx.Client, path: str) -> None:
     body = assert_problem(gateway.get(path), 404)
     assert body["code"] == "NOT_FOUND"
@@ -210,3 +210,24 @@ def test_metrics_count_the_request_by_route_template(
     before = _readyz_count(stack, service)
     assert gateway.get(f"/health/{short}").status_code == 200
     assert _readyz_count(stack, service) >= before + 1
+
+
+def test_docs_are_served_from_local_assets(gateway: httpx.Client) -> None:
+    page = gateway.get("/docs/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/docs/swagger-ui-bundle.js" in page.text
+    assert "http://" not in page.text and "https://" not in page.text, "no CDN"
+    bundle = gateway.get("/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("application/javascript")
+    assert gateway.get("/docs", follow_redirects=False).status_code == 301
+
+
+def test_merged_openapi_lists_every_service_and_no_internal_route(gateway: httpx.Client) -> None:
+    resp = gateway.get("/openapi.json")
+    assert resp.status_code == 200
+    paths = resp.json()["paths"]
+    for prefix in ("/api/v1/templates", "/api/v1/projects", "/api/v1/tasks", "/api/v1/inspections"):
+        assert any(p.startswith(prefix) for p in paths), prefix
+    assert not [p for p in paths if p.startswith("/internal")]

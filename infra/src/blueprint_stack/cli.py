@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--ttl", type=int, default=12 * 3600, help="seconds the token is valid")
 
+    docs = sub.add_parser("docs", help="write the merged OpenAPI document and Swagger UI")
+    docs.add_argument("--out", type=Path, required=True, help="directory nginx serves as /docs")
+    _var_dir_arg(docs)
+
     render = sub.add_parser("render-gateway", help="print the gateway config the stack would use")
     _var_dir_arg(render)
     return parser
@@ -180,6 +184,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         print(token)
+        return 0
+    if args.cmd == "docs":
+        from blueprint_stack import openapi
+
+        try:
+            out = openapi.build(args.out.resolve())
+        except openapi.DocsError as exc:
+            print(f"blueprint: {exc}", file=sys.stderr)
+            return 1
+        print(f"API docs written to {out}")
         return 0
     if args.cmd == "render-gateway":
         print(gateway.render_for_stack(config))

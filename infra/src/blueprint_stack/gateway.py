@@ -39,6 +39,7 @@ def gateway_values(config: StackConfig) -> dict[str, str]:
         "GATEWAY_USER_DIRECTIVE": "user root;" if os.geteuid() == 0 else "",
         "GATEWAY_WORKER_PROCESSES": "2",
         "GATEWAY_RUNTIME_DIR": str(runtime),
+        "GATEWAY_DOCS_DIR": str(runtime / "docs"),
         # The error log goes to the supervisor, like every process's output: var/log/gateway.log
         # and the console. The access log (one JSON line per request) stays in its own file.
         "GATEWAY_ERROR_LOG": "stderr",

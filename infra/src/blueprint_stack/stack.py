@@ -189,6 +189,7 @@ class Stack:
                 "nginx is not installed; install with: sudo apt-get install -y nginx-light"
             )
         conf = gateway.write_config(self.config)
+        self._build_docs(self.config.nginx_dir / "docs")
         argv = [nginx, "-p", str(self.config.nginx_dir), "-c", str(conf)]
         check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, check=False)
         if check.returncode != 0:
@@ -196,6 +197,19 @@ class Stack:
         return ProcessSpec(
             "gateway", argv, ready=http_ready(f"http://127.0.0.1:{self.config.gateway_port}/health")
         )
+
+    def _build_docs(self, out: Path) -> None:
+        """The merged OpenAPI document and Swagger UI the gateway serves (in a subprocess: it
+        imports every service's app)."""
+        result = subprocess.run(
+            self.python("-m", "blueprint_stack", "docs", "--out", str(out)),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.config.repo_root,
+        )
+        if result.returncode != 0:
+            raise StackError(f"building the API docs failed:\n{result.stderr.strip()[-2000:]}")
 
     # --- configuration the processes get ---------------------------------------------------
     def database_url(self, svc: ServiceDef) -> str:

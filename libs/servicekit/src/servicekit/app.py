@@ -9,7 +9,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 
-from servicekit import health, metrics
+from servicekit import health, metrics, openapi
 from servicekit.auth import ServiceTokenProvider, TokenVerifier
 from servicekit.db import Database, make_engine
 from servicekit.errors import install_error_handlers
@@ -99,6 +99,7 @@ def build_app(
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.service_tokens = ServiceTokenProvider(settings)
     install_error_handlers(app)
+    openapi.install(app)
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -1,0 +1,115 @@
+"""OpenAPI as clients meet it: problem+json error responses and bearer auth, documented.
+
+FastAPI documents request validation errors in its own default shape, which this platform never
+sends; every error leaves a service as RFC 9457 problem details. This rewrites the generated
+document accordingly and declares the bearer scheme on every public route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+PROBLEM_SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "title": "Problem",
+        "type": "object",
+        "description": "RFC 9457 problem details, with a stable `code` and the request id.",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string", "examples": ["/problems/version-conflict"]},
+            "title": {"type": "string", "examples": ["Version conflict"]},
+            "status": {"type": "integer", "examples": [409]},
+            "detail": {
+                "type": "string",
+                "examples": ["expected row_version 3 but the row is at 4 (status in_progress)"],
+            },
+            "code": {"type": "string", "examples": ["VERSION_CONFLICT"]},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "For VALIDATION_FAILED: every offending field.",
+                "items": {"$ref": "#/components/schemas/ProblemFieldError"},
+            },
+        },
+        "additionalProperties": True,
+    },
+    "ProblemFieldError": {
+        "title": "ProblemFieldError",
+        "type": "object",
+        "required": ["in", "field", "message", "type"],
+        "properties": {
+            "in": {"type": "string", "enum": ["body", "query", "path", "header", "cookie"]},
+            "field": {"type": "string", "examples": ["payload.assign_to"]},
+            "message": {"type": "string", "examples": ["required field is missing"]},
+            "type": {"type": "string", "examples": ["missing"]},
+        },
+    },
+}
+
+_STANDARD_ERRORS = {
+    "401": "No valid bearer token (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED)",
+    "403": "The token lacks a role this needs (ROLE_REQUIRED)",
+    "422": "The request is not valid (VALIDATION_FAILED lists every offending field)",
+}
+
+
+def _description(response: dict[str, Any], default: str) -> str:
+    given = str(response.get("description") or "")
+    return default if given in {"", "Validation Error"} else given
+
+
+def _problem_content() -> dict[str, Any]:
+    return {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
+
+
+def problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document with problem+json errors and bearer auth."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas.update(PROBLEM_SCHEMAS)
+    components["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256)"}
+    }
+    for path, item in doc.get("paths", {}).items():
+        for method, op in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = op.setdefault("responses", {})
+            public = path.startswith("/api/")
+            if public or path.startswith("/internal/"):
+                op["security"] = [{"bearer": []}]
+                for status, text in _STANDARD_ERRORS.items():
+                    if status == "422" and status not in responses:
+                        continue
+                    responses[status] = {
+                        "description": _description(responses.get(status, {}), text),
+                        "content": _problem_content(),
+                    }
+            for status, resp in responses.items():
+                if status[:1] in {"4", "5"} and "content" not in resp:
+                    resp["content"] = _problem_content()
+                if status == "422":
+                    resp["content"] = _problem_content()
+    app.openapi_schema = doc
+    return doc
+
+
+def install(app: FastAPI) -> None:
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
