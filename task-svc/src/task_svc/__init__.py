@@ -1,4 +1,4 @@
-"""task-svc: Projects pinned to a template version, deliverables with serial numbers, and the task state machine."""
+"""task-svc: projects pinned to a template version, deliverables with serials, the task FSM."""
 
 from pathlib import Path
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from servicekit.db import make_base
+from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.db import service_metadata
 from servicekit.outbox import inbox_table, outbox_table
 from task_svc import SCHEMA
 
-Base = make_base(SCHEMA)
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
+
 outbox = outbox_table(Base.metadata)
 inbox = inbox_table(Base.metadata)

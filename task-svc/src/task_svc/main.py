@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from servicekit.app import build_app
 from servicekit.db import Database
+from task_svc.deliverables.router import router as deliverables_router
+from task_svc.deliverables.signoff_router import router as signoff_router
+from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
+from task_svc.tasks.router import router as tasks_router
+from task_svc.tasks.transitions_router import router as transitions_router
+from task_svc.templates_client import TemplatesClient
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    *,
+    template_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """`template_transport` lets tests point the template-svc client at an in-process app."""
     settings = settings or Settings()
-    return build_app(
+
+    async def close_templates_client(app: FastAPI) -> None:
+        await app.state.templates_client.aclose()
+
+    app = build_app(
         settings,
         title="Blueprint Task service",
-        description="Projects pinned to a template version, deliverables with serial numbers, and the task state machine.",
-        routers=[],
+        description=(
+            "Projects pinned to a template version, deliverables with serial numbers, and the "
+            "task state machine."
+        ),
+        # The transition routes come first: `/api/v1/tasks/fsm` must not read as a task id.
+        routers=[
+            projects_router,
+            deliverables_router,
+            signoff_router,
+            transitions_router,
+            tasks_router,
+        ],
         database=database,
+        on_shutdown=[close_templates_client],
     )
+    app.state.template_transport = template_transport
+    app.state.templates_client = TemplatesClient(
+        settings.template_svc_url,
+        token=app.state.service_tokens.token,
+        transport=template_transport,
+        timeout_seconds=settings.template_client_timeout_seconds,
+        attempts=settings.template_client_attempts,
+        backoff_seconds=settings.template_client_backoff_seconds,
+    )
+    return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import BaseServiceSettings
@@ -13,3 +14,27 @@ class Settings(BaseServiceSettings):
 
     service_name: str = "task-svc"
     db_schema: str = SCHEMA
+
+    # Reads of template-svc when a project starts.
+    template_client_timeout_seconds: float = 5.0
+    template_client_attempts: int = Field(default=3, ge=1, le=10)
+    template_client_backoff_seconds: float = Field(default=0.2, ge=0)
+
+    # Serial numbers of deliverables: used when an org's counter is first created.
+    serial_prefix: str = Field(default="DLV", min_length=1, max_length=16)
+    serial_format: str = "{prefix}-{n:06d}"
+
+    # Size limits of one project.
+    max_deliverables: int = Field(default=200, ge=1)
+    max_tasks_per_project: int = Field(default=50_000, ge=1)
+
+    @field_validator("serial_format")
+    @classmethod
+    def _format_works(cls, value: str) -> str:
+        try:
+            sample = value.format(prefix="X", n=1)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ValueError(f"serial_format must use only {{prefix}} and {{n}}: {exc}") from exc
+        if sample == value.format(prefix="X", n=2):
+            raise ValueError("serial_format must contain {n}")
+        return value

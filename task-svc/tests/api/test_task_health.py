@@ -13,7 +13,9 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
 async def test_metrics_show_requests_by_route_template(client: httpx.AsyncClient) -> None:
     await client.get("/healthz", headers={"X-Request-ID": "metrics-probe"})
     body = (await client.get("/metrics")).text
-    assert 'http_requests_total{method="GET",route="/healthz",service="task-svc",status="200"}' in body
+    assert (
+        'http_requests_total{method="GET",route="/healthz",service="task-svc",status="200"}' in body
+    )
 
 
 async def test_unknown_path_is_a_problem(client: httpx.AsyncClient) -> None:

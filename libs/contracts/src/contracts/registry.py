@@ -18,6 +18,8 @@ from pydantic import BaseModel
 # module -> producing service. Add a line when a payload module lands.
 EVENT_MODULES: dict[str, str] = {
     "contracts.templates": "template-svc",
+    "contracts.tasks": "task-svc",
+    "contracts.qc": "qc-svc",
 }
 
 

@@ -1,0 +1,1 @@
+"""Deliverables: the produced items of a project, each with a serial number."""

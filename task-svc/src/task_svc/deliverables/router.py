@@ -1,0 +1,29 @@
+"""Deliverable reads: `GET /api/v1/deliverables/{id}`."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal, require_user
+from servicekit.db import unit_of_work
+from task_svc.deliverables import service
+from task_svc.deliverables.schemas import DeliverableRead
+
+router = APIRouter(prefix="/api/v1/deliverables", tags=["deliverables"])
+
+
+@router.get("/{deliverable_id}", response_model=DeliverableRead, summary="One deliverable")
+async def get_deliverable(
+    deliverable_id: uuid.UUID,
+    response: Response,
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> DeliverableRead:
+    d = await service.get_deliverable(
+        session, org_id=principal.org, deliverable_id=deliverable_id
+    )
+    response.headers["ETag"] = f'"{d.row_version}"'
+    return d

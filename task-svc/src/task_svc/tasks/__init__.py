@@ -1,0 +1,1 @@
+"""Tasks: one per template node per deliverable, their dependencies and their history."""

@@ -1,0 +1,444 @@
+"""The task state machine as data: states, actions, guards, payloads and who may act.
+
+This module is the single source of the transition table of the design (section 3). Request
+validation, `allowed_actions` in task reads, `GET /api/v1/tasks/fsm`, the generated `docs/fsm.md`
+and the tests all derive from `TRANSITIONS`. Pure Python, no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    BLOCKED = "blocked"
+    READY = "ready"
+    IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"
+    IN_QC = "in_qc"
+    REWORK = "rework"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Action(StrEnum):
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    COMPLETE = "complete"
+    QC_ACCEPT = "qc_accept"
+    QC_REJECT = "qc_reject"
+    REOPEN = "reopen"
+    CANCEL = "cancel"
+    RESTORE = "restore"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    AUTO_COMPLETE = "auto_complete"
+
+
+class Who(StrEnum):
+    """Who may perform an action. A user passes when any entry of the action's `who` matches."""
+
+    PLANNER = "planner"  # role planner (admin always passes)
+    ASSIGNEE = "assignee"  # the user the task is assigned to
+    CLAIMANT = "claimant"  # a worker taking an unassigned task (becomes its assignee)
+    SYSTEM = "system"  # the service itself or another service; never a user
+
+
+class Guard(StrEnum):
+    """Conditions on the task, beyond its status, that an action needs."""
+
+    NO_OPEN_BLOCKERS = "no_open_blockers"
+    NOT_MILESTONE = "not_milestone"
+    IS_MILESTONE = "is_milestone"
+
+
+class EventKind(StrEnum):
+    """Event actions in `task_events` that are not transitions of the table."""
+
+    CREATE = "create"
+    BLOCKER_REOPENED = "blocker_reopened"
+
+
+RESOLVED: frozenset[Status] = frozenset({Status.DONE, Status.CANCELLED})
+
+# Roles that may claim (start) an unassigned task. Admin always passes.
+CLAIMANT_ROLES: frozenset[str] = frozenset({"operator", "planner"})
+ADMIN_ROLE = "admin"
+
+MAX_TEXT = 2000
+MAX_DEFECTS = 200
+
+
+@dataclass(frozen=True)
+class PayloadField:
+    """One field of an action's payload. kind: 'uuid', 'text' or 'list'."""
+
+    name: str
+    kind: str
+    required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the table. `to=None` keeps the status (assign, unassign).
+
+    `to_alt`/`alt_when` give the conditional target: complete goes to in_qc when qc_required,
+    restore goes to blocked when the task has open blockers.
+    """
+
+    action: Action
+    sources: tuple[Status, ...]
+    to: Status | None
+    who: frozenset[Who]
+    payload: tuple[PayloadField, ...] = ()
+    guards: tuple[Guard, ...] = ()
+    to_alt: Status | None = None
+    alt_when: str | None = None  # 'qc_required' | 'open_blockers'
+    summary: str = ""
+    example: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def system(self) -> bool:
+        return Who.SYSTEM in self.who
+
+
+_REASON = PayloadField("reason", "text", True, "why (free text, 1-2000 characters)")
+
+TRANSITIONS: dict[Action, Transition] = {
+    t.action: t
+    for t in (
+        Transition(
+            Action.ASSIGN,
+            (Status.BLOCKED, Status.READY, Status.IN_PROGRESS, Status.ON_HOLD, Status.REWORK),
+            None,
+            frozenset({Who.PLANNER}),
+            payload=(PayloadField("assign_to", "uuid", True, "the user id to assign the task to"),),
+            summary="Assign the task to a user (status unchanged).",
+            example={"assign_to": "7d1f3c8e-2a4b-4c6d-8e9f-0a1b2c3d4e5f"},
+        ),
+        Transition(
+            Action.UNASSIGN,
+            (Status.BLOCKED, Status.READY, Status.ON_HOLD, Status.REWORK),
+            None,
+            frozenset({Who.PLANNER}),
+            summary="Remove the assignee (status unchanged).",
+        ),
+        Transition(
+            Action.START,
+            (Status.READY, Status.REWORK),
+            Status.IN_PROGRESS,
+            frozenset({Who.ASSIGNEE, Who.CLAIMANT}),
+            guards=(Guard.NO_OPEN_BLOCKERS, Guard.NOT_MILESTONE),
+            summary="Start work; an unassigned task is assigned to whoever starts it.",
+        ),
+        Transition(
+            Action.PAUSE,
+            (Status.IN_PROGRESS,),
+            Status.ON_HOLD,
+            frozenset({Who.ASSIGNEE, Who.PLANNER}),
+            payload=(_REASON,),
+            summary="Put work on hold.",
+            example={"reason": "waiting for parts from the supplier"},
+        ),
+        Transition(
+            Action.RESUME,
+            (Status.ON_HOLD,),
+            Status.IN_PROGRESS,
+            frozenset({Who.ASSIGNEE, Who.PLANNER}),
+            summary="Resume work that was on hold.",
+        ),
+        Transition(
+            Action.COMPLETE,
+            (Status.IN_PROGRESS,),
+            Status.DONE,
+            frozenset({Who.ASSIGNEE}),
+            payload=(PayloadField("note", "text", False, "an optional note on the work done"),),
+            to_alt=Status.IN_QC,
+            alt_when="qc_required",
+            summary="Finish work: to in_qc when the task needs QC, else done.",
+            example={"note": "torque checked on all bolts"},
+        ),
+        Transition(
+            Action.QC_ACCEPT,
+            (Status.IN_QC,),
+            Status.DONE,
+            frozenset({Who.SYSTEM}),
+            payload=(PayloadField("inspection_id", "uuid", True, "the QC inspection"),),
+            summary="QC passed (from qc-svc).",
+            example={"inspection_id": "3b2a1c0d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},
+        ),
+        Transition(
+            Action.QC_REJECT,
+            (Status.IN_QC,),
+            Status.REWORK,
+            frozenset({Who.SYSTEM}),
+            payload=(
+                PayloadField("inspection_id", "uuid", True, "the QC inspection"),
+                PayloadField("reason", "text", False, "why the work was rejected"),
+                PayloadField("defects", "list", False, "the defects found (code, severity, ...)"),
+            ),
+            summary="QC failed: back to rework (from qc-svc).",
+            example={
+                "inspection_id": "3b2a1c0d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "reason": "weld porosity",
+                "defects": [{"code": "WELD-POR", "severity": "major"}],
+            },
+        ),
+        Transition(
+            Action.REOPEN,
+            (Status.DONE,),
+            Status.REWORK,
+            frozenset({Who.PLANNER}),
+            payload=(_REASON,),
+            summary="Reopen finished work for rework.",
+            example={"reason": "customer reported a scratch on the panel"},
+        ),
+        Transition(
+            Action.CANCEL,
+            (Status.BLOCKED, Status.READY, Status.ON_HOLD, Status.REWORK),
+            Status.CANCELLED,
+            frozenset({Who.PLANNER}),
+            payload=(_REASON,),
+            summary="Cancel the task (it counts as resolved for its dependents).",
+            example={"reason": "option dropped from the order"},
+        ),
+        Transition(
+            Action.RESTORE,
+            (Status.CANCELLED,),
+            Status.READY,
+            frozenset({Who.PLANNER}),
+            payload=(_REASON,),
+            to_alt=Status.BLOCKED,
+            alt_when="open_blockers",
+            summary="Restore a cancelled task: to blocked when it has open blockers, else ready.",
+            example={"reason": "option added back to the order"},
+        ),
+        Transition(
+            Action.BLOCK,
+            (Status.READY,),
+            Status.BLOCKED,
+            frozenset({Who.SYSTEM}),
+            summary="A blocker was reopened or restored (dependency counters).",
+        ),
+        Transition(
+            Action.UNBLOCK,
+            (Status.BLOCKED,),
+            Status.READY,
+            frozenset({Who.SYSTEM}),
+            guards=(Guard.NO_OPEN_BLOCKERS,),
+            summary="The last open blocker was resolved (dependency counters).",
+        ),
+        Transition(
+            Action.AUTO_COMPLETE,
+            (Status.READY,),
+            Status.DONE,
+            frozenset({Who.SYSTEM}),
+            guards=(Guard.IS_MILESTONE, Guard.NO_OPEN_BLOCKERS),
+            summary="A milestone completes by itself once unblocked.",
+        ),
+    )
+}
+
+SYSTEM_ACTIONS: frozenset[Action] = frozenset(a for a, t in TRANSITIONS.items() if t.system)
+USER_ACTIONS: tuple[Action, ...] = tuple(a for a in TRANSITIONS if a not in SYSTEM_ACTIONS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decisions derived from the table
+
+
+def target_status(
+    action: Action, status: Status, *, qc_required: bool, open_blockers: int
+) -> Status:
+    """The status after `action` from `status` (unchanged when the row keeps it)."""
+    t = TRANSITIONS[action]
+    if t.to is None:
+        return status
+    if t.alt_when == "qc_required" and qc_required:
+        assert t.to_alt is not None
+        return t.to_alt
+    if t.alt_when == "open_blockers" and open_blockers > 0:
+        assert t.to_alt is not None
+        return t.to_alt
+    return t.to
+
+
+def failed_guards(action: Action, *, open_blockers: int, is_milestone: bool = False) -> list[Guard]:
+    """The guards of `action` the task does not meet (empty: all pass)."""
+    failing = {
+        Guard.NO_OPEN_BLOCKERS: open_blockers > 0,
+        Guard.NOT_MILESTONE: is_milestone,
+        Guard.IS_MILESTONE: not is_milestone,
+    }
+    out = [g for g in TRANSITIONS[action].guards if failing[g]]
+    return out
+
+
+def actions_from(status: Status | str) -> list[Action]:
+    """Every action (user or system) the table allows from `status`, in table order."""
+    return [a for a, t in TRANSITIONS.items() if status in t.sources]
+
+
+def user_actions_from(status: Status | str) -> list[str]:
+    return [str(a) for a in actions_from(status) if a not in SYSTEM_ACTIONS]
+
+
+def may_perform(
+    action: Action,
+    *,
+    roles: frozenset[str],
+    user_id: uuid.UUID | None,
+    assigned_to: uuid.UUID | None,
+) -> bool:
+    """Whether a user with `roles` may do `action` on a task assigned to `assigned_to`.
+
+    System actions are never allowed to users. Admin passes every user rule.
+    """
+    t = TRANSITIONS[action]
+    if t.system:
+        return False
+    if ADMIN_ROLE in roles:
+        return True
+    if Who.PLANNER in t.who and "planner" in roles:
+        return True
+    is_assignee = user_id is not None and assigned_to is not None and user_id == assigned_to
+    if Who.ASSIGNEE in t.who and is_assignee:
+        return True
+    return Who.CLAIMANT in t.who and assigned_to is None and bool(roles & CLAIMANT_ROLES)
+
+
+def allowed_actions(
+    status: str,
+    *,
+    roles: frozenset[str],
+    user_id: uuid.UUID | None,
+    assigned_to: uuid.UUID | None,
+    open_blockers: int,
+    qc_required: bool,
+    is_milestone: bool = False,
+) -> list[str]:
+    """User-callable actions the caller may do now on a task in this state (table order)."""
+    del qc_required  # no user action is refused on it; kept for a stable signature
+    out: list[str] = []
+    for action in actions_from(status):
+        if action in SYSTEM_ACTIONS:
+            continue
+        if failed_guards(action, open_blockers=open_blockers, is_milestone=is_milestone):
+            continue
+        if may_perform(action, roles=roles, user_id=user_id, assigned_to=assigned_to):
+            out.append(str(action))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Payload validation (hot path: plain checks, no pydantic)
+
+
+class PayloadError(ValueError):
+    """A payload that does not fit its action; `field` names the offending member."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _describe(f: PayloadField) -> str:
+    if f.kind == "uuid":
+        what = "a user id" if f.name == "assign_to" else "a uuid"
+    elif f.kind == "text":
+        what = f"a non-empty text of at most {MAX_TEXT} characters"
+    else:
+        what = "a list"
+    return what
+
+
+def validate_payload(action: Action, payload: Any) -> dict[str, Any]:
+    """Check `payload` against the table and return it normalised (uuids as strings, trimmed text).
+
+    Raises PayloadError with a message such as
+    "action 'assign' needs payload.assign_to (a user id)".
+    """
+    t = TRANSITIONS[action]
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise PayloadError(f"payload of action '{action}' must be a JSON object", field="payload")
+    known = {f.name for f in t.payload}
+    unknown = sorted(k for k in payload if k not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "no fields"
+        raise PayloadError(
+            f"action '{action}' does not take payload.{unknown[0]} (it takes {allowed})",
+            field=f"payload.{unknown[0]}",
+        )
+    out: dict[str, Any] = {}
+    for f in t.payload:
+        value = payload.get(f.name)
+        name = f"payload.{f.name}"
+        if value is None:
+            if f.required:
+                raise PayloadError(f"action '{action}' needs {name} ({_describe(f)})", field=name)
+            continue
+        if f.kind == "uuid":
+            try:
+                out[f.name] = str(uuid.UUID(str(value)))
+            except (ValueError, TypeError, AttributeError):
+                raise PayloadError(
+                    f"action '{action}' needs {name} ({_describe(f)}), got {value!r}",
+                    field=name,
+                ) from None
+        elif f.kind == "text":
+            text = value.strip() if isinstance(value, str) else None
+            if not text or len(text) > MAX_TEXT:
+                if not f.required and isinstance(value, str) and not text:
+                    continue
+                raise PayloadError(f"action '{action}' needs {name} ({_describe(f)})", field=name)
+            out[f.name] = text
+        else:
+            if not isinstance(value, list) or len(value) > MAX_DEFECTS:
+                raise PayloadError(
+                    f"action '{action}' needs {name} as a list of at most {MAX_DEFECTS} items",
+                    field=name,
+                )
+            out[f.name] = value
+    return out
+
+
+def table_as_data() -> dict[str, Any]:
+    """The machine-readable table served by `GET /api/v1/tasks/fsm`."""
+    return {
+        "states": [str(s) for s in Status],
+        "resolved_states": sorted(str(s) for s in RESOLVED),
+        "system_actions": sorted(str(a) for a in SYSTEM_ACTIONS),
+        "transitions": [
+            {
+                "action": str(t.action),
+                "from": [str(s) for s in t.sources],
+                "to": str(t.to) if t.to is not None else None,
+                "to_alternative": str(t.to_alt) if t.to_alt is not None else None,
+                "alternative_when": t.alt_when,
+                "who": sorted(str(w) for w in t.who),
+                "guards": [str(g) for g in t.guards],
+                "payload": [
+                    {
+                        "name": f.name,
+                        "kind": f.kind,
+                        "required": f.required,
+                        "description": f.description,
+                    }
+                    for f in t.payload
+                ],
+                "summary": t.summary,
+                "example_payload": dict(t.example),
+            }
+            for t in TRANSITIONS.values()
+        ],
+    }

@@ -1,0 +1,157 @@
+"""Task reads: the filtered list and one task with its neighbours and allowed actions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal
+from servicekit.errors import BadRequest, NotFound
+from task_svc.pagination import cursor_invalid, decode_cursor, encode_cursor
+from task_svc.tasks import fsm, queries
+from task_svc.tasks.models import Task
+from task_svc.tasks.queries import TaskFilters
+from task_svc.tasks.schemas import TaskListItem, TaskPage, TaskRead, TaskRef
+
+_DATETIME_SORTS = {"created_at", "-created_at", "due_at"}
+
+
+def _cursor_values(sort: str, cursor: str) -> tuple[Any, uuid.UUID]:
+    value, last_id = decode_cursor(cursor, size=2)
+    try:
+        if sort in _DATETIME_SORTS:
+            value = datetime.fromisoformat(str(value))
+        elif sort in ("priority", "-priority"):
+            value = int(value)
+        else:
+            value = str(value)
+        return value, uuid.UUID(str(last_id))
+    except (TypeError, ValueError):
+        raise cursor_invalid() from None
+
+
+def _cursor_of(sort: str, value: Any, last_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    return encode_cursor([value, str(last_id)])
+
+
+def _estimate(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    filters: TaskFilters,
+    sort: str,
+    cursor: str | None,
+    limit: int,
+) -> TaskPage:
+    if sort not in queries.SORTS:
+        raise BadRequest(
+            f"sort must be one of {', '.join(queries.SORTS)}, got {sort!r}",
+            code="SORT_INVALID",
+            errors=[{"in": "query", "field": "sort", "message": "unknown sort"}],
+        )
+    after = _cursor_values(sort, cursor) if cursor else None
+    rows = await queries.list_tasks(
+        session,
+        org_id=principal.org,
+        filters=filters,
+        sort=sort,
+        after=after,
+        limit=limit + 1,
+        now=datetime.now(UTC),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        TaskListItem(
+            id=r.id,
+            project_id=r.project_id,
+            deliverable_id=r.deliverable_id,
+            node_key=r.node_key,
+            title=r.title,
+            kind=r.kind,
+            work_kind=r.work_kind,
+            priority=r.priority,
+            status=r.status,
+            assigned_to=r.assigned_to,
+            due_at=r.due_at,
+            is_milestone=r.is_milestone,
+            qc_required=r.qc_required,
+            open_blockers=r.open_blockers,
+            estimate_hours=_estimate(r.estimate_hours),
+            row_version=r.row_version,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+    next_cursor = _cursor_of(sort, rows[-1].sort_value, rows[-1].id) if more else None
+    return TaskPage(items=items, next_cursor=next_cursor)
+
+
+def allowed_actions_for(task: Task, principal: Principal) -> list[str]:
+    return fsm.allowed_actions(
+        task.status,
+        roles=principal.roles,
+        user_id=None if principal.is_service else principal.user_id,
+        assigned_to=task.assigned_to,
+        open_blockers=task.open_blockers,
+        qc_required=task.qc_required,
+        is_milestone=task.is_milestone,
+    )
+
+
+def task_read(
+    task: Task, *, blockers: list[TaskRef], dependents: list[TaskRef], allowed: list[str]
+) -> TaskRead:
+    return TaskRead(
+        id=task.id,
+        project_id=task.project_id,
+        deliverable_id=task.deliverable_id,
+        node_key=task.node_key,
+        title=task.title,
+        kind=task.kind,
+        work_kind=task.work_kind,
+        priority=task.priority,
+        status=task.status,
+        assigned_to=task.assigned_to,
+        due_at=task.due_at,
+        is_milestone=task.is_milestone,
+        qc_required=task.qc_required,
+        open_blockers=task.open_blockers,
+        estimate_hours=_estimate(task.estimate_hours),
+        row_version=task.row_version,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        description=task.description,
+        assigned_at=task.assigned_at,
+        started_at=task.started_at,
+        completed_at=task.completed_at,
+        qc_checklist=list(task.qc_checklist or []),
+        parent_id=task.parent_id,
+        role_hint=task.role_hint,
+        blockers=blockers,
+        dependents=dependents,
+        allowed_actions=allowed,
+    )
+
+
+async def get_task(session: AsyncSession, *, principal: Principal, task_id: uuid.UUID) -> TaskRead:
+    task = await queries.get_task(session, org_id=principal.org, task_id=task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist", code="TASK_NOT_FOUND")
+    blockers, dependents = await queries.neighbours(session, task_id=task_id)
+    return task_read(
+        task,
+        blockers=[TaskRef(id=r.id, title=r.title, status=r.status) for r in blockers],
+        dependents=[TaskRef(id=r.id, title=r.title, status=r.status) for r in dependents],
+        allowed=allowed_actions_for(task, principal),
+    )

@@ -1,0 +1,230 @@
+"""Routes of the task state machine: transitions (single, bulk, system), history, the table."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Principal, require_service, require_user
+from servicekit.db import Database, get_database, unit_of_work
+from servicekit.errors import AppError, BadRequest, Forbidden, Unprocessable
+from servicekit.jsonutil import FastJSONResponse
+from task_svc.tasks import fsm, metrics
+from task_svc.tasks import transitions as service
+from task_svc.tasks.transition_schemas import (
+    BulkTransitionRequest,
+    BulkTransitionResult,
+    SystemTransitionRequest,
+    TaskEventPage,
+    TransitionRequest,
+    TransitionResult,
+)
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+class _TransitionRoute(APIRoute):
+    """Turns validation errors inside `payload` into PAYLOAD_INVALID with the table's message."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                problem = _payload_problem(exc)
+                _count_refused(exc.body, problem)
+                raise problem from None
+
+        return route
+
+
+def _count_refused(body: Any, problem: Exception) -> None:
+    """A transition refused at validation still counts in the transition metrics."""
+    if not isinstance(body, dict) or "action" not in body:
+        return
+    code = problem.code if isinstance(problem, AppError) else "PAYLOAD_INVALID"
+    metrics.record_refusal(str(body["action"]), code)
+
+
+def _payload_problem(exc: RequestValidationError) -> Exception:
+    body = exc.body
+    if not isinstance(body, dict):
+        return exc
+    action = body.get("action")
+    if not isinstance(action, str):
+        return exc
+    try:
+        act = fsm.Action(action)
+    except ValueError:
+        return Unprocessable(
+            f"unknown action {action!r}; the actions are: {', '.join(fsm.USER_ACTIONS)}",
+            code="ACTION_UNKNOWN",
+            field="action",
+        )
+    if act in fsm.SYSTEM_ACTIONS:
+        return Forbidden(
+            f"action '{act}' is a system action: only the platform performs it",
+            code="SYSTEM_ACTION",
+            action=str(act),
+        )
+    try:
+        fsm.validate_payload(act, body.get("payload"))
+    except fsm.PayloadError as err:
+        return Unprocessable(str(err), code="PAYLOAD_INVALID", field=err.field)
+    return exc
+
+
+router = APIRouter(tags=["task transitions"], route_class=_TransitionRoute)
+
+
+def _expected_version(body_version: int | None, if_match: str | None) -> int | None:
+    header_version: int | None = None
+    if if_match is not None:
+        m = _ETAG.match(if_match)
+        if m is None:
+            raise BadRequest(
+                f'If-Match must be a row_version such as "3"; got {if_match!r}',
+                code="IF_MATCH_INVALID",
+            )
+        header_version = int(m.group(1))
+    if body_version is not None and header_version is not None and body_version != header_version:
+        raise BadRequest(
+            f"expected_row_version {body_version} and If-Match {header_version} disagree: send one",
+            code="IF_MATCH_MISMATCH",
+        )
+    version = body_version if body_version is not None else header_version
+    if version is None:
+        raise AppError(
+            'send expected_row_version in the body or If-Match: "<row_version>"',
+            code="ROW_VERSION_REQUIRED",
+            status=428,
+            title="Precondition required",
+        )
+    return version
+
+
+def _caller(principal: Principal) -> service.Caller:
+    return service.Caller(
+        actor=principal.sub, roles=principal.roles, user_id=principal.user_id, system=False
+    )
+
+
+def _respond(outcome: service.TransitionOutcome) -> Response:
+    headers = {"ETag": f'"{outcome.row_version}"'}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return FastJSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.get("/api/v1/tasks/fsm", summary="The task state machine as data")
+async def get_fsm(principal: Principal = require_user()) -> dict[str, Any]:
+    return fsm.table_as_data()
+
+
+@router.post(
+    "/api/v1/tasks/transitions:bulk",
+    summary="Apply up to 500 transitions, each in its own transaction",
+    response_model=BulkTransitionResult,
+    status_code=207,
+)
+async def bulk_transitions(
+    body: BulkTransitionRequest,
+    principal: Principal = require_user(),
+    db: Database = Depends(get_database),
+) -> Response:
+    items = [
+        service.BulkItem(
+            task_id=i.task_id,
+            action=i.action,
+            payload=i.payload,
+            expected_row_version=i.expected_row_version,
+            client_event_id=i.client_event_id,
+        )
+        for i in body.items
+    ]
+    results = await service.apply_bulk(
+        db, org_id=principal.org, items=items, caller=_caller(principal)
+    )
+    return FastJSONResponse({"results": results}, status_code=207)
+
+
+@router.post(
+    "/api/v1/tasks/{task_id}/transitions",
+    summary="Apply an action of the state machine to a task",
+    response_model=TransitionResult,
+    responses={
+        403: {"description": "the role or the assignee rule forbids it"},
+        409: {"description": "VERSION_CONFLICT or TASK_BLOCKED"},
+        422: {"description": "ACTION_NOT_ALLOWED, PAYLOAD_INVALID or IDEMPOTENCY_MISMATCH"},
+    },
+)
+async def post_transition(
+    task_id: uuid.UUID,
+    body: TransitionRequest,
+    if_match: str | None = Header(default=None, alias="If-Match"),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    outcome = await service.apply_transition(
+        session,
+        org_id=principal.org,
+        task_id=task_id,
+        action=body.action,
+        payload=body.payload.model_dump(mode="json", exclude_none=True),
+        expected_row_version=_expected_version(body.expected_row_version, if_match),
+        client_event_id=body.client_event_id,
+        caller=_caller(principal),
+    )
+    return _respond(outcome)
+
+
+@router.get(
+    "/api/v1/tasks/{task_id}/events",
+    summary="A task's history, oldest first",
+    response_model=TaskEventPage,
+)
+async def get_events(
+    task_id: uuid.UUID,
+    limit: int = Query(default=50, ge=1, le=500),
+    cursor: str | None = Query(default=None),
+    principal: Principal = require_user(),
+    session: AsyncSession = unit_of_work(),
+) -> dict[str, Any]:
+    return await service.list_events(
+        session, org_id=principal.org, task_id=task_id, limit=limit, cursor=cursor
+    )
+
+
+@router.post(
+    "/internal/tasks/{task_id}/system-transitions",
+    summary="qc_accept / qc_reject from another service (service token)",
+    response_model=TransitionResult,
+    include_in_schema=True,
+)
+async def post_system_transition(
+    task_id: uuid.UUID,
+    body: SystemTransitionRequest,
+    org_id: uuid.UUID = Query(description="the task's org"),
+    caller: Principal = require_service(),
+    session: AsyncSession = unit_of_work(),
+) -> Response:
+    outcome = await service.apply_transition(
+        session,
+        org_id=org_id,
+        task_id=task_id,
+        action=body.action,
+        payload=body.payload.model_dump(mode="json", exclude_none=True),
+        expected_row_version=None,
+        client_event_id=body.client_event_id,
+        caller=service.Caller(actor=caller.sub, roles=caller.roles, user_id=None, system=True),
+    )
+    return _respond(outcome)

@@ -1,0 +1,412 @@
+"""The transition API: actions, errors, idempotency, cascades, bulk, history, sign-off."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from task_svc.deliverables.signoff_router import router as signoff_router
+from task_svc.tasks.transitions_router import router as transitions_router
+
+ORG = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+OTHER_ORG = uuid.UUID("00000000-0000-4000-8000-00000000a002")
+PLANNER = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
+OPERATOR = uuid.UUID("00000000-0000-4000-8000-0000000000b2")
+OPERATOR2 = uuid.UUID("00000000-0000-4000-8000-0000000000b3")
+APPROVER = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
+
+
+def include_routers(app: FastAPI) -> FastAPI:
+    paths = {getattr(r, "path", None) for r in app.routes}
+    if "/api/v1/tasks/{task_id}/transitions" not in paths:
+        app.include_router(transitions_router)
+    if "/api/v1/deliverables/{deliverable_id}/signoff" not in paths:
+        app.include_router(signoff_router)
+    return app
+
+
+async def make_graph(
+    conn: AsyncConnection,
+    nodes: Iterable[str],
+    edges: Iterable[tuple[str, str]] = (),
+    *,
+    org_id: uuid.UUID = ORG,
+    qc: Iterable[str] = (),
+    milestones: Iterable[str] = (),
+    deliverables: int = 1,
+) -> dict[str, Any]:
+    """A project with `deliverables` deliverables, each with one task per node.
+
+    Returns {"project": id, "deliverables": [ids], "tasks": {node: id} (first deliverable),
+    "all_tasks": [{node: id}, ...]}. Edges are (blocker, dependent).
+    """
+    nodes = list(nodes)
+    edges = list(edges)
+    qc, milestones = set(qc), set(milestones)
+    project = uuid.uuid4()
+    await conn.execute(
+        text(
+            "INSERT INTO task.projects (id, org_id, name, template_id, template_key, "
+            "template_version, template_checksum, snapshot, status, start_at, row_version, "
+            "created_by) VALUES (:id, :org, 'P', :tid, 'tpl', 1, 'x', '{}'::jsonb, 'active', "
+            "now(), 1, 'test')"
+        ),
+        {"id": project, "org": org_id, "tid": uuid.uuid4()},
+    )
+    blockers_of = {n: sum(1 for _, d in edges if d == n) for n in nodes}
+    dl_ids: list[uuid.UUID] = []
+    all_tasks: list[dict[str, uuid.UUID]] = []
+    for pos in range(1, deliverables + 1):
+        dl = uuid.uuid4()
+        dl_ids.append(dl)
+        await conn.execute(
+            text(
+                "INSERT INTO task.deliverables (id, org_id, project_id, name, position, serial) "
+                "VALUES (:id, :org, :p, :n, :pos, :serial)"
+            ),
+            {
+                "id": dl,
+                "org": org_id,
+                "p": project,
+                "n": f"D{pos}",
+                "pos": pos,
+                "serial": f"T-{uuid.uuid4().hex[:10]}",
+            },
+        )
+        ids = {n: uuid.uuid4() for n in nodes}
+        for n in nodes:
+            ms = n in milestones
+            await conn.execute(
+                text(
+                    "INSERT INTO task.tasks (id, org_id, project_id, deliverable_id, node_key, "
+                    "title, kind, work_kind, status, qc_required, is_milestone, open_blockers) "
+                    "VALUES (:id, :org, :p, :d, :k, :title, 'step', :wk, :st, :qc, :ms, :ob)"
+                ),
+                {
+                    "id": ids[n],
+                    "org": org_id,
+                    "p": project,
+                    "d": dl,
+                    "k": n,
+                    "title": f"Task {n}",
+                    "wk": "milestone" if ms else "work",
+                    "st": "blocked" if blockers_of[n] else "ready",
+                    "qc": n in qc,
+                    "ms": ms,
+                    "ob": blockers_of[n],
+                },
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO task.task_events (org_id, task_id, action, from_status, "
+                    "to_status, actor, payload, row_version) VALUES (:org, :t, 'create', NULL, "
+                    ":st, 'test', '{}'::jsonb, 1)"
+                ),
+                {"org": org_id, "t": ids[n], "st": "blocked" if blockers_of[n] else "ready"},
+            )
+        for b, d in edges:
+            await conn.execute(
+                text("INSERT INTO task.task_dependencies (task_id, blocker_id) VALUES (:t, :b)"),
+                {"t": ids[d], "b": ids[b]},
+            )
+        all_tasks.append(ids)
+    return {
+        "project": project,
+        "deliverables": dl_ids,
+        "tasks": all_tasks[0],
+        "all_tasks": all_tasks,
+    }
+
+
+async def task_row(conn: AsyncConnection, task_id: uuid.UUID) -> dict[str, Any]:
+    res = await conn.execute(text("SELECT * FROM task.tasks WHERE id = :id"), {"id": task_id})
+    return dict(res.mappings().one())
+
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+
+from servicekit.db import Database  # noqa: E402
+
+
+@pytest.fixture
+async def fsm_client(settings: Any, engine: Any, db_conn: AsyncConnection) -> Any:
+    from task_svc.main import create_app
+
+    application = include_routers(create_app(settings, database=Database(engine, bind=db_conn)))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+def hdr(jwt_keys: Any, roles: Any, user: uuid.UUID, org: uuid.UUID = ORG) -> dict[str, str]:
+    return jwt_keys.headers(list(roles), org_id=org, user_id=user)
+
+
+async def act(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    task_id: uuid.UUID,
+    action: str,
+    version: int | None,
+    payload: dict[str, Any] | None = None,
+    cid: str | None = None,
+) -> httpx.Response:
+    body: dict[str, Any] = {"action": action}
+    if payload is not None:
+        body["payload"] = payload
+    if version is not None:
+        body["expected_row_version"] = version
+    if cid is not None:
+        body["client_event_id"] = cid
+    return await client.post(f"/api/v1/tasks/{task_id}/transitions", json=body, headers=headers)
+
+
+async def test_fsm_api_assign_start_complete_unblocks_dependent(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a", "b"], [("a", "b")])
+    a, b = g["tasks"]["a"], g["tasks"]["b"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    op = hdr(jwt_keys, ["operator"], OPERATOR)
+
+    r = await act(fsm_client, planner, a, "assign", 1, {"assign_to": str(OPERATOR)})
+    assert r.status_code == 200, r.text
+    assert r.headers["ETag"] == '"2"'
+    assert r.json()["task"]["assigned_to"] == str(OPERATOR)
+    r = await act(fsm_client, op, a, "start", 2)
+    assert r.status_code == 200, r.text
+    assert r.json()["to_status"] == "in_progress"
+    assert "complete" in r.json()["task"]["allowed_actions"]
+    r = await act(fsm_client, op, a, "complete", 3, {"note": "ok"})
+    assert r.status_code == 200, r.text
+    assert r.json()["to_status"] == "done"
+
+    row_b = await task_row(db_conn, b)
+    assert (row_b["status"], row_b["open_blockers"], row_b["row_version"]) == ("ready", 0, 2)
+    events = await fsm_client.get(f"/api/v1/tasks/{b}/events", headers=op)
+    assert [e["action"] for e in events.json()["items"]] == ["create", "unblock"]
+    outbox = await db_conn.execute(text("SELECT type FROM task.outbox ORDER BY seq"))
+    types = [r[0] for r in outbox]
+    assert types.count("task.unblocked") == 1
+    assert "task.assigned" in types
+    assert "deliverable.ready_for_signoff" not in types  # b is not resolved yet
+
+
+async def test_fsm_api_errors_are_precise(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a", "b"], [("a", "b")])
+    a, b = g["tasks"]["a"], g["tasks"]["b"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    op = hdr(jwt_keys, ["operator"], OPERATOR)
+
+    r = await act(fsm_client, planner, a, "assign", 1, {})
+    assert r.status_code == 422
+    assert r.json()["code"] == "PAYLOAD_INVALID"
+    assert r.json()["detail"] == "action 'assign' needs payload.assign_to (a user id)"
+
+    r = await act(fsm_client, planner, a, "pause", 1, {"reason": "x"})
+    assert r.status_code == 422 and r.json()["code"] == "ACTION_NOT_ALLOWED"
+    assert r.json()["current_status"] == "ready"
+    assert "start" in r.json()["allowed_actions"]
+
+    r = await act(fsm_client, planner, a, "assign", 7, {"assign_to": str(OPERATOR)})
+    assert r.status_code == 409 and r.json()["code"] == "VERSION_CONFLICT"
+    assert (r.json()["row_version"], r.json()["current_status"]) == (1, "ready")
+
+    r = await act(fsm_client, op, b, "start", 1)
+    assert r.status_code == 409 and r.json()["code"] == "TASK_BLOCKED"
+    assert r.json()["blockers"] == [{"id": str(a), "title": "Task a", "status": "ready"}]
+
+    r = await act(fsm_client, op, a, "cancel", 1, {"reason": "no"})
+    assert r.status_code == 403 and r.json()["code"] == "ACTION_FORBIDDEN"
+
+    r = await act(fsm_client, planner, a, "qc_accept", 1, {"inspection_id": str(uuid.uuid4())})
+    assert r.status_code == 403 and r.json()["code"] == "SYSTEM_ACTION"
+
+    r = await act(fsm_client, planner, a, "start", None)
+    assert r.status_code == 428 and r.json()["code"] == "ROW_VERSION_REQUIRED"
+
+    other = hdr(jwt_keys, ["planner"], PLANNER, org=OTHER_ORG)
+    r = await act(fsm_client, other, a, "cancel", 1, {"reason": "x"})
+    assert r.status_code == 404
+
+    row = await task_row(db_conn, a)
+    assert (row["status"], row["row_version"]) == ("ready", 1)
+
+
+async def test_fsm_api_assignee_rule(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a"])
+    a = g["tasks"]["a"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    r = await act(fsm_client, planner, a, "assign", 1, {"assign_to": str(OPERATOR)})
+    assert r.status_code == 200
+    r = await act(fsm_client, hdr(jwt_keys, ["operator"], OPERATOR2), a, "start", 2)
+    assert r.status_code == 403
+    viewer = hdr(jwt_keys, ["viewer"], OPERATOR2)
+    g2 = await make_graph(db_conn, ["x"])
+    r = await act(fsm_client, viewer, g2["tasks"]["x"], "start", 1)
+    assert r.status_code == 403
+    r = await act(fsm_client, hdr(jwt_keys, ["operator"], OPERATOR2), g2["tasks"]["x"], "start", 1)
+    assert r.status_code == 200
+    assert r.json()["task"]["assigned_to"] == str(OPERATOR2)
+
+
+async def test_fsm_api_idempotent_replay_and_mismatch(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a"])
+    a = g["tasks"]["a"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    first = await act(fsm_client, planner, a, "assign", 1, {"assign_to": str(OPERATOR)}, "c-1")
+    again = await act(fsm_client, planner, a, "assign", 1, {"assign_to": str(OPERATOR)}, "c-1")
+    assert again.status_code == first.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.json() == first.json()
+    other = await act(fsm_client, planner, a, "assign", 2, {"assign_to": str(OPERATOR2)}, "c-1")
+    assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_MISMATCH"
+    n = await db_conn.execute(
+        text("SELECT count(*) FROM task.task_events WHERE task_id = :t"), {"t": a}
+    )
+    assert n.scalar_one() == 2  # create + one assign
+
+
+async def test_fsm_api_qc_round_trip_and_reopen_reblocks(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(
+        db_conn, ["a", "b", "m"], [("a", "b"), ("a", "m")], qc=["a"], milestones=["m"]
+    )
+    a, b, m = g["tasks"]["a"], g["tasks"]["b"], g["tasks"]["m"]
+    op = hdr(jwt_keys, ["operator"], OPERATOR)
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    svc = {"Authorization": f"Bearer {jwt_keys.service_token('qc-svc')}"}
+    assert (await act(fsm_client, op, a, "start", 1)).status_code == 200
+    r = await act(fsm_client, op, a, "complete", 2)
+    assert r.json()["to_status"] == "in_qc"
+    url = f"/internal/tasks/{a}/system-transitions?org_id={ORG}"
+    r = await fsm_client.post(
+        url,
+        headers=svc,
+        json={
+            "action": "qc_reject",
+            "client_event_id": "i1",
+            "payload": {"inspection_id": str(uuid.uuid4()), "reason": "bad"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["to_status"] == "rework"
+    assert (await act(fsm_client, op, a, "start", 4)).status_code == 200
+    assert (await act(fsm_client, op, a, "complete", 5)).status_code == 200
+    qc = await db_conn.execute(
+        text(
+            "SELECT payload->>'round' FROM task.outbox WHERE type = 'task.submitted_for_qc' "
+            "ORDER BY seq"
+        )
+    )
+    assert [row[0] for row in qc] == ["1", "2"]
+    r = await fsm_client.post(
+        url,
+        headers=svc,
+        json={
+            "action": "qc_accept",
+            "client_event_id": "i2",
+            "payload": {"inspection_id": str(uuid.uuid4())},
+        },
+    )
+    assert r.json()["to_status"] == "done"
+    assert (await task_row(db_conn, b))["status"] == "ready"
+    assert (await task_row(db_conn, m))["status"] == "done"  # milestone completed itself
+
+    r = await act(fsm_client, planner, a, "reopen", 7, {"reason": "scratch"})
+    assert r.status_code == 200, r.text
+    row_b = await task_row(db_conn, b)
+    assert (row_b["status"], row_b["open_blockers"]) == ("blocked", 1)
+    row_m = await task_row(db_conn, m)
+    assert (row_m["status"], row_m["open_blockers"]) == ("done", 1)
+    ev = await db_conn.execute(
+        text("SELECT action FROM task.task_events WHERE task_id = :t ORDER BY id"), {"t": m}
+    )
+    assert [e[0] for e in ev] == ["create", "unblock", "auto_complete", "blocker_reopened"]
+
+
+async def test_fsm_api_bulk_results_per_item(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a", "b"])
+    a, b = g["tasks"]["a"], g["tasks"]["b"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    items = [
+        {
+            "task_id": str(a),
+            "action": "assign",
+            "payload": {"assign_to": str(OPERATOR)},
+            "expected_row_version": 1,
+        },
+        {"task_id": str(b), "action": "assign", "payload": {}, "expected_row_version": 1},
+        {"task_id": str(a), "action": "unassign", "expected_row_version": 2},
+    ]
+    r = await fsm_client.post(
+        "/api/v1/tasks/transitions:bulk", json={"items": items}, headers=planner
+    )
+    assert r.status_code == 207, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [200, 422, 200]
+    assert results[1]["body"]["code"] == "PAYLOAD_INVALID"
+    assert (await task_row(db_conn, a))["row_version"] == 3
+    assert (await task_row(db_conn, b))["row_version"] == 1
+
+
+async def test_signoff_approve_completes_project_and_reject_reopens(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    g = await make_graph(db_conn, ["a"])
+    a = g["tasks"]["a"]
+    dl = g["deliverables"][0]
+    op = hdr(jwt_keys, ["operator"], OPERATOR)
+    approver = hdr(jwt_keys, ["approver"], APPROVER)
+    await act(fsm_client, op, a, "start", 1)
+    await act(fsm_client, op, a, "complete", 2)
+    url = f"/api/v1/deliverables/{dl}/signoff"
+    r = await fsm_client.post(
+        url, headers=op, json={"decision": "approved", "expected_row_version": 2}
+    )
+    assert r.status_code == 403
+    r = await fsm_client.post(
+        url,
+        headers=approver,
+        json={
+            "decision": "rejected",
+            "comment": "scratch",
+            "reopen_task_ids": [str(a)],
+            "expected_row_version": 2,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "in_progress"
+    assert (await task_row(db_conn, a))["status"] == "rework"
+    await act(fsm_client, op, a, "start", 4)
+    await act(fsm_client, op, a, "complete", 5)
+    r = await fsm_client.post(
+        url, headers=approver, json={"decision": "approved", "expected_row_version": 3}
+    )
+    assert r.status_code == 409 and r.json()["code"] == "VERSION_CONFLICT"
+    r = await fsm_client.post(
+        url, headers=approver, json={"decision": "approved", "expected_row_version": 4}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["project_completed"] is True
+    p = await db_conn.execute(
+        text("SELECT status FROM task.projects WHERE id = :p"), {"p": g["project"]}
+    )
+    assert p.scalar_one() == "completed"
