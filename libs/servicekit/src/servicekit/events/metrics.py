@@ -29,7 +29,8 @@ OUTBOX_PRUNED = Counter(
 )
 EVENTS_CONSUMED = Counter(
     "events_consumed_total",
-    "Events taken from a stream, by outcome: processed, duplicate, retried, dead_lettered, ignored",
+    "Events taken from a stream, by outcome: processed, duplicate, retried, dead_lettered,"
+    " ignored, deferred (waiting behind a failed event of the same aggregate)",
     ["service", "type", "outcome"],
 )
 EVENT_HANDLE_LATENCY = Histogram(
