@@ -77,11 +77,14 @@ def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
             stderr=subprocess.STDOUT,
         )
     try:
+        # The runner prints its summary once everything, the gateway last, is ready.
         wait_for(
-            lambda: gateway_ready(config) or runner.poll() is not None, "the stack", timeout=120
+            lambda: "Blueprint is running." in console.read_text() or runner.poll() is not None,
+            "the stack",
+            timeout=120,
         )
         assert runner.poll() is None, console.read_text()[-3000:]
-        assert "Blueprint is running." in console.read_text()
+        assert gateway_ready(config)
         assert "task-svc     | " in console.read_text()
         # Something to find again after the restart, in each store.
         first = Stack(config)
