@@ -342,3 +342,79 @@ async def test_transitions_properties_invariants_hold(
     engine: AsyncEngine, g: Graph, plan: list[Step]
 ) -> None:
     await run_example(engine, g, plan)
+
+
+async def act(conn: AsyncConnection, task: uuid.UUID, action: str) -> Any:
+    """Apply `action` as an admin at the task's current row_version: the body, or the error."""
+    version = (await tasks_state(conn, [task]))[task]["row_version"]
+    try:
+        async with (
+            AsyncSession(bind=conn, join_transaction_mode="create_savepoint") as s,
+            s.begin(),
+        ):
+            out = await apply_transition(
+                s,
+                org_id=ORG,
+                task_id=task,
+                action=action,
+                payload=payload_for(action, Step(0, action, 0, False, False, False)),
+                expected_row_version=version,
+                client_event_id=None,
+                caller=ADMIN,
+            )
+    except AppError as exc:
+        return exc
+    return out.body
+
+
+async def test_transitions_properties_milestone_restored_when_free_completes_at_once(
+    engine: AsyncEngine,
+) -> None:
+    g = MILESTONE_RESTORED[0]
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            ids = await seed(conn, g)
+            a, m = ids[0], ids[1]
+            await act(conn, m, "cancel")
+            await act(conn, a, "start")
+            await act(conn, a, "complete")
+            body = await act(conn, m, "restore")
+            assert (body["to_status"], body["task"]["status"]) == ("ready", "done")
+            assert body["row_version"] == body["task"]["row_version"] == 4
+            res = await conn.execute(
+                text("SELECT action FROM task.task_events WHERE task_id = :t ORDER BY id"),
+                {"t": m},
+            )
+            assert [r[0] for r in res] == ["create", "cancel", "restore", "auto_complete"]
+            await check_invariants(conn, g, ids, ["restore of a free milestone"])
+        finally:
+            await outer.rollback()
+
+
+async def test_transitions_properties_finished_milestone_is_not_reopened(
+    engine: AsyncEngine,
+) -> None:
+    g = MILESTONE_REOPENED[0]
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            ids = await seed(conn, g)
+            a, m = ids[0], ids[1]
+            await act(conn, a, "start")
+            await act(conn, a, "complete")
+            assert (await tasks_state(conn, [m]))[m]["status"] == "done"
+            refused = await act(conn, m, "reopen")
+            assert isinstance(refused, AppError)
+            assert (refused.code, refused.status) == ("ACTION_NOT_ALLOWED", 422)
+            assert "milestone" in refused.detail
+            # Reopening the work before it leaves the milestone done, flagged.
+            body = await act(conn, a, "reopen")
+            assert body["to_status"] == "rework"
+            res = await conn.execute(
+                text("SELECT action FROM task.task_events WHERE task_id = :t ORDER BY id"),
+                {"t": m},
+            )
+            assert [r[0] for r in res] == ["create", "unblock", "auto_complete", "blocker_reopened"]
+        finally:
+            await outer.rollback()

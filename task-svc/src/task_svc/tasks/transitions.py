@@ -1,9 +1,16 @@
 """The transition service: every status change of a task goes through `apply_transition`.
 
-One transition is one transaction: lock the task, check idempotency, the row version, the FSM,
-who may act and the guards; update the task, append its event (with the response, for
-idempotent replay), write outbox rows and apply the cascades. Any refusal raises before the unit
-of work commits, so nothing is half-applied.
+One transition is one transaction: lock the task (reading its project's status and any earlier
+request with the same client_event_id in the same round trip), check idempotency, the project
+status, the row version, the FSM, who may act and the guards; then, in one more statement,
+update the task, append its event (with the response, for idempotent replay) and write its
+outbox rows; cascades follow only when the task's resolution changes. Any refusal raises before
+the unit of work commits, so nothing is half-applied. Every request is counted in the metrics of
+`task_svc.tasks.metrics`.
+
+Milestones: a milestone restored with no open blocker completes at once (a `restore` event then
+an `auto_complete` one), and a finished milestone is not reopened (reopen the work before it):
+a milestone is only ever blocked, done or cancelled.
 """
 
 from __future__ import annotations
@@ -79,16 +86,22 @@ class TransitionOutcome:
         return int(self.body["task"]["row_version"])
 
 
-# The task row is locked; its project's status comes in the same round trip (not locked: a
-# project put on hold concurrently takes effect from the next transition on).
+# The task row is locked; its project's status and the event of an earlier request with the
+# same client_event_id come in the same round trip. The project row is not locked: a project put
+# on hold concurrently takes effect from the next transition on. The event is read in the
+# statement's snapshot, so a duplicate that waited here for the original's lock does not see it:
+# see `_apply_transition` for how that case is still answered as a replay.
 _LOCK_SQL = (
     "SELECT t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.title, t.status, "
     "t.assigned_to, t.assigned_at, t.started_at, t.completed_at, t.due_at, t.priority, "
     "t.qc_required, t.qc_checklist, t.is_milestone, t.open_blockers, t.row_version, "
-    "t.updated_at, p.status AS project_status "
+    "t.updated_at, p.status AS project_status, e.action AS prior_action, "
+    "e.payload AS prior_payload, e.response AS prior_response, e.status_code AS prior_code "
     "FROM tasks t JOIN projects p ON p.id = t.project_id "
+    "LEFT JOIN task_events e ON e.task_id = t.id AND e.client_event_id = $3 "
     "WHERE t.id = $1 AND t.org_id = $2 FOR UPDATE OF t"
 )
+_PRIOR_KEYS = ("prior_action", "prior_payload", "prior_response", "prior_code")
 _IDEMPOTENCY_SQL = (
     "SELECT action, payload, response, status_code FROM task_events "
     "WHERE task_id = $1 AND client_event_id = $2"
@@ -232,24 +245,36 @@ async def _apply_transition(
     act = _parse_action(action, caller)
     clean = _payload(act, payload)
     conn = await session.connection()
-    res = await conn.exec_driver_sql(_LOCK_SQL, (task_id, org_id))
+    res = await conn.exec_driver_sql(_LOCK_SQL, (task_id, org_id, client_event_id))
     found = res.mappings().first()
     if found is None:
         raise NotFound(f"task {task_id} not found", code="TASK_NOT_FOUND")
     row = dict(found)
+    prior = tuple(row.pop(k) for k in _PRIOR_KEYS)
     if client_event_id is not None:
-        replay = await _replay(conn, task_id, client_event_id, act, clean)
-        if replay is not None:
-            return replay
-    _check_project(row, act)
-    return await apply_locked(
-        conn,
-        row=row,
-        act=act,
-        clean=clean,
-        expected_row_version=expected_row_version,
-        client_event_id=client_event_id,
-        caller=caller,
+        if prior[0] is not None:
+            return _replayed(prior, client_event_id, act, clean)
+        if expected_row_version is None:
+            # Without a row version, a duplicate that waited for the original's lock could pass
+            # every check: look for the original again, now that the lock is held.
+            replay = await _replay(conn, task_id, client_event_id, act, clean)
+            if replay is not None:
+                return replay
+    try:
+        _check_project(row, act)
+        await check_locked(
+            conn, row=row, act=act, caller=caller, expected_row_version=expected_row_version
+        )
+    except AppError:
+        if client_event_id is not None and expected_row_version is not None:
+            # A duplicate that waited for the original's lock is refused here (the original
+            # moved the row_version on); its original is committed and visible now.
+            replay = await _replay(conn, task_id, client_event_id, act, clean)
+            if replay is not None:
+                return replay
+        raise
+    return await write_locked(
+        conn, row=row, act=act, clean=clean, caller=caller, client_event_id=client_event_id
     )
 
 
@@ -284,7 +309,13 @@ async def _replay(
     found = res.first()
     if found is None:
         return None
-    prior = tuple(found)
+    return _replayed(tuple(found), client_event_id, act, clean)
+
+
+def _replayed(
+    prior: tuple[Any, ...], client_event_id: str, act: Action, clean: dict[str, Any]
+) -> TransitionOutcome:
+    """The stored answer of (action, payload, response, status_code), if the request matches."""
     prior_payload = loads(prior[1]) if isinstance(prior[1], str) else (prior[1] or {})
     original = {k: v for k, v in prior_payload.items() if k not in EFFECT_KEYS}
     if prior[0] != act or original != clean:
@@ -311,6 +342,29 @@ async def apply_locked(
     skip_permission: bool = False,
 ) -> TransitionOutcome:
     """Apply `act` to a task row already locked in this transaction."""
+    await check_locked(
+        conn,
+        row=row,
+        act=act,
+        caller=caller,
+        expected_row_version=expected_row_version,
+        skip_permission=skip_permission,
+    )
+    return await write_locked(
+        conn, row=row, act=act, clean=clean, caller=caller, client_event_id=client_event_id
+    )
+
+
+async def check_locked(
+    conn: AsyncConnection,
+    *,
+    row: dict[str, Any],
+    act: Action,
+    caller: Caller,
+    expected_row_version: int | None = None,
+    skip_permission: bool = False,
+) -> None:
+    """Every refusal of `act` on a locked task row, before anything is written."""
     status = row["status"]
     if expected_row_version is not None and expected_row_version != row["row_version"]:
         raise VersionConflict(
@@ -365,6 +419,18 @@ async def apply_locked(
             allowed_actions=[],
         )
 
+
+async def write_locked(
+    conn: AsyncConnection,
+    *,
+    row: dict[str, Any],
+    act: Action,
+    clean: dict[str, Any],
+    caller: Caller,
+    client_event_id: str | None = None,
+) -> TransitionOutcome:
+    """Write `act` (already checked by `check_locked`) and its cascades."""
+    status = row["status"]
     now = datetime.now(UTC)
     new_status = target_status(
         act, Status(status), qc_required=row["qc_required"], open_blockers=row["open_blockers"]
