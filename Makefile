@@ -34,7 +34,8 @@ typecheck:  ## mypy on the libraries and services
 pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing ran
 	@bash infra/scripts/pytest.sh $(PYTEST_ARGS)
 
-bench:  ## benchmarks: print throughput and latency figures
+bench:  ## benchmarks: print throughput and latency figures (tests/perf)
+	@bash infra/scripts/setup.sh --bench
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector

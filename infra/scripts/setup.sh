@@ -12,6 +12,10 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+# `setup.sh --bench`: also the HTTP load generator the benchmarks use.
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

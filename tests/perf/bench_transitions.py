@@ -82,22 +82,38 @@ class Result:
     first_error: str = ""
     cpu_seconds: float | None = None  # CPU of the measured process over the measured window
     cpu_of: str = ""
+    # Figures reported by wrk, which keeps no per-request list.
+    wrk_rate: float | None = None
+    wrk_requests: int = 0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
 
     @property
     def rate(self) -> float:
+        if self.wrk_rate is not None:
+            return self.wrk_rate
         return len(self.latencies_ms) / self.seconds
 
+    @property
+    def count(self) -> int:
+        return self.wrk_requests or len(self.latencies_ms)
+
     def pct(self, q: float) -> float:
+        if q == 0.99 and self.p99_ms is not None:
+            return self.p99_ms
         data = sorted(self.latencies_ms)
         return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
 
     def line(self, raw: Result | None) -> str:
         ratio = f"  {self.rate / raw.rate:5.2f} x raw" if raw is not None and raw.rate else ""
         errors = f"  errors {self.errors} ({self.first_error})" if self.errors else ""
-        if self.cpu_seconds is not None and self.latencies_ms:
-            per = self.cpu_seconds / len(self.latencies_ms) * 1000
+        if self.cpu_seconds is not None and self.count:
+            per = self.cpu_seconds / self.count * 1000
             errors = f"  {self.cpu_of} CPU {per:.2f} ms/req{errors}"
-        p50 = statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
+        if self.p50_ms is not None:
+            p50 = self.p50_ms
+        else:
+            p50 = statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
         return (
             f"{self.name:<28} {self.rate:9,.0f} /s   p50 {p50:6.1f} ms  "
             f"p99 {self.pct(0.99):6.1f} ms{ratio}{errors}"
@@ -167,8 +183,9 @@ class Seed:
     tasks: list[list[uuid.UUID]]  # per client
 
 
-async def seed(dsn: str, clients: int, per_client: int) -> Seed:
-    org, planner, project, dl = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+async def seed(dsn: str, clients: int, per_client: int, org: uuid.UUID | None = None) -> Seed:
+    org = org or uuid.uuid4()
+    planner, project, dl = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     ids = [uuid.uuid4() for _ in range(clients * per_client)]
     conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA})
     try:
@@ -183,7 +200,7 @@ async def seed(dsn: str, clients: int, per_client: int) -> Seed:
             )
             await conn.execute(
                 "INSERT INTO deliverables (id, org_id, project_id, name, position, serial) "
-                "VALUES ($1, $2, $3, 'D1', 1, 'BENCH-1')",
+                "VALUES ($1::uuid, $2, $3, 'D1', 1, 'BENCH-' || $1::uuid::text)",
                 dl,
                 org,
                 project,
@@ -349,8 +366,124 @@ async def bench_http(
         )
 
 
+WRK_SCRIPT = """
+-- Each request assigns a task that no other request touches, at row_version 1, with a fresh
+-- client_event_id: no version tracking, no lock waits between clients.
+local ids = {}
+for line in io.lines(os.getenv("BENCH_TASKS")) do ids[#ids + 1] = line end
+local token = os.getenv("BENCH_TOKEN")
+local threads = {}
+local n = 0
+
+function setup(thread)
+  thread:set("slot", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  count = 0
+  stride = tonumber(os.getenv("BENCH_THREADS"))
+end
+
+function request()
+  local i = slot + count * stride + 1
+  count = count + 1
+  local id = ids[i]
+  if id == nil then id = ids[1] end
+  local body = string.format(
+    '{"action":"assign","payload":{"assign_to":"%s"},"expected_row_version":1,'
+    .. '"client_event_id":"wrk-%d-%d"}',
+    "00000000-0000-4000-8000-0000000000aa", slot, count)
+  return wrk.format("POST", "/api/v1/tasks/" .. id .. "/transitions",
+    {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    value = float(
+        text[:-2] if text.endswith("ms") else text[:-2] if text.endswith("us") else text[:-1]
+    )
+    if text.endswith("us"):
+        return value / 1000
+    if text.endswith("ms"):
+        return value
+    return value * 1000
+
+
+async def bench_wrk(
+    name: str,
+    base_url: str,
+    tasks: list[uuid.UUID],
+    token: str,
+    args: argparse.Namespace,
+    api_pid: int,
+    workdir: Path,
+) -> Result:
+    """HTTP load from wrk (C, two threads): the load generator costs the machine little."""
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    script = workdir / "transition.lua"
+    script.write_text(WRK_SCRIPT)
+    threads = 2
+    result = Result(name, args.seconds, cpu_of="service")
+
+    def run_wrk(ids: list[uuid.UUID], seconds: float) -> str:
+        ids_file = workdir / "wrk-tasks.txt"
+        ids_file.write_text("\n".join(str(i) for i in ids))
+        env = {
+            **os.environ,
+            "BENCH_TASKS": str(ids_file),
+            "BENCH_TOKEN": token,
+            "BENCH_THREADS": str(threads),
+        }
+        out = subprocess.run(
+            [
+                wrk,
+                f"-t{threads}",
+                f"-c{args.clients}",
+                f"-d{seconds:.0f}s",
+                "--latency",
+                "-s",
+                str(script),
+                base_url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+    half = len(tasks) // 4
+    await asyncio.to_thread(run_wrk, tasks[:half], max(args.warmup, 1.0))
+    before = process_cpu(api_pid)
+    text = await asyncio.to_thread(run_wrk, tasks[half:], args.seconds)
+    cpu = process_cpu(api_pid) - before
+    requests = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if line.strip().startswith("50%"):
+            result.p50_ms = _wrk_ms(parts[1])
+        elif line.strip().startswith("99%"):
+            result.p99_ms = _wrk_ms(parts[1])
+        elif "requests in" in line:
+            requests = int(parts[0])
+        elif "Non-2xx" in line:
+            result.errors = int(parts[-1])
+            result.first_error = "non-2xx responses"
+        elif line.startswith("Requests/sec:"):
+            result.wrk_rate = float(parts[1])
+    result.wrk_requests = requests
+    result.cpu_seconds = cpu
+    if requests > len(tasks) - half:
+        result.errors += requests - (len(tasks) - half)
+        result.first_error = "ran out of fresh tasks: seed more (--fresh-tasks)"
+    return result
+
+
 def start_api(
-    port: int, env: dict[str, str], workdir: Path, profile: str | None, app: str
+    port: int, env: dict[str, str], workdir: Path, profile: str | None, app: str, workers: int = 1
 ) -> subprocess.Popen[bytes]:
     uvicorn_args = [
         app,
@@ -362,7 +495,7 @@ def start_api(
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--loop",
         "uvloop",
         "--http",
@@ -486,17 +619,28 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
         "TASK_SVC_DB_POOL_SIZE": str(args.clients),
     }
     api_port = free_port()
-    api = start_api(api_port, env, workdir, args.profile, args.app)
+    api = start_api(api_port, env, workdir, args.profile, args.app, args.workers)
     gateway: subprocess.Popen[bytes] | None = None
+    use_wrk = shutil.which("wrk") is not None and not args.httpx
+    fresh: list[uuid.UUID] = []
+    if use_wrk:
+        fresh_seed = await seed(dsn, 1, args.fresh_tasks, org=s.org)
+        fresh = fresh_seed.tasks[0]
+        print(f"HTTP load from wrk, {len(fresh)} fresh ready tasks (each used once)")
+    else:
+        print("HTTP load from httpx (install wrk for a load generator that costs less)")
+
+    async def http_bench(name: str, base_url: str) -> Result:
+        if use_wrk:
+            half = len(fresh) // 2
+            part = fresh[:half] if name.startswith("(b)") else fresh[half:]
+            return await bench_wrk(name, base_url, part, token, args, api.pid, workdir)
+        return await bench_http(name, base_url, dsn, s, token, args, api.pid)
+
     try:
-        result = await bench_http(
-            "(b) api (uvicorn, 1 worker)",
+        result = await http_bench(
+            f"(b) api (uvicorn, {args.workers} worker{'s' if args.workers > 1 else ''})",
             f"http://127.0.0.1:{api_port}",
-            dsn,
-            s,
-            token,
-            args,
-            api.pid,
         )
         print(result.line(raw), flush=True)
         if not args.no_nginx:
@@ -505,15 +649,7 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
             if gateway is None:
                 print("(c) gateway: nginx is not available, skipped")
             else:
-                result = await bench_http(
-                    "(c) api behind nginx",
-                    f"http://127.0.0.1:{gw_port}",
-                    dsn,
-                    s,
-                    token,
-                    args,
-                    api.pid,
-                )
+                result = await http_bench("(c) api behind nginx", f"http://127.0.0.1:{gw_port}")
                 print(result.line(raw), flush=True)
     finally:
         stop(gateway)
@@ -529,6 +665,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--tasks-per-client", type=int, default=64)
     parser.add_argument("--no-nginx", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the API")
+    parser.add_argument(
+        "--fresh-tasks", type=int, default=120_000, help="tasks seeded for the wrk runs"
+    )
+    parser.add_argument("--httpx", action="store_true", help="HTTP load from httpx, not wrk")
     parser.add_argument(
         "--app",
         default="bench_transitions:bench_app",

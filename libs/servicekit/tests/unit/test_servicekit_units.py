@@ -96,3 +96,42 @@ def test_json_renders_database_uuids_decimals_and_sets() -> None:
     assert dumps({"id": PgUUID(raw), "h": Decimal("1.5"), "s": {"b", "a"}}) == (
         b'{"id":"' + raw.encode() + b'","h":1.5,"s":["a","b"]}'
     )
+
+
+async def test_a_verified_token_is_not_verified_again_until_it_expires() -> None:
+    from servicekit.auth import Principal, TokenVerifier, mint_token
+    from servicekit.testing.keys import generate_rsa_pair
+
+    class CountingVerifier(TokenVerifier):
+        calls = 0
+
+        async def _verify(self, token: str) -> Principal:
+            self.calls += 1
+            return await super()._verify(token)
+
+    private, public = generate_rsa_pair()
+    verifier = CountingVerifier(issuer="i", audience="a", public_key_pem=public, leeway=0)
+    org = uuid.uuid4()
+
+    def token(ttl: int) -> str:
+        return mint_token(
+            private,
+            sub=str(uuid.uuid4()),
+            roles=["viewer"],
+            org_id=org,
+            issuer="i",
+            audience="a",
+            ttl_seconds=ttl,
+        )
+
+    first = token(600)
+    assert (await verifier.verify(first)).org_id == org
+    assert (await verifier.verify(first)).org_id == org
+    assert verifier.calls == 1
+    await verifier.verify(token(600))
+    assert verifier.calls == 2
+    expired = token(-5)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(expired)
+    assert verifier.calls == 4, "a refused token is never cached"
