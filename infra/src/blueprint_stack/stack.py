@@ -92,9 +92,15 @@ class Stack:
             self.processes[name].stop()
         self.processes.clear()
 
-    def stop_process(self, name: str) -> None:
-        """Stop one process (e.g. a service, to see how the gateway copes)."""
-        self.process(name).stop()
+    def stop_process(self, name: str, *, kill: bool = False) -> None:
+        """Stop one process (e.g. a service, to see how the gateway copes).
+
+        `kill=True` sends SIGKILL to its whole group at once, as a crash would.
+        """
+        if kill:
+            self.process(name).kill()
+        else:
+            self.process(name).stop()
 
     def start_process(self, name: str) -> None:
         """Start one process again (after `stop_process`) and wait until it is ready."""
@@ -316,6 +322,7 @@ class Stack:
         lines = [
             "Blueprint is running.",
             f"  gateway       {gw}   (health: {gw}/health, {gw}/health/<template|task|qc|notify>)",
+            f"  API docs      {gw}/docs/   (OpenAPI: {gw}/openapi.json)",
         ]
         for svc in SERVICES:
             url = cfg.service_url(svc.name)
