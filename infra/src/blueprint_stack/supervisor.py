@@ -189,6 +189,18 @@ class ManagedProcess:
         self.popen = None
         self._pump = None
 
+    def kill(self) -> None:
+        """Kill the process and its group at once with SIGKILL (a crash: no cleanup runs)."""
+        proc = self.popen
+        if proc is None:
+            return
+        _kill_group(proc.pid)
+        proc.wait(10)
+        if self._pump is not None:
+            self._pump.join(5)
+        self.popen = None
+        self._pump = None
+
     def log_tail(self, chars: int = 3000) -> str:
         if self._pump is not None and self.popen is not None and self.popen.poll() is not None:
             self._pump.join(2)
