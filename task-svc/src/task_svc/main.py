@@ -9,6 +9,7 @@ from servicekit.app import build_app
 from servicekit.db import Database
 from task_svc.deliverables.router import router as deliverables_router
 from task_svc.deliverables.signoff_router import router as signoff_router
+from task_svc.events.handlers import handlers as event_handlers
 from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
 from task_svc.tasks.router import router as tasks_router
@@ -44,6 +45,7 @@ def create_app(
             tasks_router,
         ],
         database=database,
+        event_handlers=event_handlers,
         on_shutdown=[close_templates_client],
     )
     app.state.template_transport = template_transport

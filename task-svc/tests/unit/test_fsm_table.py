@@ -38,6 +38,9 @@ EXPECTED: dict[tuple[Status, Action], Status] = {
     (Status.READY, Action.BLOCK): Status.BLOCKED,
     (Status.BLOCKED, Action.UNBLOCK): Status.READY,
     (Status.READY, Action.AUTO_COMPLETE): Status.DONE,
+    # A QC reject naming an upstream task: that task is redone, the branch between re-blocked.
+    (Status.DONE, Action.QC_REWORK): Status.REWORK,
+    **{(s, Action.REBLOCK): Status.BLOCKED for s in (Status.DONE, Status.READY, Status.REWORK)},
 }
 
 
@@ -63,7 +66,14 @@ def test_fsm_conditional_targets() -> None:
 
 
 def test_fsm_system_actions_are_never_allowed_to_users() -> None:
-    assert {Action.QC_ACCEPT, Action.QC_REJECT, Action.BLOCK, Action.UNBLOCK} <= fsm.SYSTEM_ACTIONS
+    assert {
+        Action.QC_ACCEPT,
+        Action.QC_REJECT,
+        Action.BLOCK,
+        Action.UNBLOCK,
+        Action.QC_REWORK,
+        Action.REBLOCK,
+    } <= fsm.SYSTEM_ACTIONS
     for action in fsm.SYSTEM_ACTIONS:
         assert not fsm.may_perform(
             action, roles=frozenset({"admin"}), user_id=ASSIGNEE, assigned_to=ASSIGNEE
@@ -128,6 +138,20 @@ def test_fsm_payload_errors(action: Action, payload: object, message: str) -> No
     with pytest.raises(fsm.PayloadError) as err:
         fsm.validate_payload(action, payload)
     assert str(err.value) == message
+
+
+def test_fsm_qc_reject_takes_an_optional_upstream_task() -> None:
+    inspection, upstream = uuid.uuid4(), uuid.uuid4()
+    clean = fsm.validate_payload(
+        Action.QC_REJECT,
+        {"inspection_id": str(inspection), "rework_from_task_id": str(upstream).upper()},
+    )
+    assert clean == {"inspection_id": str(inspection), "rework_from_task_id": str(upstream)}
+    with pytest.raises(fsm.PayloadError) as err:
+        fsm.validate_payload(
+            Action.QC_REJECT, {"inspection_id": str(inspection), "rework_from_task_id": "x"}
+        )
+    assert err.value.field == "payload.rework_from_task_id"
 
 
 def test_fsm_payload_normalised() -> None:

@@ -81,6 +81,7 @@ TASK_STATUS_CHANGED = "task.status_changed"
 TASK_UNBLOCKED = "task.unblocked"
 TASK_SUBMITTED_FOR_QC = "task.submitted_for_qc"
 TASK_ASSIGNED = "task.assigned"
+TASK_QC_DECISION_REFUSED = "task.qc_decision_refused"
 DELIVERABLE_READY_FOR_SIGNOFF = "deliverable.ready_for_signoff"
 DELIVERABLE_SIGNED_OFF = "deliverable.signed_off"
 PROJECT_COMPLETED = "project.completed"
@@ -132,6 +133,12 @@ class TaskSubmittedForQcV1(_TaskEventV1):
     round: int = Field(ge=1, description="1 for the first submission, +1 after each QC reject")
     assignee_id: uuid.UUID | None = Field(default=None, description="who completed the work")
     note: str | None = None
+    template_id: uuid.UUID | None = Field(
+        default=None, description="the template the task's project is pinned to"
+    )
+    template_version: int | None = Field(
+        default=None, ge=1, description="the pinned template version"
+    )
 
 
 class TaskAssignedV1(_TaskEventV1):
@@ -142,6 +149,28 @@ class TaskAssignedV1(_TaskEventV1):
     assigned_to: uuid.UUID | None
     previous_assignee: uuid.UUID | None = None
     actor: str
+
+
+class TaskQcDecisionRefusedV1(BaseModel):
+    """task-svc could not apply a QC decision to the task and changed nothing.
+
+    For example a reject whose `rework_from_task_id` is not upstream of the inspected task, or a
+    decision on a task of a cancelled project. qc-svc records it on the inspection
+    (`outcome: refused` with `outcome_error: {code, detail}`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str] = TASK_QC_DECISION_REFUSED
+    schema_version: ClassVar[int] = 1
+
+    inspection_id: uuid.UUID
+    task_id: uuid.UUID
+    org_id: uuid.UUID
+    decision: Literal["passed", "failed"] = Field(description="the decision that was refused")
+    code: str = Field(description="a stable problem code, e.g. REWORK_TASK_NOT_UPSTREAM")
+    detail: str = Field(description="what is wrong, in words")
+    occurred_at: datetime
 
 
 class DeliverableReadyForSignoffV1(BaseModel):
@@ -201,6 +230,7 @@ __all__ = [
     "PROJECT_CREATED",
     "PROJECT_STATUS_CHANGED",
     "TASK_ASSIGNED",
+    "TASK_QC_DECISION_REFUSED",
     "TASK_STATUS_CHANGED",
     "TASK_SUBMITTED_FOR_QC",
     "TASK_UNBLOCKED",
@@ -211,6 +241,7 @@ __all__ = [
     "ProjectDeliverableV1",
     "ProjectStatusChangedV1",
     "TaskAssignedV1",
+    "TaskQcDecisionRefusedV1",
     "TaskStatusChangedV1",
     "TaskSubmittedForQcV1",
     "TaskUnblockedV1",

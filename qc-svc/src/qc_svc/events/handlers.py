@@ -1,7 +1,9 @@
-"""qc-svc's event handlers: a task submitted for QC opens an inspection round.
+"""qc-svc's event handlers: a task submitted for QC opens an inspection round; a decision
+task-svc could not apply is recorded on its inspection.
 
 Each handler runs inside the consumer's transaction with the event's inbox row; creation is also
-idempotent on (task, round), so a redelivery after a crash never makes a second inspection.
+idempotent on (task, round), so a redelivery after a crash never makes a second inspection, and
+recording the same refusal twice changes nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope
-from contracts.tasks import TaskSubmittedForQcV1
+from contracts.tasks import TaskQcDecisionRefusedV1, TaskSubmittedForQcV1
 from qc_svc.inspections import service as inspection_service
 from servicekit.events import EventHandlers
 
@@ -41,8 +43,26 @@ async def open_inspection_round(
         qc_checklist=data.qc_checklist,
         round=data.round,
         assignee_id=data.assignee_id,
-        template_id=getattr(data, "template_id", None),
-        template_version=getattr(data, "template_version", None),
+        template_id=data.template_id,
+        template_version=data.template_version,
         submitted_at=data.occurred_at,
         source_event_id=_event_uuid(event.id),
+    )
+
+
+# The longest error detail an inspection keeps (as the outcome route accepts).
+MAX_DETAIL = 4000
+
+
+@handlers.on(TaskQcDecisionRefusedV1, producer="task-svc")
+async def record_refused_decision(
+    session: AsyncSession, event: Envelope[TaskQcDecisionRefusedV1]
+) -> None:
+    data = event.data
+    await inspection_service.record_outcome(
+        session,
+        org_id=data.org_id,
+        inspection_id=data.inspection_id,
+        applied=False,
+        error={"code": data.code, "detail": data.detail[:MAX_DETAIL]},
     )

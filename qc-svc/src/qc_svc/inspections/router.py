@@ -236,6 +236,13 @@ async def record_outcome(
     caller: Principal = require_service(),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
+    error = body.error.model_dump() if body.error is not None else None
     return FastJSONResponse(
-        await service.record_outcome(session, inspection_id=inspection_id, body=body)
+        await service.record_outcome(
+            session,
+            org_id=body.org_id,
+            inspection_id=inspection_id,
+            applied=body.applied,
+            error=error,
+        )
     )

@@ -37,7 +37,6 @@ from qc_svc.inspections.schemas import (
     DecisionRequest,
     DefectCreate,
     InspectionRead,
-    OutcomeRequest,
     ResultsRequest,
 )
 from servicekit.auth import Principal
@@ -599,18 +598,27 @@ async def decide(
 
 
 async def record_outcome(
-    session: AsyncSession, *, inspection_id: uuid.UUID, body: OutcomeRequest
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    inspection_id: uuid.UUID,
+    applied: bool,
+    error: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """task-svc says whether it applied the decision; a refusal shows on the inspection."""
-    inspection = await _get_or_404(session, body.org_id, inspection_id, for_update=True)
+    """task-svc says whether it applied the decision; a refusal shows on the inspection.
+
+    Called by the `task.qc_decision_refused` handler (`error`: `{code, detail}`). Recording the
+    same outcome again changes nothing (no new row_version).
+    """
+    inspection = await _get_or_404(session, org_id, inspection_id, for_update=True)
     if inspection.status not in (Status.passed.value, Status.failed.value):
         raise Conflict(
             f"inspection {inspection_id} is {inspection.status}: it has no decision to apply",
             code="INSPECTION_NOT_DECIDED",
             current_status=inspection.status,
         )
-    outcome = "applied" if body.applied else "refused"
-    error = body.error.model_dump() if body.error is not None and not body.applied else None
+    outcome = "applied" if applied else "refused"
+    error = {"code": error["code"], "detail": error["detail"]} if error and not applied else None
     if inspection.outcome != outcome or inspection.outcome_error != error:
         now = datetime.now(UTC)
         inspection.outcome = outcome

@@ -7,16 +7,21 @@
   `block`); started or finished ones are left alone and get a `blocker_reopened` event.
 - A deliverable whose tasks are all resolved becomes `ready_for_signoff`; one whose task is
   reopened goes back to `in_progress`.
+- A QC reject naming an upstream task (`rework_from_task_id`): that task goes `done -> rework`
+  (system `qc_rework`), the tasks on the paths between it and the inspected task that are done,
+  ready or in rework go to `blocked` (system `reblock`), then the counters follow as for any
+  reopened blocker. See `plan_rework` / `apply_rework` and docs/qc.md.
 
 Lock order is fixed: the transitioning task first, then dependents in id order (one statement
-with `ORDER BY id FOR UPDATE`), then deliverables, then the project. Statements are explicit SQL
-on the unit of work's connection: the hot path of the service.
+with `ORDER BY id FOR UPDATE`; for a QC reject naming an upstream task, the whole branch and its
+dependents in one such statement before any write), then deliverables, then the project.
+Statements are explicit SQL on the unit of work's connection: the hot path of the service.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from contracts import tasks as contracts
 from servicekit.context import current_trace_ids, request_id_var
-from servicekit.errors import Conflict
+from servicekit.errors import Conflict, Unprocessable
 from servicekit.jsonutil import dumps
 from servicekit.outbox import event_headers
 from task_svc.tasks.fsm import Action, EventKind, Status
@@ -477,3 +482,241 @@ async def reopen_deliverable(
             deliverable_id=str(deliverable_id),
         )
     await conn.exec_driver_sql(_BACK_IN_PROGRESS_SQL, (deliverable_id, org_id, now))
+
+
+# ---------------------------------------------------------------------------------------------
+# QC reject naming an upstream task: the branch between is redone in order
+
+
+def ancestors_of(
+    blockers_of: Mapping[uuid.UUID, Sequence[uuid.UUID]], task: uuid.UUID
+) -> set[uuid.UUID]:
+    """Every task `task` waits for, directly or transitively (pure)."""
+    seen: set[uuid.UUID] = set()
+    stack = list(blockers_of.get(task, ()))
+    while stack:
+        tid = stack.pop()
+        if tid not in seen:
+            seen.add(tid)
+            stack.extend(blockers_of.get(tid, ()))
+    return seen
+
+
+def branch_between(
+    blockers_of: Mapping[uuid.UUID, Sequence[uuid.UUID]],
+    *,
+    upstream: uuid.UUID,
+    target: uuid.UUID,
+    skip: Collection[uuid.UUID] = (),
+) -> set[uuid.UUID]:
+    """The tasks strictly between `upstream` and `target` on dependency paths (pure).
+
+    A path does not pass through a task in `skip` (cancelled tasks: their work is not done, so
+    nothing flows through them). `blockers_of` maps a task to its blockers and must hold at least
+    the edges into `target`'s ancestors.
+    """
+    reaches_target: set[uuid.UUID] = set()  # tasks with a path to target avoiding skip
+    stack = [target]
+    while stack:
+        tid = stack.pop()
+        for b in blockers_of.get(tid, ()):
+            if b not in reaches_target and b not in skip:
+                reaches_target.add(b)
+                stack.append(b)
+    if upstream not in reaches_target:
+        return set()
+    dependents: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for tid in (target, *reaches_target):
+        for b in blockers_of.get(tid, ()):
+            dependents.setdefault(b, []).append(tid)
+    between: set[uuid.UUID] = set()
+    stack = [upstream]
+    while stack:
+        tid = stack.pop()
+        for d in dependents.get(tid, ()):
+            if d in reaches_target and d not in between and d != upstream:
+                between.add(d)
+                stack.append(d)
+    return between
+
+
+# The edges into the inspected task and all its ancestors (the part of the graph a path from an
+# upstream task to it can use).
+_ANCESTOR_EDGES_SQL = """
+WITH RECURSIVE up(id) AS (
+  SELECT $1::uuid
+  UNION
+  SELECT d.blocker_id FROM task_dependencies d JOIN up ON d.task_id = up.id
+)
+SELECT d.task_id, d.blocker_id FROM task_dependencies d JOIN up ON d.task_id = up.id
+"""
+_REWORK_TASK_SQL = "SELECT id, deliverable_id, title FROM tasks WHERE id = $1 AND org_id = $2"
+# The branch and every dependent of it, locked in id order in one statement.
+_LOCK_BRANCH_SQL = """
+SELECT t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to, t.title,
+  t.status, t.is_milestone, t.row_version
+FROM tasks t
+WHERE t.org_id = $2 AND (t.id = ANY($1::uuid[])
+  OR t.id IN (SELECT d.task_id FROM task_dependencies d WHERE d.blocker_id = ANY($1::uuid[])))
+ORDER BY t.id FOR UPDATE OF t
+"""
+_REBRANCH_SQL = """
+UPDATE tasks t SET status = u.to_status, completed_at = NULL, row_version = t.row_version + 1,
+  updated_at = $3
+FROM unnest($1::uuid[], $2::text[]) AS u(id, to_status)
+WHERE t.id = u.id
+RETURNING t.id, t.row_version
+"""
+# A task in the branch re-blocked by a QC reject (others there are left as they are).
+REBLOCKABLE: frozenset[str] = frozenset({Status.DONE, Status.READY, Status.REWORK})
+
+
+@dataclass(frozen=True)
+class ReworkPlan:
+    """What a QC reject naming an upstream task changes, decided under the branch's locks."""
+
+    upstream: dict[str, Any]
+    reblock: list[dict[str, Any]]  # locked rows, id order
+    unresolved: list[uuid.UUID]  # resolved tasks that become unresolved (upstream first)
+    target_new_open: int  # how many of the inspected task's blockers become unresolved
+
+
+def _refuse(code: str, detail: str, upstream_id: uuid.UUID, **extra: Any) -> Unprocessable:
+    return Unprocessable(
+        detail,
+        code=code,
+        field="payload.rework_from_task_id",
+        rework_from_task_id=str(upstream_id),
+        **extra,
+    )
+
+
+async def plan_rework(
+    conn: AsyncConnection, *, row: dict[str, Any], upstream_id: uuid.UUID
+) -> ReworkPlan:
+    """Validate `upstream_id` for a QC reject of the locked task `row` and lock the branch.
+
+    Raises (before anything is written) when the task is not in the same deliverable, not a
+    transitive blocker of the inspected task, not done, or a milestone.
+    """
+    org_id = row["org_id"]
+    res = await conn.exec_driver_sql(_REWORK_TASK_SQL, (upstream_id, org_id))
+    found = res.mappings().first()
+    if found is None:
+        raise _refuse(
+            "REWORK_TASK_NOT_FOUND",
+            f"rework_from_task_id {upstream_id} is not a task of this organisation",
+            upstream_id,
+        )
+    title = found["title"]
+    if found["deliverable_id"] != row["deliverable_id"]:
+        raise _refuse(
+            "REWORK_TASK_OTHER_DELIVERABLE",
+            f"task {upstream_id} ('{title}') belongs to another deliverable than the inspected "
+            f"task {row['id']}: only an upstream task of the same deliverable can be reworked",
+            upstream_id,
+        )
+    blockers_of: dict[uuid.UUID, list[uuid.UUID]] = {}
+    edges = await conn.exec_driver_sql(_ANCESTOR_EDGES_SQL, (row["id"],))
+    for edge in edges.mappings():
+        blockers_of.setdefault(edge["task_id"], []).append(edge["blocker_id"])
+    upstream_of_target = ancestors_of(blockers_of, row["id"])
+    if upstream_id not in upstream_of_target:
+        raise _refuse(
+            "REWORK_TASK_NOT_UPSTREAM",
+            f"task {upstream_id} ('{title}') is not upstream of the inspected task "
+            f"{row['id']} ('{row['title']}'): no dependency path leads from it to the inspected "
+            "task",
+            upstream_id,
+        )
+    candidates = branch_between(blockers_of, upstream=upstream_id, target=row["id"])
+    res = await conn.exec_driver_sql(_LOCK_BRANCH_SQL, (sorted({upstream_id, *candidates}), org_id))
+    locked = {r["id"]: dict(r) for r in res.mappings()}
+    upstream = locked[upstream_id]
+    if upstream["is_milestone"]:
+        raise _refuse(
+            "REWORK_TASK_IS_MILESTONE",
+            f"task {upstream_id} ('{upstream['title']}') is a milestone: it has no work of its "
+            "own to redo; name the task before it",
+            upstream_id,
+        )
+    if upstream["status"] != Status.DONE:
+        raise Conflict(
+            f"task {upstream_id} ('{upstream['title']}') is {upstream['status']}, not done: "
+            "only finished work can be sent back to rework",
+            code="REWORK_TASK_NOT_DONE",
+            field="payload.rework_from_task_id",
+            rework_from_task_id=str(upstream_id),
+            current_status=upstream["status"],
+        )
+    cancelled = {t for t in candidates if locked[t]["status"] == Status.CANCELLED}
+    between = branch_between(blockers_of, upstream=upstream_id, target=row["id"], skip=cancelled)
+    reblock = [locked[t] for t in sorted(between) if locked[t]["status"] in REBLOCKABLE]
+    unresolved = [upstream_id, *(r["id"] for r in reblock if r["status"] == Status.DONE)]
+    target_new_open = len(set(blockers_of.get(row["id"], ())) & set(unresolved))
+    return ReworkPlan(upstream, reblock, unresolved, target_new_open)
+
+
+async def apply_rework(
+    conn: AsyncConnection,
+    plan: ReworkPlan,
+    *,
+    inspected: dict[str, Any],
+    inspection_id: str,
+    reason: str | None,
+    actor: str,
+    history: History,
+    now: datetime,
+) -> None:
+    """Reopen the upstream task (`qc_rework`), re-block the branch (`reblock`), then recount.
+
+    Counters change through `unresolve_blocker` once per task that stops being resolved, so
+    every dependent (also outside the branch) follows the usual rule: ready ones are blocked,
+    started ones get a `blocker_reopened` event.
+    """
+    up = plan.upstream
+    changes = [(up, Action.QC_REWORK, Status.REWORK)]
+    changes += [(r, Action.REBLOCK, Status.BLOCKED) for r in plan.reblock]
+    res = await conn.exec_driver_sql(
+        _REBRANCH_SQL, ([c[0]["id"] for c in changes], [str(c[2]) for c in changes], now)
+    )
+    versions: dict[uuid.UUID, int] = {r["id"]: r["row_version"] for r in res.mappings()}
+    upstream_payload: dict[str, Any] = {
+        "inspection_id": inspection_id,
+        "inspected_task_id": str(inspected["id"]),
+    }
+    if reason:
+        upstream_payload["reason"] = reason
+    reblock_payload = {"inspection_id": inspection_id, "upstream_task_id": str(up["id"])}
+    for task, action, to_status in changes:
+        payload = upstream_payload if action is Action.QC_REWORK else reblock_payload
+        who = actor if action is Action.QC_REWORK else SYSTEM_ACTOR
+        version = versions[task["id"]]
+        history.events.append(
+            EventRow(
+                task["org_id"],
+                task["id"],
+                action,
+                task["status"],
+                to_status,
+                who,
+                payload,
+                version,
+            )
+        )
+        history.outbox.append(
+            status_changed(
+                task,
+                action=action,
+                from_status=task["status"],
+                to_status=to_status,
+                actor=who,
+                row_version=version,
+                payload=payload,
+                now=now,
+            )
+        )
+    for blocker_id in plan.unresolved:
+        await unresolve_blocker(
+            conn, org_id=up["org_id"], blocker_id=blocker_id, history=history, now=now
+        )

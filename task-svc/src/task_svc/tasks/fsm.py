@@ -40,6 +40,8 @@ class Action(StrEnum):
     BLOCK = "block"
     UNBLOCK = "unblock"
     AUTO_COMPLETE = "auto_complete"
+    QC_REWORK = "qc_rework"
+    REBLOCK = "reblock"
 
 
 class Who(StrEnum):
@@ -184,6 +186,13 @@ TRANSITIONS: dict[Action, Transition] = {
                 PayloadField("inspection_id", "uuid", True, "the QC inspection"),
                 PayloadField("reason", "text", False, "why the work was rejected"),
                 PayloadField("defects", "list", False, "the defects found (code, severity, ...)"),
+                PayloadField(
+                    "rework_from_task_id",
+                    "uuid",
+                    False,
+                    "an upstream task of the same deliverable whose work caused the defect: it "
+                    "is reopened (qc_rework) and the tasks between are re-blocked (reblock)",
+                ),
             ),
             summary="QC failed: back to rework (from qc-svc).",
             example={
@@ -243,6 +252,38 @@ TRANSITIONS: dict[Action, Transition] = {
             frozenset({Who.SYSTEM}),
             guards=(Guard.IS_MILESTONE, Guard.NO_OPEN_BLOCKERS),
             summary="A milestone completes by itself once unblocked.",
+        ),
+        Transition(
+            Action.QC_REWORK,
+            (Status.DONE,),
+            Status.REWORK,
+            frozenset({Who.SYSTEM}),
+            payload=(
+                PayloadField("inspection_id", "uuid", True, "the QC inspection that failed"),
+                PayloadField("inspected_task_id", "uuid", True, "the task QC rejected"),
+                PayloadField("reason", "text", False, "why the work was rejected"),
+            ),
+            guards=(Guard.NOT_MILESTONE,),
+            summary="A QC reject named this upstream task as the cause: its work is redone.",
+            example={
+                "inspection_id": "3b2a1c0d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                "inspected_task_id": "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a",
+                "reason": "weld porosity caused by the cut",
+            },
+        ),
+        Transition(
+            Action.REBLOCK,
+            (Status.DONE, Status.READY, Status.REWORK),
+            Status.BLOCKED,
+            frozenset({Who.SYSTEM}),
+            payload=(
+                PayloadField("inspection_id", "uuid", True, "the QC inspection that failed"),
+                PayloadField("upstream_task_id", "uuid", True, "the task reopened by qc_rework"),
+            ),
+            summary=(
+                "The task lies between a task reopened by qc_rework and the inspected task: "
+                "it waits for the redone work, then is redone itself."
+            ),
         ),
     )
 }

@@ -123,7 +123,11 @@ SELECT b.id, b.title, b.status FROM task_dependencies d
 JOIN tasks b ON b.id = d.blocker_id
 WHERE d.task_id = $1 AND b.status NOT IN ('done', 'cancelled') ORDER BY b.id
 """
-_QC_ROUND_SQL = "SELECT count(*) FROM task_events WHERE task_id = $1 AND action = 'qc_reject'"
+# The QC round (1 + earlier rejects) and the project's pinned template, in one round trip.
+_QC_ROUND_SQL = (
+    "SELECT (SELECT count(*) FROM task_events WHERE task_id = $1 AND action = 'qc_reject'), "
+    "p.template_id, p.template_version FROM projects p WHERE p.id = $2"
+)
 
 
 def _iso(v: datetime | None) -> str | None:
@@ -441,6 +445,13 @@ async def write_locked(
     new["updated_at"] = now
     event_payload = dict(clean)
     history = History()
+    rework: cascades.ReworkPlan | None = None
+    if act is Action.QC_REJECT and "rework_from_task_id" in clean:
+        # Validated and locked before anything is written: a refusal leaves no trace.
+        rework = await cascades.plan_rework(
+            conn, row=row, upstream_id=uuid.UUID(clean["rework_from_task_id"])
+        )
+        new["open_blockers"] = row["open_blockers"] + rework.target_new_open
     if act is Action.ASSIGN:
         new["assigned_to"] = uuid.UUID(clean["assign_to"])
         new["assigned_at"] = now
@@ -521,6 +532,17 @@ async def write_locked(
     await conn.exec_driver_sql(_WRITE_SQL, tuple(params))
     history.events.clear()
     history.outbox.clear()
+    if rework is not None:
+        await cascades.apply_rework(
+            conn,
+            rework,
+            inspected=row,
+            inspection_id=clean["inspection_id"],
+            reason=clean.get("reason"),
+            actor=caller.actor,
+            history=history,
+            now=now,
+        )
 
     was_resolved = status in RESOLVED
     is_resolved = new_status in RESOLVED
@@ -621,8 +643,8 @@ def _assigned(new: dict[str, Any], old: dict[str, Any], caller: Caller, now: dat
 async def _submitted_for_qc(
     conn: AsyncConnection, new: dict[str, Any], clean: dict[str, Any], now: datetime
 ) -> OutboxRow:
-    res = await conn.exec_driver_sql(_QC_ROUND_SQL, (new["id"],))
-    rejects = int(res.scalar_one())
+    res = await conn.exec_driver_sql(_QC_ROUND_SQL, (new["id"], new["project_id"]))
+    rejects, template_id, template_version = tuple(res.one())
     checklist = new["qc_checklist"]
     if isinstance(checklist, str):
         checklist = loads(checklist)
@@ -640,9 +662,11 @@ async def _submitted_for_qc(
             "occurred_at": now,
             "title": new["title"],
             "qc_checklist": checklist or [],
-            "round": rejects + 1,
+            "round": int(rejects) + 1,
             "assignee_id": _uid(new["assigned_to"]),
             "note": clean.get("note"),
+            "template_id": _uid(template_id),
+            "template_version": template_version,
         },
     )
 

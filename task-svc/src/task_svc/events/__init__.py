@@ -1,0 +1,1 @@
+"""Handlers of the events task-svc consumes (QC decisions from qc-svc)."""
