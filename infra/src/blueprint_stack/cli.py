@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         help="largest request body, e.g. 1m (env BLUEPRINT_CLIENT_MAX_BODY_SIZE)",
     )
     run.add_argument("--log-level", help="services' log level (env BLUEPRINT_LOG_LEVEL, INFO)")
+    run.add_argument(
+        "--service-workers",
+        type=int,
+        help="HTTP worker processes per service (env BLUEPRINT_SERVICE_WORKERS, one per core)",
+    )
     run.add_argument("--no-install", action="store_true", help="never run apt-get")
 
     token = sub.add_parser("token", help="print a dev bearer token for the local stack")
@@ -85,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         "write_burst",
         "client_max_body_size",
         "log_level",
+        "service_workers",
     ):
         value = getattr(args, attr, None)
         if value is not None:

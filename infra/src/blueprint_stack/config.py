@@ -62,6 +62,10 @@ class StackConfig:
     write_burst: int = 40
     client_max_body_size: str = "1m"
     log_level: str = "INFO"
+    # HTTP worker processes per service (one per core); each service's outbox relay and event
+    # consumer run in one process of their own, `<service>-events`, so a service has exactly one
+    # consumer and handles an aggregate's events in order.
+    service_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Copy every process's output to the console with a `name | ` prefix.
     echo: bool = True
     # Install missing PostgreSQL / Redis / nginx with apt-get (only possible as root).
@@ -69,6 +73,11 @@ class StackConfig:
     ready_timeout: float = 60.0
 
     # --- derived paths -----------------------------------------------------------------
+    @property
+    def metrics_dir(self) -> Path:
+        """Where the HTTP workers of each service share their Prometheus metrics."""
+        return self.var_dir / "metrics"
+
     @property
     def pg_dir(self) -> Path:
         return self.var_dir / "pg"
@@ -139,6 +148,7 @@ class StackConfig:
             ("BLUEPRINT_REDIS_PORT", "redis_port"),
             ("BLUEPRINT_GATEWAY_PORT", "gateway_port"),
             ("BLUEPRINT_WRITE_BURST", "write_burst"),
+            ("BLUEPRINT_SERVICE_WORKERS", "service_workers"),
         ):
             if key in env:
                 changes[attr] = _int(key, env[key])

@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,16 +163,37 @@ class Stack:
 
     def service_spec(self, svc: ServiceDef) -> ProcessSpec:
         port = self.config.service_port(svc.name)
+        workers = max(1, self.config.service_workers)
         argv = self.python(
             "-m", "uvicorn", f"{svc.package}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--workers", str(workers),
         )  # fmt: skip
+        # The workers of one service add up their metrics in a directory of their own, emptied
+        # before they start (prometheus_client's multiprocess mode).
+        metrics_dir = self.config.metrics_dir / svc.name
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env = {
+            **self.service_env(svc),
+            f"{svc.env_prefix}EVENTS_IN_PROCESS": "false",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
         return ProcessSpec(
             svc.name,
             argv,
-            env=self.service_env(svc),
+            env=env,
             cwd=self.config.repo_root,
             ready=http_ready(f"http://127.0.0.1:{port}/readyz"),
+        )
+
+    def events_spec(self, svc: ServiceDef) -> ProcessSpec:
+        """The service's outbox relay and event consumer (`python -m <package>.worker`)."""
+        return ProcessSpec(
+            f"{svc.name}-events",
+            self.python("-m", f"{svc.package}.worker"),
+            env=self.service_env(svc),
+            cwd=self.config.repo_root,
         )
 
     def worker_specs(self) -> list[ProcessSpec]:
@@ -186,7 +208,7 @@ class Stack:
 
         `ready` is optional: without it a process counts as started when it is running.
         """
-        return []
+        return [self.events_spec(svc) for svc in SERVICES]
 
     def gateway_spec(self) -> ProcessSpec:
         nginx = nginx_binary()

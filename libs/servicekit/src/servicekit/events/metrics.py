@@ -5,12 +5,16 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_BACKLOG = Gauge(
-    "outbox_backlog", "Outbox rows committed and not yet published", ["service"]
+    "outbox_backlog",
+    "Outbox rows committed and not yet published",
+    ["service"],
+    multiprocess_mode="livemax",
 )
 OUTBOX_OLDEST_PENDING_AGE = Gauge(
     "outbox_oldest_pending_age_seconds",
     "Age of the oldest unpublished outbox row (0 when none)",
     ["service"],
+    multiprocess_mode="livemax",
 )
 OUTBOX_PUBLISH_LAG = Histogram(
     "outbox_publish_lag_seconds",
@@ -43,12 +47,17 @@ CONSUMER_LAG = Gauge(
     "consumer_lag",
     "Stream entries not yet delivered to the consumer group",
     ["service", "stream"],
+    multiprocess_mode="livemax",
 )
 CONSUMER_PENDING = Gauge(
     "consumer_pending",
     "Entries delivered to the consumer group and not yet acknowledged",
     ["service", "stream"],
+    multiprocess_mode="livemax",
 )
 DEAD_LETTER_DEPTH = Gauge(
-    "dead_letter_depth", "Events waiting in the consumer group's dead-letter stream", ["service"]
+    "dead_letter_depth",
+    "Events waiting in the consumer group's dead-letter stream",
+    ["service"],
+    multiprocess_mode="livemax",
 )
