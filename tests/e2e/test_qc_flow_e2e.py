@@ -1,7 +1,8 @@
 """The QC loop across services, through the gateway on the real platform: a task completed by an
 operator becomes an inspection; a reject sends it (and, when named, an upstream task and the
-branch between) back to work; an accept finishes it and unblocks what waits for it; qc-svc
-killed while events flow loses nothing."""
+branch between) back to work; a decision task-svc refuses goes back to the inspector, who decides
+again; an accept finishes it and unblocks what waits for it; qc-svc killed while events flow loses
+nothing."""
 
 from __future__ import annotations
 
@@ -258,7 +259,7 @@ def test_qc_flow_reject_naming_an_upstream_task_redoes_the_branch(
     assert org.task(ids["pack"])["status"] == "blocked"
 
 
-def test_qc_flow_a_reject_naming_a_task_that_is_not_upstream_shows_on_the_inspection(
+def test_qc_flow_a_reject_naming_a_task_that_is_not_upstream_goes_back_to_the_inspector(
     stack: Stack, gateway: httpx.Client
 ) -> None:
     org = Org(stack, gateway)
@@ -280,6 +281,27 @@ def test_qc_flow_a_reject_naming_a_task_that_is_not_upstream_shows_on_the_inspec
     assert ids["pack"] in shown["outcome_error"]["detail"]
     assert org.task(ids["paint"])["status"] == "in_qc"
     assert org.task(ids["prep"])["status"] == "done"
+    # Back with the inspector, findings kept, the refused decision in the history.
+    assert shown["status"] == "claimed"
+    assert [d["code"] for d in shown["defects"]] == ["PAINT-RUN"]
+    assert [(r["decision"], r["rework_from_task_id"]) for r in shown["refusals"]] == [
+        ("reject", ids["pack"])
+    ]
+
+    # The inspector decides again, a plain reject this time: the task goes to rework.
+    again = org.command(
+        shown, "POST", "decision", 200, decision="reject", reason="repaint the left door"
+    )
+    assert (again["status"], again["outcome"]) == ("failed", None)
+    org.wait_status(ids["paint"], "rework")
+    now = org.tasks(project)
+    assert {k: now[k]["status"] for k in now} == {
+        "prep": "done",
+        "paint": "rework",
+        "pack": "blocked",
+    }
+    final = org.call("GET", f"/api/v1/inspections/{inspection['id']}", org.inspector, 200)
+    assert (final["status"], len(final["refusals"]), final["outcome"]) == ("failed", 1, None)
 
 
 def test_qc_flow_killing_qc_svc_while_events_flow_loses_nothing(
@@ -291,12 +313,15 @@ def test_qc_flow_killing_qc_svc_while_events_flow_loses_nothing(
     ids = [org.tasks(project)[k]["id"] for k in keys]
 
     org.work(*ids[:2])  # their events are on the way when qc-svc dies
+    # The whole service crashes: its HTTP workers and its events process (relay and consumer).
+    stack.stop_process("qc-svc-events", kill=True)
     stack.stop_process("qc-svc", kill=True)
     try:
         org.work(*ids[2:])  # task-svc keeps working: the events wait in its outbox and stream
         assert all(org.task(t)["status"] == "in_qc" for t in ids)
     finally:
         stack.start_process("qc-svc")
+        stack.start_process("qc-svc-events")
 
     def all_there() -> list[list[dict[str, Any]]] | None:
         found = [org.inspections(t) for t in ids]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from qc_svc.events.handlers import handlers as event_handlers
-from qc_svc.inspections.router import internal_router as inspections_internal_router
 from qc_svc.inspections.router import router as inspections_router
 from qc_svc.reports.router import router as reports_router
 from qc_svc.settings import Settings
@@ -19,7 +18,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings,
         title="Blueprint QC service",
         description="Inspections, the reject-rework loop, and quality reports.",
-        routers=[inspections_router, reports_router, inspections_internal_router],
+        routers=[inspections_router, reports_router],
         database=database,
         event_handlers=event_handlers,
         openapi_tags=[

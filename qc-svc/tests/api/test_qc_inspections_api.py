@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc_svc.db import outbox
-from servicekit.testing.plugin import DEFAULT_ORG, JwtKeys
+from servicekit.testing.plugin import JwtKeys
 
 INSPECTOR = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
 OTHER_INSPECTOR = uuid.UUID("00000000-0000-4000-8000-0000000000c2")
@@ -407,36 +407,3 @@ async def test_list_filters_and_cursor_pagination(
     assert (bad.status_code, bad.json()["code"]) == (400, "CURSOR_INVALID")
     bad = await client.get(BASE, params={"status": "lost"}, headers=h)
     assert bad.status_code == 422
-
-
-async def test_task_svc_reports_a_refused_decision_and_the_inspection_shows_it(
-    client: httpx.AsyncClient, jwt_keys: JwtKeys, submit: Any
-) -> None:
-    inspection = await submit()
-    h = as_inspector(jwt_keys)
-    await claimed(client, jwt_keys, inspection.id)
-    await client.post(
-        f"{BASE}/{inspection.id}/defects",
-        json=cmd(2, code="DENT", severity="major", description="d"),
-        headers=h,
-    )
-    await client.post(
-        f"{BASE}/{inspection.id}/decision",
-        json=cmd(3, decision="reject", reason="dent", rework_from_task_id=str(uuid.uuid4())),
-        headers=h,
-    )
-    service = {"Authorization": f"Bearer {jwt_keys.service_token('task-svc')}"}
-    body = {
-        "org_id": str(DEFAULT_ORG),
-        "applied": False,
-        "error": {"code": "REWORK_TASK_NOT_UPSTREAM", "detail": "not upstream"},
-    }
-    url = f"/internal/inspections/{inspection.id}/outcome"
-    resp = await client.post(url, json=body, headers=service)
-    assert resp.status_code == 200, resp.text
-    shown = (await client.get(f"{BASE}/{inspection.id}", headers=h)).json()
-    assert shown["outcome"] == "refused"
-    assert shown["outcome_error"]["code"] == "REWORK_TASK_NOT_UPSTREAM"
-    assert (await client.post(url, json=body, headers=h)).status_code == 403
-    wrong_org = {**body, "org_id": str(uuid.uuid4())}
-    assert (await client.post(url, json=wrong_org, headers=service)).status_code == 404

@@ -1,25 +1,41 @@
-"""task.qc_decision_refused: task-svc could not apply a decision; the inspection shows why."""
+"""task.qc_decision_refused: task-svc could not apply a decision; the inspection goes back to its
+inspector (claimed, results and defects kept), shows why, and can be decided again."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import CloudEvent
+from contracts.qc import QcInspectionReopenedV1
 from contracts.tasks import (
     TASK_QC_DECISION_REFUSED,
     TASK_SUBMITTED_FOR_QC,
     TaskQcDecisionRefusedV1,
     TaskSubmittedForQcV1,
 )
+from qc_svc.db import outbox
 from qc_svc.events.handlers import handlers, open_inspection_round, record_refused_decision
+from qc_svc.inspections import service
 from qc_svc.inspections.models import Inspection
+from qc_svc.inspections.schemas import (
+    ClaimRequest,
+    DecisionRequest,
+    DefectCreate,
+    ResultsRequest,
+)
+from servicekit.auth import Principal
 from servicekit.errors import AppError
 from servicekit.testing.plugin import DEFAULT_ORG
+
+INSPECTOR = Principal(
+    sub="00000000-0000-4000-8000-0000000000c7", org_id=DEFAULT_ORG, roles=frozenset({"inspector"})
+)
 
 
 def submitted(template_id: uuid.UUID | None = None) -> CloudEvent[TaskSubmittedForQcV1]:
@@ -48,13 +64,15 @@ def submitted(template_id: uuid.UUID | None = None) -> CloudEvent[TaskSubmittedF
 
 
 def refused(
-    inspection: Inspection, code: str = "REWORK_TASK_NOT_UPSTREAM"
+    inspection: Inspection,
+    code: str = "REWORK_TASK_NOT_UPSTREAM",
+    decision: Literal["passed", "failed"] = "failed",
 ) -> CloudEvent[TaskQcDecisionRefusedV1]:
     data = TaskQcDecisionRefusedV1(
         inspection_id=inspection.id,
         task_id=inspection.task_id,
         org_id=inspection.org_id,
-        decision="failed",
+        decision=decision,
         code=code,
         detail=f"task x is not upstream of the inspected task {inspection.task_id}",
         occurred_at=datetime.now(UTC),
@@ -75,6 +93,53 @@ async def inspection_of(session: AsyncSession, task_id: uuid.UUID) -> Inspection
     return found
 
 
+async def events_of(session: AsyncSession, inspection_id: uuid.UUID) -> list[tuple[str, Any]]:
+    rows = await session.execute(
+        select(outbox.c.id, outbox.c.type, outbox.c.payload)
+        .where(outbox.c.aggregate_id == str(inspection_id))
+        .order_by(outbox.c.seq)
+    )
+    return [(r.type, {**r.payload, "_event_id": str(r.id)}) for r in rows]
+
+
+def cmd(version: int) -> dict[str, Any]:
+    return {"expected_row_version": version, "client_event_id": uuid.uuid4()}
+
+
+async def rejected_naming(session: AsyncSession, upstream: uuid.UUID | None) -> Inspection:
+    """An inspection claimed, with a failed item and a defect, rejected (naming `upstream`)."""
+    event = submitted()
+    await open_inspection_round(session, event)
+    inspection = await inspection_of(session, event.data.task_id)
+    iid = inspection.id
+    await service.claim(
+        session, principal=INSPECTOR, inspection_id=iid, body=ClaimRequest(**cmd(1))
+    )
+    await service.record_results(
+        session,
+        principal=INSPECTOR,
+        inspection_id=iid,
+        body=ResultsRequest(results=[{"code": "PAINT-1", "result": "fail"}], **cmd(2)),
+    )
+    await service.add_defect(
+        session,
+        principal=INSPECTOR,
+        inspection_id=iid,
+        body=DefectCreate(code="RUN", severity="major", description="runs", **cmd(3)),
+    )
+    await service.decide(
+        session,
+        principal=INSPECTOR,
+        inspection_id=iid,
+        body=DecisionRequest(
+            decision="reject", reason="repaint", rework_from_task_id=upstream, **cmd(4)
+        ),
+    )
+    await session.refresh(inspection)
+    assert (inspection.status, inspection.row_version) == ("failed", 5)
+    return inspection
+
+
 def test_qcflow_refusal_handler_is_registered() -> None:
     registered = handlers.get(TASK_QC_DECISION_REFUSED)
     assert registered is not None
@@ -90,31 +155,125 @@ async def test_qcflow_submission_keeps_the_pinned_template(session: AsyncSession
     assert (inspection.template_id, inspection.template_version) == (template_id, 3)
 
 
-async def test_qcflow_refused_decision_shows_on_the_inspection_once(
+async def test_qcflow_a_refused_reject_goes_back_to_the_inspector_once(
+    session: AsyncSession,
+) -> None:
+    upstream = uuid.uuid4()
+    inspection = await rejected_naming(session, upstream)
+    decided_at = inspection.decided_at
+    assert decided_at is not None
+
+    refusal = refused(inspection)
+    await record_refused_decision(session, refusal)
+    await session.refresh(inspection)
+    assert inspection.status == "claimed"
+    assert inspection.inspector_id == INSPECTOR.user_id
+    assert inspection.row_version == 6
+    # Results and defects are kept; the refused decision moved into the history.
+    assert inspection.checklist[0]["result"] == "fail"
+    shown = await service.get_inspection(session, principal=INSPECTOR, inspection_id=inspection.id)
+    assert [d["code"] for d in shown["defects"]] == ["RUN"]
+    assert (shown["decision"], shown["reason"], shown["decided_at"]) == (None, None, None)
+    assert shown["rework_from_task_id"] is None
+    assert shown["outcome"] == "refused"
+    assert shown["outcome_error"] == {
+        "code": "REWORK_TASK_NOT_UPSTREAM",
+        "detail": refusal.data.detail,
+    }
+    assert shown["outcome_at"] is not None
+    assert shown["allowed_actions"] == ["record_results", "add_defect", "remove_defect", "decide"]
+    (entry,) = shown["refusals"]
+    assert entry["decision"] == "reject"
+    assert entry["reason"] == "repaint"
+    assert entry["rework_from_task_id"] == str(upstream)
+    assert datetime.fromisoformat(entry["decided_at"]) == decided_at
+    assert entry["code"] == "REWORK_TASK_NOT_UPSTREAM"
+    assert datetime.fromisoformat(entry["refused_at"]) == refusal.data.occurred_at
+
+    events = await events_of(session, inspection.id)
+    assert [t for t, _ in events] == [
+        "qc.inspection.created",
+        "qc.inspection.failed",
+        "qc.inspection.reopened",
+    ]
+    reopened = QcInspectionReopenedV1.model_validate(events[2][1])
+    assert reopened.refused_decision == "reject"
+    assert reopened.rework_from_task_id == upstream
+    assert (reopened.code, reopened.refusals) == ("REWORK_TASK_NOT_UPSTREAM", 1)
+    assert reopened.inspector_id == INSPECTOR.user_id
+
+    # Delivered again (past the inbox): nothing changes, no second event.
+    await record_refused_decision(session, refusal)
+    await session.refresh(inspection)
+    assert inspection.row_version == 6
+    assert len(inspection.refusals) == 1
+    assert len(await events_of(session, inspection.id)) == 3
+
+
+async def test_qcflow_after_a_refusal_the_inspector_decides_again_with_a_new_event(
+    session: AsyncSession,
+) -> None:
+    inspection = await rejected_naming(session, uuid.uuid4())
+    await record_refused_decision(session, refused(inspection))
+
+    again = await service.decide(
+        session,
+        principal=INSPECTOR,
+        inspection_id=inspection.id,
+        body=DecisionRequest(decision="reject", reason="repaint the door", **cmd(6)),
+    )
+    assert (again.status_code, again.row_version, again.replayed) == (200, 7, False)
+    await session.refresh(inspection)
+    assert (inspection.status, inspection.row_version) == ("failed", 7)
+    assert inspection.rework_from_task_id is None
+    assert (inspection.outcome, inspection.outcome_error, inspection.outcome_at) == (
+        None,
+        None,
+        None,
+    )
+    assert len(inspection.refusals) == 1
+
+    events = await events_of(session, inspection.id)
+    failed = [p for t, p in events if t == "qc.inspection.failed"]
+    assert len(failed) == 2
+    assert failed[0]["_event_id"] != failed[1]["_event_id"]
+    assert failed[1]["rework_from_task_id"] is None
+    assert failed[1]["reason"] == "repaint the door"
+    assert failed[1]["defects"] == [{"code": "RUN", "severity": "major", "description": "runs"}]
+
+
+async def test_qcflow_a_refused_accept_also_returns_to_the_inspector(
     session: AsyncSession,
 ) -> None:
     event = submitted()
     await open_inspection_round(session, event)
     inspection = await inspection_of(session, event.data.task_id)
-    inspection.status = "failed"
-    inspection.decision = "reject"
-    await session.flush()
-    version = inspection.row_version
-
-    refusal = refused(inspection)
-    await record_refused_decision(session, refusal)
+    iid = inspection.id
+    await service.claim(
+        session, principal=INSPECTOR, inspection_id=iid, body=ClaimRequest(**cmd(1))
+    )
+    await service.record_results(
+        session,
+        principal=INSPECTOR,
+        inspection_id=iid,
+        body=ResultsRequest(results=[{"code": "PAINT-1", "result": "pass"}], **cmd(2)),
+    )
+    await service.decide(
+        session,
+        principal=INSPECTOR,
+        inspection_id=iid,
+        body=DecisionRequest(decision="accept", **cmd(3)),
+    )
+    # A refusal of a reject does not touch an accepted inspection.
+    await record_refused_decision(session, refused(inspection, "PROJECT_NOT_ACTIVE", "failed"))
     await session.refresh(inspection)
-    assert inspection.outcome == "refused"
-    assert inspection.outcome_error == {
-        "code": "REWORK_TASK_NOT_UPSTREAM",
-        "detail": refusal.data.detail,
-    }
-    assert inspection.row_version == version + 1
+    assert (inspection.status, inspection.row_version) == ("passed", 4)
 
-    # Recorded again (a redelivery past the inbox): nothing changes.
-    await record_refused_decision(session, refusal)
+    await record_refused_decision(session, refused(inspection, "PROJECT_NOT_ACTIVE", "passed"))
     await session.refresh(inspection)
-    assert inspection.row_version == version + 1
+    assert (inspection.status, inspection.row_version) == ("claimed", 5)
+    assert inspection.refusals[0]["decision"] == "accept"
+    assert inspection.checklist[0]["result"] == "pass"
 
 
 async def test_qcflow_refusal_of_an_undecided_inspection_raises(session: AsyncSession) -> None:

@@ -1,8 +1,9 @@
-"""Events qc-svc publishes about inspections: created, passed, failed.
+"""Events qc-svc publishes about inspections: created, passed, failed, reopened.
 
 task-svc consumes `qc.inspection.passed` (system action `qc_accept`) and `qc.inspection.failed`
 (system action `qc_reject`, optionally reopening an upstream task named by
-`rework_from_task_id`).
+`rework_from_task_id`). When task-svc refuses a decision, the inspection goes back to its
+inspector (`qc.inspection.reopened`) to be decided again.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 QC_INSPECTION_CREATED = "qc.inspection.created"
 QC_INSPECTION_PASSED = "qc.inspection.passed"
 QC_INSPECTION_FAILED = "qc.inspection.failed"
+QC_INSPECTION_REOPENED = "qc.inspection.reopened"
 
 
 class DefectSeverity(StrEnum):
@@ -89,13 +91,41 @@ class QcInspectionFailedV1(_InspectionEventV1):
     decided_at: datetime
 
 
+class QcInspectionReopenedV1(_InspectionEventV1):
+    """task-svc refused the inspection's decision and applied nothing: the inspection is back
+    with its inspector (status `claimed`, results and defects kept) to be decided again.
+
+    The refusal (`code`, `detail`) is shown on the inspection; the task is still in QC. A new
+    decision is published as a new `qc.inspection.passed` / `qc.inspection.failed` event.
+    """
+
+    event_type: ClassVar[str] = QC_INSPECTION_REOPENED
+
+    inspector_id: uuid.UUID | None = Field(
+        default=None, description="the inspector the inspection is back with"
+    )
+    refused_decision: Literal["accept", "reject"] = Field(
+        description="the decision task-svc refused"
+    )
+    rework_from_task_id: uuid.UUID | None = Field(
+        default=None, description="the upstream task the refused reject named, if any"
+    )
+    code: str = Field(description="a stable problem code, e.g. REWORK_TASK_NOT_UPSTREAM")
+    detail: str = Field(description="why it was refused, in words")
+    refused_at: datetime = Field(description="when task-svc refused the decision")
+    refusals: int = Field(ge=1, description="how many decisions of this inspection were refused")
+    reopened_at: datetime
+
+
 __all__ = [
     "QC_INSPECTION_CREATED",
     "QC_INSPECTION_FAILED",
     "QC_INSPECTION_PASSED",
+    "QC_INSPECTION_REOPENED",
     "DefectSeverity",
     "DefectV1",
     "QcInspectionCreatedV1",
     "QcInspectionFailedV1",
     "QcInspectionPassedV1",
+    "QcInspectionReopenedV1",
 ]

@@ -155,8 +155,9 @@ class TaskQcDecisionRefusedV1(BaseModel):
     """task-svc could not apply a QC decision to the task and changed nothing.
 
     For example a reject whose `rework_from_task_id` is not upstream of the inspected task, or a
-    decision on a task of a cancelled project. qc-svc records it on the inspection
-    (`outcome: refused` with `outcome_error: {code, detail}`).
+    decision on a task of a cancelled project. The inspection returns to its inspector
+    (`claimed`), showing `outcome: refused` with `outcome_error: {code, detail}` and the
+    `refusals` history, so the inspector can decide again.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")

@@ -1,9 +1,9 @@
 """qc-svc's event handlers: a task submitted for QC opens an inspection round; a decision
-task-svc could not apply is recorded on its inspection.
+task-svc could not apply returns its inspection to the inspector, to be decided again.
 
 Each handler runs inside the consumer's transaction with the event's inbox row; creation is also
 idempotent on (task, round), so a redelivery after a crash never makes a second inspection, and
-recording the same refusal twice changes nothing.
+the same refusal recorded twice (by its event id) changes nothing.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ async def open_inspection_round(
     )
 
 
-# The longest error detail an inspection keeps (as the outcome route accepts).
+# The longest refusal detail an inspection keeps.
 MAX_DETAIL = 4000
 
 
@@ -59,10 +59,13 @@ async def record_refused_decision(
     session: AsyncSession, event: Envelope[TaskQcDecisionRefusedV1]
 ) -> None:
     data = event.data
-    await inspection_service.record_outcome(
+    await inspection_service.reopen_after_refusal(
         session,
         org_id=data.org_id,
         inspection_id=data.inspection_id,
-        applied=False,
-        error={"code": data.code, "detail": data.detail[:MAX_DETAIL]},
+        refused_decision=data.decision,
+        code=data.code,
+        detail=data.detail[:MAX_DETAIL],
+        refused_at=data.occurred_at,
+        refusal_id=event.id,
     )

@@ -73,6 +73,10 @@ class Inspection(Base):
     outcome: Mapped[str | None] = mapped_column(Text)
     outcome_error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     outcome_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Every decision task-svc refused, oldest first: the decision, why, and when.
+    refusals: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )
     source_event_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     row_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))

@@ -1,5 +1,5 @@
 """HTTP routes of inspections: reads for planners, viewers and inspectors; commands for
-inspectors; and the internal route task-svc reports a decision's outcome on."""
+inspectors. (task-svc reports a refused decision by the `task.qc_decision_refused` event.)"""
 
 from __future__ import annotations
 
@@ -19,16 +19,14 @@ from qc_svc.inspections.schemas import (
     DefectCreate,
     InspectionPage,
     InspectionRead,
-    OutcomeRequest,
     ResultsRequest,
 )
-from servicekit.auth import Principal, require_roles, require_service
+from servicekit.auth import Principal, require_roles
 from servicekit.db import unit_of_work
 from servicekit.errors import Unprocessable
 from servicekit.jsonutil import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
-internal_router = APIRouter(prefix="/internal/inspections", tags=["internal"])
 
 READERS = ("inspector", "planner", "viewer")
 IfMatch = Annotated[
@@ -221,28 +219,5 @@ async def decide(
     return _answer(
         await service.decide(
             session, principal=principal, inspection_id=inspection_id, body=body, if_match=if_match
-        )
-    )
-
-
-@internal_router.post(
-    "/{inspection_id}/outcome",
-    response_model=InspectionRead,
-    summary="task-svc reports whether it applied the decision",
-)
-async def record_outcome(
-    inspection_id: uuid.UUID,
-    body: OutcomeRequest,
-    caller: Principal = require_service(),
-    session: AsyncSession = unit_of_work(),
-) -> Response:
-    error = body.error.model_dump() if body.error is not None else None
-    return FastJSONResponse(
-        await service.record_outcome(
-            session,
-            org_id=body.org_id,
-            inspection_id=inspection_id,
-            applied=body.applied,
-            error=error,
         )
     )

@@ -1,6 +1,7 @@
 """The rules of an inspection as plain data and functions, without I/O.
 
-- the status machine: which command is allowed in which status, and where it leads;
+- the status machine: which command is allowed in which status, and where it leads; and a
+  decision task-svc refused, which returns the inspection to its inspector to decide again;
 - the checklist copied from the template node, and results merged into it;
 - the guards of a decision: what blocks an accept, what a reject needs.
 """
@@ -77,6 +78,24 @@ def next_status(command: Command, status: Status, decision: Decision | None = No
 
 def allowed_commands(status: Status) -> list[Command]:
     return [c for c in Command if status in ALLOWED_FROM[c]]
+
+
+# The status a decision leaves, by the name task-svc uses for it in a refusal.
+DECIDED: frozenset[Status] = frozenset(DECISION_STATUS.values())
+
+
+def refusal_applies(status: Status, refused: Status) -> bool:
+    """Whether task-svc's refusal of the decision `refused` (passed / failed) reopens an
+    inspection in `status`: only while that decision is still the inspection's current one."""
+    return refused in DECIDED and status is refused
+
+
+def status_after_refusal(status: Status) -> Status:
+    """A refused decision returns the inspection to its inspector: claimed again, so every
+    command of a claimed inspection (results, defects, decide) is open once more."""
+    if status not in DECIDED:
+        raise ValueError(f"an inspection that is {status.value} has no decision to refuse")
+    return Status.claimed
 
 
 def copy_checklist(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -132,35 +132,24 @@ class DecisionRequest(BaseModel):
     client_event_id: uuid.UUID = _CLIENT_EVENT_ID
 
 
-class OutcomeError(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OutcomeErrorRead(BaseModel):
+    """Why task-svc refused the decision."""
 
-    code: str = Field(min_length=1, max_length=100)
-    detail: str = Field(min_length=1, max_length=4000)
+    code: str = Field(examples=["REWORK_TASK_NOT_UPSTREAM"])
+    detail: str
 
 
-class OutcomeRequest(BaseModel):
-    """task-svc reports whether it could apply the decision to the task."""
+class RefusalRead(BaseModel):
+    """A decision task-svc refused; the inspection went back to its inspector."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "org_id": "00000000-0000-4000-8000-00000000000a",
-                    "applied": False,
-                    "error": {
-                        "code": "REWORK_TASK_NOT_UPSTREAM",
-                        "detail": "task ... is not upstream of the inspected task",
-                    },
-                }
-            ]
-        },
-    )
-
-    org_id: uuid.UUID
-    applied: bool
-    error: OutcomeError | None = None
+    decision: Decision = Field(description="the refused decision")
+    reason: str | None
+    rework_from_task_id: uuid.UUID | None
+    decided_at: datetime
+    code: str = Field(examples=["REWORK_TASK_NOT_UPSTREAM"])
+    detail: str
+    refused_at: datetime = Field(description="when task-svc refused it")
+    reopened_at: datetime = Field(description="when the inspection went back to the inspector")
 
 
 class ChecklistItemRead(BaseModel):
@@ -202,9 +191,18 @@ class InspectionRead(BaseModel):
     rework_from_task_id: uuid.UUID | None
     decided_at: datetime | None
     outcome: Literal["applied", "refused"] | None = Field(
-        description="whether task-svc applied the decision (null until it reports)"
+        description=(
+            "`refused` while the inspection is back with its inspector because task-svc refused "
+            "the last decision; null again once the inspector decides anew"
+        )
     )
-    outcome_error: OutcomeError | None
+    outcome_error: OutcomeErrorRead | None = Field(
+        description="why the last decision was refused (code, detail)"
+    )
+    outcome_at: datetime | None = Field(description="when the last decision was refused")
+    refusals: list[RefusalRead] = Field(
+        description="every decision of this inspection task-svc refused, oldest first"
+    )
     allowed_actions: list[str] = Field(description="commands the inspection's status allows now")
     row_version: int
     created_at: datetime

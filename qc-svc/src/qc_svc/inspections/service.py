@@ -1,5 +1,6 @@
 """The rules of inspections applied to the database: creation from a QC submission, the
-inspector's commands (claim, results, defects, decision) and the reads.
+inspector's commands (claim, results, defects, decision), a decision task-svc refused (back to
+the inspector), and the reads.
 
 Every command takes an expected row version and a client_event_id: a stale version is a 409
 that changes nothing; the same client_event_id again returns the first answer (status and body)
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from contracts.qc import (
     QcInspectionCreatedV1,
     QcInspectionFailedV1,
     QcInspectionPassedV1,
+    QcInspectionReopenedV1,
 )
 from qc_svc.db import outbox
 from qc_svc.inspections import repository as repo
@@ -54,6 +57,8 @@ from servicekit.outbox import add_event
 SOURCE = "qc-svc"
 AGGREGATE = "inspection"
 MAX_LIMIT = 200
+
+log = logging.getLogger("qc_svc.inspections")
 
 
 @dataclass(frozen=True)
@@ -226,11 +231,29 @@ def to_read(inspection: Inspection, defects: Sequence[Defect]) -> dict[str, Any]
         decided_at=inspection.decided_at,
         outcome=inspection.outcome,
         outcome_error=inspection.outcome_error,
+        outcome_at=inspection.outcome_at,
+        refusals=[_refusal_read(r) for r in inspection.refusals],
         allowed_actions=[c.value for c in rules.allowed_commands(Status(inspection.status))],
         row_version=inspection.row_version,
         created_at=inspection.created_at,
         updated_at=inspection.updated_at,
     ).model_dump(mode="json")
+
+
+def _refusal_read(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: entry.get(k) for k in REFUSAL_READ_FIELDS}
+
+
+REFUSAL_READ_FIELDS = (
+    "decision",
+    "reason",
+    "rework_from_task_id",
+    "decided_at",
+    "code",
+    "detail",
+    "refused_at",
+    "reopened_at",
+)
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -583,6 +606,10 @@ async def decide(
         inspection.reason = reason
         inspection.rework_from_task_id = body.rework_from_task_id
         inspection.decided_at = now
+        # A new decision: whatever task-svc refused before is history (kept in `refusals`).
+        inspection.outcome = None
+        inspection.outcome_error = None
+        inspection.outcome_at = None
         await _publish_decision(session, inspection, defect_rows)
 
     return await _run_command(
@@ -597,36 +624,104 @@ async def decide(
     )
 
 
-async def record_outcome(
+async def reopen_after_refusal(
     session: AsyncSession,
     *,
     org_id: uuid.UUID,
     inspection_id: uuid.UUID,
-    applied: bool,
-    error: Mapping[str, str] | None = None,
+    refused_decision: str,
+    code: str,
+    detail: str,
+    refused_at: datetime,
+    refusal_id: str | None = None,
 ) -> dict[str, Any]:
-    """task-svc says whether it applied the decision; a refusal shows on the inspection.
+    """task-svc refused the decision `refused_decision` (`passed` / `failed`) and applied nothing:
+    the inspection goes back to its inspector to be decided again.
 
-    Called by the `task.qc_decision_refused` handler (`error`: `{code, detail}`). Recording the
-    same outcome again changes nothing (no new row_version).
+    Status `claimed` by the same inspector, results and defects kept, the refused decision moved
+    into `refusals` (with code, detail, when), `outcome: refused`, row_version bumped, and
+    `qc.inspection.reopened` published. Called by the `task.qc_decision_refused` handler.
+
+    A refusal already recorded (same `refusal_id`) or of a decision that is no longer the
+    inspection's current one changes nothing; a refusal of an inspection that was never decided
+    is an error (the event is retried, then dead-lettered).
     """
     inspection = await _get_or_404(session, org_id, inspection_id, for_update=True)
-    if inspection.status not in (Status.passed.value, Status.failed.value):
-        raise Conflict(
-            f"inspection {inspection_id} is {inspection.status}: it has no decision to apply",
-            code="INSPECTION_NOT_DECIDED",
-            current_status=inspection.status,
+    recorded = {r.get("refusal_id") for r in inspection.refusals}
+    if refusal_id is not None and refusal_id in recorded:
+        return await _read_locked(session, inspection)
+    status = Status(inspection.status)
+    try:
+        refused = Status(refused_decision)
+    except ValueError:
+        refused = None
+    if refused is None or not rules.refusal_applies(status, refused):
+        if status not in rules.DECIDED and not inspection.refusals:
+            raise Conflict(
+                f"inspection {inspection_id} is {status.value}: it has no decision to refuse",
+                code="INSPECTION_NOT_DECIDED",
+                current_status=status.value,
+            )
+        log.warning(
+            "refusal of a decision that is no longer current ignored",
+            extra={
+                "inspection_id": str(inspection_id),
+                "status": status.value,
+                "refused_decision": refused_decision,
+                "code": code,
+            },
         )
-    outcome = "applied" if applied else "refused"
-    error = {"code": error["code"], "detail": error["detail"]} if error and not applied else None
-    if inspection.outcome != outcome or inspection.outcome_error != error:
-        now = datetime.now(UTC)
-        inspection.outcome = outcome
-        inspection.outcome_error = error
-        inspection.outcome_at = now
-        inspection.row_version = inspection.row_version + 1
-        inspection.updated_at = now
-        await session.flush()
+        return await _read_locked(session, inspection)
+
+    assert inspection.decision is not None and inspection.decided_at is not None
+    now = datetime.now(UTC)
+    entry: dict[str, Any] = {
+        "decision": inspection.decision,
+        "reason": inspection.reason,
+        "rework_from_task_id": (
+            str(inspection.rework_from_task_id) if inspection.rework_from_task_id else None
+        ),
+        "decided_at": inspection.decided_at.isoformat(),
+        "code": code,
+        "detail": detail,
+        "refused_at": refused_at.isoformat(),
+        "reopened_at": now.isoformat(),
+        "refusal_id": refusal_id,
+    }
+    event = QcInspectionReopenedV1(
+        inspection_id=inspection.id,
+        org_id=inspection.org_id,
+        project_id=inspection.project_id,
+        deliverable_id=inspection.deliverable_id,
+        task_id=inspection.task_id,
+        node_key=inspection.node_key,
+        round=inspection.round,
+        inspector_id=inspection.inspector_id,
+        refused_decision="accept" if inspection.decision == Decision.accept.value else "reject",
+        rework_from_task_id=inspection.rework_from_task_id,
+        code=code,
+        detail=detail,
+        refused_at=refused_at,
+        refusals=len(inspection.refusals) + 1,
+        reopened_at=now,
+    )
+    inspection.refusals = [*inspection.refusals, entry]
+    inspection.status = rules.status_after_refusal(status).value
+    inspection.decision = None
+    inspection.reason = None
+    inspection.rework_from_task_id = None
+    inspection.decided_at = None
+    inspection.outcome = "refused"
+    inspection.outcome_error = {"code": code, "detail": detail}
+    inspection.outcome_at = refused_at
+    inspection.row_version = inspection.row_version + 1
+    inspection.updated_at = now
+    await session.flush()
+    await _publish(session, inspection, event.event_type, event.model_dump(mode="json"))
+    return await _read_locked(session, inspection)
+
+
+async def _read_locked(session: AsyncSession, inspection: Inspection) -> dict[str, Any]:
     defects = await repo.defects_of(session, [inspection.id])
     return to_read(inspection, defects[inspection.id])
 

@@ -28,6 +28,7 @@ OUTCOMES: tuple[str, ...] = (
     "replayed",
     "mismatch",
     "not_found",
+    "rework_refused",
 )
 
 # Problem codes raised by the transition service -> outcome label.
@@ -44,6 +45,12 @@ OUTCOME_OF_CODE: dict[str, str] = {
     "ACTION_UNKNOWN": "payload_invalid",
     "IDEMPOTENCY_MISMATCH": "mismatch",
     "TASK_NOT_FOUND": "not_found",
+    # A QC reject whose rework_from_task_id cannot be reworked (docs/qc.md).
+    "REWORK_TASK_NOT_FOUND": "rework_refused",
+    "REWORK_TASK_OTHER_DELIVERABLE": "rework_refused",
+    "REWORK_TASK_NOT_UPSTREAM": "rework_refused",
+    "REWORK_TASK_NOT_DONE": "rework_refused",
+    "REWORK_TASK_IS_MILESTONE": "rework_refused",
 }
 # Any other refusal (none is expected) is counted as not_allowed rather than dropped.
 DEFAULT_REFUSAL = "not_allowed"

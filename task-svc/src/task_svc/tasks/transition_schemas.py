@@ -94,11 +94,20 @@ TransitionRequest: Any = Annotated[
 
 
 class SystemTransitionPayload(BaseModel):
+    """The payload of qc_accept / qc_reject: the same fields the QC decision events carry."""
+
     model_config = ConfigDict(extra="forbid")
 
     inspection_id: uuid.UUID
     reason: _Text | None = None
     defects: list[dict[str, Any]] | None = Field(default=None, max_length=200)
+    rework_from_task_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "qc_reject only: an upstream task of the same deliverable whose work caused the "
+            "defect; it is reopened and the tasks between are re-blocked"
+        ),
+    )
 
 
 class SystemTransitionRequest(BaseModel):
