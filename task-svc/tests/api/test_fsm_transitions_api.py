@@ -3,146 +3,35 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
-from fastapi import FastAPI
+import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from task_svc.deliverables.signoff_router import router as signoff_router
-from task_svc.tasks.transitions_router import router as transitions_router
+from servicekit.db import Database
 
-ORG = uuid.UUID("00000000-0000-4000-8000-00000000a001")
-OTHER_ORG = uuid.UUID("00000000-0000-4000-8000-00000000a002")
-PLANNER = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
-OPERATOR = uuid.UUID("00000000-0000-4000-8000-0000000000b2")
-OPERATOR2 = uuid.UUID("00000000-0000-4000-8000-0000000000b3")
-APPROVER = uuid.UUID("00000000-0000-4000-8000-0000000000b4")
-
-
-def include_routers(app: FastAPI) -> FastAPI:
-    paths = {getattr(r, "path", None) for r in app.routes}
-    if "/api/v1/tasks/{task_id}/transitions" not in paths:
-        app.include_router(transitions_router)
-    if "/api/v1/deliverables/{deliverable_id}/signoff" not in paths:
-        app.include_router(signoff_router)
-    return app
-
-
-async def make_graph(
-    conn: AsyncConnection,
-    nodes: Iterable[str],
-    edges: Iterable[tuple[str, str]] = (),
-    *,
-    org_id: uuid.UUID = ORG,
-    qc: Iterable[str] = (),
-    milestones: Iterable[str] = (),
-    deliverables: int = 1,
-) -> dict[str, Any]:
-    """A project with `deliverables` deliverables, each with one task per node.
-
-    Returns {"project": id, "deliverables": [ids], "tasks": {node: id} (first deliverable),
-    "all_tasks": [{node: id}, ...]}. Edges are (blocker, dependent).
-    """
-    nodes = list(nodes)
-    edges = list(edges)
-    qc, milestones = set(qc), set(milestones)
-    project = uuid.uuid4()
-    await conn.execute(
-        text(
-            "INSERT INTO task.projects (id, org_id, name, template_id, template_key, "
-            "template_version, template_checksum, snapshot, status, start_at, row_version, "
-            "created_by) VALUES (:id, :org, 'P', :tid, 'tpl', 1, 'x', '{}'::jsonb, 'active', "
-            "now(), 1, 'test')"
-        ),
-        {"id": project, "org": org_id, "tid": uuid.uuid4()},
-    )
-    blockers_of = {n: sum(1 for _, d in edges if d == n) for n in nodes}
-    dl_ids: list[uuid.UUID] = []
-    all_tasks: list[dict[str, uuid.UUID]] = []
-    for pos in range(1, deliverables + 1):
-        dl = uuid.uuid4()
-        dl_ids.append(dl)
-        await conn.execute(
-            text(
-                "INSERT INTO task.deliverables (id, org_id, project_id, name, position, serial) "
-                "VALUES (:id, :org, :p, :n, :pos, :serial)"
-            ),
-            {
-                "id": dl,
-                "org": org_id,
-                "p": project,
-                "n": f"D{pos}",
-                "pos": pos,
-                "serial": f"T-{uuid.uuid4().hex[:10]}",
-            },
-        )
-        ids = {n: uuid.uuid4() for n in nodes}
-        for n in nodes:
-            ms = n in milestones
-            await conn.execute(
-                text(
-                    "INSERT INTO task.tasks (id, org_id, project_id, deliverable_id, node_key, "
-                    "title, kind, work_kind, status, qc_required, is_milestone, open_blockers) "
-                    "VALUES (:id, :org, :p, :d, :k, :title, 'step', :wk, :st, :qc, :ms, :ob)"
-                ),
-                {
-                    "id": ids[n],
-                    "org": org_id,
-                    "p": project,
-                    "d": dl,
-                    "k": n,
-                    "title": f"Task {n}",
-                    "wk": "milestone" if ms else "work",
-                    "st": "blocked" if blockers_of[n] else "ready",
-                    "qc": n in qc,
-                    "ms": ms,
-                    "ob": blockers_of[n],
-                },
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO task.task_events (org_id, task_id, action, from_status, "
-                    "to_status, actor, payload, row_version) VALUES (:org, :t, 'create', NULL, "
-                    ":st, 'test', '{}'::jsonb, 1)"
-                ),
-                {"org": org_id, "t": ids[n], "st": "blocked" if blockers_of[n] else "ready"},
-            )
-        for b, d in edges:
-            await conn.execute(
-                text("INSERT INTO task.task_dependencies (task_id, blocker_id) VALUES (:t, :b)"),
-                {"t": ids[d], "b": ids[b]},
-            )
-        all_tasks.append(ids)
-    return {
-        "project": project,
-        "deliverables": dl_ids,
-        "tasks": all_tasks[0],
-        "all_tasks": all_tasks,
-    }
-
-
-async def task_row(conn: AsyncConnection, task_id: uuid.UUID) -> dict[str, Any]:
-    res = await conn.execute(text("SELECT * FROM task.tasks WHERE id = :id"), {"id": task_id})
-    return dict(res.mappings().one())
-
-
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-
-from servicekit.db import Database  # noqa: E402
+from ..support.taskgraph import (
+    APPROVER,
+    OPERATOR,
+    OPERATOR2,
+    ORG,
+    OTHER_ORG,
+    PLANNER,
+    asgi_client,
+    make_graph,
+    task_row,
+)
 
 
 @pytest.fixture
 async def fsm_client(settings: Any, engine: Any, db_conn: AsyncConnection) -> Any:
     from task_svc.main import create_app
 
-    application = include_routers(create_app(settings, database=Database(engine, bind=db_conn)))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+    application = create_app(settings, database=Database(engine, bind=db_conn))
+    async with application.router.lifespan_context(application), asgi_client(application) as c:
+        yield c
 
 
 def hdr(jwt_keys: Any, roles: Any, user: uuid.UUID, org: uuid.UUID = ORG) -> dict[str, str]:

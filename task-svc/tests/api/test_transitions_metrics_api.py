@@ -13,7 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.db import Database
-from task_svc.tasks.transitions_router import router as transitions_router
+
+from ..support.taskgraph import asgi_client, insert_task, project_with_deliverable
 
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000c001")
 PLANNER = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
@@ -24,41 +25,20 @@ async def make_tasks(
     conn: AsyncConnection, n: int, *, qc: bool = False, status: str = "ready"
 ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """A project (status `active`) with one deliverable and `n` independent tasks."""
-    project, dl = uuid.uuid4(), uuid.uuid4()
-    await conn.execute(
-        text(
-            "INSERT INTO task.projects (id, org_id, name, template_id, template_key, "
-            "template_version, template_checksum, snapshot, status, start_at, created_by) "
-            "VALUES (:id, :org, 'P', :tid, 'tpl', 1, 'x', '{}'::jsonb, 'active', now(), 't')"
-        ),
-        {"id": project, "org": ORG, "tid": uuid.uuid4()},
-    )
-    await conn.execute(
-        text(
-            "INSERT INTO task.deliverables (id, org_id, project_id, name, position, serial) "
-            "VALUES (:id, :org, :p, 'D1', 1, :serial)"
-        ),
-        {"id": dl, "org": ORG, "p": project, "serial": f"M-{uuid.uuid4().hex[:10]}"},
-    )
-    ids = [uuid.uuid4() for _ in range(n)]
-    for i, tid in enumerate(ids):
-        await conn.execute(
-            text(
-                "INSERT INTO task.tasks (id, org_id, project_id, deliverable_id, node_key, "
-                "title, kind, work_kind, status, qc_required, assigned_to) "
-                "VALUES (:id, :org, :p, :d, :k, :k, 'step', 'work', :st, :qc, :who)"
-            ),
-            {
-                "id": tid,
-                "org": ORG,
-                "p": project,
-                "d": dl,
-                "k": f"n{i}",
-                "st": status,
-                "qc": qc,
-                "who": OPERATOR if status != "ready" else None,
-            },
+    project, dl = await project_with_deliverable(conn, org_id=ORG, serial_prefix="M")
+    ids = [
+        await insert_task(
+            conn,
+            org_id=ORG,
+            project_id=project,
+            deliverable_id=dl,
+            node_key=f"n{i}",
+            status=status,
+            qc=qc,
+            assigned_to=OPERATOR if status != "ready" else None,
         )
+        for i in range(n)
+    ]
     return project, ids
 
 
@@ -75,12 +55,8 @@ async def metrics_client(
     from task_svc.main import create_app
 
     app = create_app(settings, database=Database(engine, bind=db_conn))
-    if "/api/v1/tasks/{task_id}/transitions" not in {getattr(r, "path", None) for r in app.routes}:
-        app.include_router(transitions_router)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+    async with app.router.lifespan_context(app), asgi_client(app) as c:
+        yield c
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -37,6 +37,8 @@ from servicekit.jsonutil import loads
 from task_svc.tasks.fsm import actions_from
 from task_svc.tasks.transitions import Caller, apply_transition
 
+from ..support.taskgraph import insert_edge, insert_task, project_with_deliverable
+
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000d001")
 USERS = (
     uuid.UUID("00000000-0000-4000-8000-0000000000d1"),
@@ -121,58 +123,26 @@ def choose_action(step: Step, status: str) -> str:
 
 async def seed(conn: AsyncConnection, g: Graph) -> list[uuid.UUID]:
     """A project, one deliverable, one task per node (with its `create` event), the edges."""
-    project, dl = uuid.uuid4(), uuid.uuid4()
-    await conn.execute(
-        text(
-            "INSERT INTO task.projects (id, org_id, name, template_id, template_key, "
-            "template_version, template_checksum, snapshot, status, start_at, created_by) "
-            "VALUES (:id, :org, 'P', :tid, 'tpl', 1, 'x', '{}'::jsonb, 'active', now(), 't')"
-        ),
-        {"id": project, "org": ORG, "tid": uuid.uuid4()},
-    )
-    await conn.execute(
-        text(
-            "INSERT INTO task.deliverables (id, org_id, project_id, name, position, serial) "
-            "VALUES (:id, :org, :p, 'D1', 1, :serial)"
-        ),
-        {"id": dl, "org": ORG, "p": project, "serial": f"H-{uuid.uuid4().hex[:10]}"},
-    )
-    ids = [uuid.uuid4() for _ in range(g.n)]
-    for i, tid in enumerate(ids):
+    project, dl = await project_with_deliverable(conn, org_id=ORG, serial_prefix="H")
+    ids: list[uuid.UUID] = []
+    for i in range(g.n):
         blockers = sum(1 for _, d in g.edges if d == i)
-        status = "blocked" if blockers else "ready"
-        await conn.execute(
-            text(
-                "INSERT INTO task.tasks (id, org_id, project_id, deliverable_id, node_key, "
-                "title, kind, work_kind, status, qc_required, is_milestone, open_blockers) "
-                "VALUES (:id, :org, :p, :d, :k, :k, 'step', :wk, :st, :qc, :ms, :ob)"
-            ),
-            {
-                "id": tid,
-                "org": ORG,
-                "p": project,
-                "d": dl,
-                "k": f"n{i}",
-                "wk": "milestone" if i in g.milestones else "work",
-                "st": status,
-                "qc": i in g.qc,
-                "ms": i in g.milestones,
-                "ob": blockers,
-            },
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO task.task_events (org_id, task_id, action, from_status, to_status, "
-                "actor, payload, row_version) "
-                "VALUES (:org, :t, 'create', NULL, :st, 'test', '{}'::jsonb, 1)"
-            ),
-            {"org": ORG, "t": tid, "st": status},
+        ids.append(
+            await insert_task(
+                conn,
+                org_id=ORG,
+                project_id=project,
+                deliverable_id=dl,
+                node_key=f"n{i}",
+                status="blocked" if blockers else "ready",
+                qc=i in g.qc,
+                milestone=i in g.milestones,
+                open_blockers=blockers,
+                create_event=True,
+            )
         )
     for b, d in sorted(g.edges):
-        await conn.execute(
-            text("INSERT INTO task.task_dependencies (task_id, blocker_id) VALUES (:t, :b)"),
-            {"t": ids[d], "b": ids[b]},
-        )
+        await insert_edge(conn, blocker=ids[b], dependent=ids[d])
     return ids
 
 

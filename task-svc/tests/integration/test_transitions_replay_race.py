@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from task_svc.tasks.transitions_router import router as transitions_router
+from ..support.taskgraph import asgi_client, insert_task, project_with_deliverable
 
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000e001")
 PLANNER = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
@@ -28,50 +28,24 @@ COPIES = 8
 
 @pytest.fixture
 async def race_client(committing_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    if "/api/v1/tasks/{task_id}/transitions" not in {
-        getattr(r, "path", None) for r in committing_app.routes
-    }:
-        committing_app.include_router(transitions_router)
-    transport = httpx.ASGITransport(app=committing_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with asgi_client(committing_app) as c:
         yield c
 
 
 async def one_task(engine: AsyncEngine, *, status: str, qc: bool = False) -> uuid.UUID:
-    project, dl, task = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO task.projects (id, org_id, name, template_id, template_key, "
-                "template_version, template_checksum, snapshot, status, start_at, created_by) "
-                "VALUES (:id, :org, 'P', :tid, 'tpl', 1, 'x', '{}'::jsonb, 'active', now(), 't')"
-            ),
-            {"id": project, "org": ORG, "tid": uuid.uuid4()},
+        project, dl = await project_with_deliverable(conn, org_id=ORG, serial_prefix="R")
+        return await insert_task(
+            conn,
+            org_id=ORG,
+            project_id=project,
+            deliverable_id=dl,
+            node_key="a",
+            title="A",
+            status=status,
+            qc=qc,
+            assigned_to=OPERATOR,
         )
-        await conn.execute(
-            text(
-                "INSERT INTO task.deliverables (id, org_id, project_id, name, position, serial) "
-                "VALUES (:id, :org, :p, 'D1', 1, :serial)"
-            ),
-            {"id": dl, "org": ORG, "p": project, "serial": f"R-{uuid.uuid4().hex[:10]}"},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO task.tasks (id, org_id, project_id, deliverable_id, node_key, title, "
-                "kind, work_kind, status, qc_required, assigned_to) "
-                "VALUES (:id, :org, :p, :d, 'a', 'A', 'step', 'work', :st, :qc, :who)"
-            ),
-            {
-                "id": task,
-                "org": ORG,
-                "p": project,
-                "d": dl,
-                "st": status,
-                "qc": qc,
-                "who": OPERATOR,
-            },
-        )
-    return task
 
 
 async def events_of(engine: AsyncEngine, task: uuid.UUID, action: str) -> int:

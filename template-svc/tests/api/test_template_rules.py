@@ -114,6 +114,12 @@ async def test_put_needs_a_row_version_and_checks_it(
     assert missing.json()["code"] == "PRECONDITION_REQUIRED"
     garbled = await client.put(url, json=small_graph(), headers={**planner, "If-Match": "abc"})
     assert garbled.json()["code"] == "IF_MATCH_INVALID"
+    both = await client.put(
+        url,
+        json={**small_graph(), "expected_row_version": 1},
+        headers={**planner, "If-Match": '"2"'},
+    )
+    assert (both.status_code, both.json()["code"]) == (400, "IF_MATCH_MISMATCH")
     ok = await client.put(url, json={**small_graph(), "expected_row_version": 1}, headers=planner)
     assert ok.status_code == 200
     lost = await client.put(url, json={**small_graph(), "expected_row_version": 1}, headers=planner)

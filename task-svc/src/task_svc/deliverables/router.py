@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_user
+from servicekit.conditional import etag
 from servicekit.db import unit_of_work
 from task_svc.deliverables import service
 from task_svc.deliverables.schemas import DeliverableRead
@@ -25,5 +26,5 @@ async def get_deliverable(
     d = await service.get_deliverable(
         session, org_id=principal.org, deliverable_id=deliverable_id
     )
-    response.headers["ETag"] = f'"{d.row_version}"'
+    response.headers["ETag"] = etag(d.row_version)
     return d

@@ -10,10 +10,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_roles, require_user
+from servicekit.conditional import etag, required_row_version
 from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
-from servicekit.jsonutil import FastJSONResponse
-from task_svc.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from task_svc.projects import insights, service
 from task_svc.projects.models import PROJECT_STATUSES
 from task_svc.projects.schemas import (
@@ -26,20 +26,6 @@ from task_svc.projects.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
-
-
-def _if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    raw = value.strip().removeprefix("W/").strip('"')
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(
-            'If-Match must be a row version in quotes, e.g. "3"',
-            code="IF_MATCH_INVALID",
-            errors=[{"in": "header", "field": "If-Match", "message": "a quoted row version"}],
-        ) from None
 
 
 @router.post(
@@ -59,7 +45,7 @@ async def create_project(
     principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> Any:
-    outcome = await service.create_project(
+    answer = await service.create_project(
         session,
         principal=principal,
         body=body,
@@ -67,21 +53,20 @@ async def create_project(
         templates=request.app.state.templates_client,
         settings=request.app.state.settings,
     )
-    headers = {
-        "Location": f"/api/v1/projects/{outcome.body['id']}",
-        "ETag": f'"{outcome.body["row_version"]}"',
-    }
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return FastJSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+    return answer.response(
+        {
+            "Location": f"/api/v1/projects/{answer.body['id']}",
+            "ETag": etag(answer.body["row_version"]),
+        }
+    )
 
 
 @router.get("", response_model=ProjectPage, summary="List projects (newest first)")
 async def list_projects(
     status: Annotated[list[str] | None, Query(description="one or more project statuses")] = None,
     template_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectPage:
@@ -114,7 +99,7 @@ async def get_project(
     project = await service.get_project(
         session, org_id=principal.org, project_id=project_id, include_snapshot=include_snapshot
     )
-    response.headers["ETag"] = f'"{project.row_version}"'
+    response.headers["ETag"] = etag(project.row_version)
     return project
 
 
@@ -161,10 +146,12 @@ async def _change_status(
         principal=principal,
         project_id=project_id,
         action=action,
-        change=change or ProjectStatusChange(),
-        if_match=_if_match(if_match),
+        expected_row_version=required_row_version(
+            change.expected_row_version if change else None, if_match
+        ),
+        reason=change.reason if change else None,
     )
-    response.headers["ETag"] = f'"{project.row_version}"'
+    response.headers["ETag"] = etag(project.row_version)
     return project
 
 

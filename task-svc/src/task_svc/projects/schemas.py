@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from servicekit.pagination import CursorPage
+
 MAX_NAME = 200
 MAX_DELIVERABLE_NAME = 200
 
@@ -160,9 +162,8 @@ class ProjectListItem(BaseModel):
     updated_at: datetime
 
 
-class ProjectPage(BaseModel):
-    items: list[ProjectListItem]
-    next_cursor: str | None
+class ProjectPage(CursorPage[ProjectListItem]):
+    pass
 
 
 class TaskBrief(BaseModel):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,24 +14,24 @@ from contracts.tasks import (
     ProjectDeliverableV1,
     ProjectStatusChangedV1,
 )
+from servicekit import idempotency
 from servicekit.auth import Principal
 from servicekit.context import current_trace_ids, request_id_var
 from servicekit.errors import AppError, Conflict, NotFound, VersionConflict
 from servicekit.events import emit
+from servicekit.idempotency import Answer, IdempotencyTable
 from servicekit.jsonutil import dumps
-from task_svc import idempotency
+from servicekit.pagination import as_datetime, as_uuid, cut_page, decode_cursor, encode_cursor
 from task_svc.db import outbox
 from task_svc.graph.bootstrap import GraphPlan, SnapshotError, due_at, plan_graph
-from task_svc.pagination import cursor_invalid, decode_cursor, encode_cursor
 from task_svc.projects import bootstrap_sql, repository
-from task_svc.projects.models import Project
+from task_svc.projects.models import IdempotencyKey, Project
 from task_svc.projects.schemas import (
     DeliverableSummary,
     ProjectCreate,
     ProjectListItem,
     ProjectPage,
     ProjectRead,
-    ProjectStatusChange,
     StatusCounts,
     TemplateRef,
 )
@@ -50,11 +49,7 @@ STATUS_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-@dataclass(frozen=True)
-class CreateOutcome:
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool
+IDEMPOTENCY = IdempotencyTable(IdempotencyKey.__table__)
 
 
 def _invalid(field: str, message: str, *, code: str, status: int = 422, **extra: Any) -> AppError:
@@ -76,15 +71,18 @@ async def create_project(
     idempotency_key: str | None,
     templates: TemplatesClient,
     settings: Settings,
-) -> CreateOutcome:
+) -> Answer:
     """Start a project: fetch the pinned version, then create everything in this transaction."""
     org_id = principal.org
-    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    key = idempotency.check_key(idempotency_key)
     req_hash = idempotency.request_hash("POST /api/v1/projects", body.model_dump_json().encode())
     if key is not None:
-        stored = await idempotency.find_answer(session, org_id=org_id, key=key, req_hash=req_hash)
+        # A replay answers before the slow part (the call to template-svc).
+        stored = await idempotency.find_answer(
+            session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash
+        )
         if stored is not None:
-            return CreateOutcome(stored.status_code, stored.body, replayed=True)
+            return stored
 
     if body.due_at is not None and body.due_at < body.start_at:
         raise _invalid(
@@ -126,28 +124,22 @@ async def create_project(
             status=502,
         ) from exc
 
-    if key is not None:
-        # Serialise requests with the same key, then look again: the first one may have won.
-        await idempotency.lock_key(session, org_id=org_id, key=key)
-        stored = await idempotency.find_answer(session, org_id=org_id, key=key, req_hash=req_hash)
-        if stored is not None:
-            return CreateOutcome(stored.status_code, stored.body, replayed=True)
-
-    read = await _bootstrap(
-        session,
-        principal=principal,
-        body=body,
-        names=names,
-        version=version,
-        plan=plan,
-        settings=settings,
-    )
-    response = read.model_dump(mode="json")
-    if key is not None:
-        await idempotency.store_answer(
-            session, org_id=org_id, key=key, req_hash=req_hash, status_code=201, body=response
+    async def create() -> tuple[dict[str, Any], dict[str, str]]:
+        read = await _bootstrap(
+            session,
+            principal=principal,
+            body=body,
+            names=names,
+            version=version,
+            plan=plan,
+            settings=settings,
         )
-    return CreateOutcome(201, response, replayed=False)
+        return read.model_dump(mode="json"), {}
+
+    # Serialises requests with the same key and looks again: the first one may have won.
+    return await idempotency.run_idempotent(
+        session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash, create=create
+    )
 
 
 async def _fetch_version(
@@ -462,14 +454,8 @@ async def list_projects(
     cursor: str | None,
     limit: int,
 ) -> ProjectPage:
-    after = None
-    if cursor:
-        created_at, last_id = decode_cursor(cursor, size=2)
-        try:
-            after = (datetime.fromisoformat(str(created_at)), uuid.UUID(str(last_id)))
-        except ValueError:
-            raise cursor_invalid() from None
-    rows = await repository.list_projects(
+    after = decode_cursor(cursor, as_datetime, as_uuid)
+    fetched = await repository.list_projects(
         session,
         org_id=org_id,
         statuses=statuses,
@@ -477,8 +463,7 @@ async def list_projects(
         after=after,
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, last = cut_page(fetched, limit)
     items = [
         ProjectListItem(
             id=p.id,
@@ -493,9 +478,7 @@ async def list_projects(
         )
         for p in rows
     ]
-    next_cursor = (
-        encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-    )
+    next_cursor = encode_cursor([last.created_at, last.id]) if last is not None else None
     return ProjectPage(items=items, next_cursor=next_cursor)
 
 
@@ -505,19 +488,12 @@ async def change_status(
     principal: Principal,
     project_id: uuid.UUID,
     action: str,
-    change: ProjectStatusChange,
-    if_match: int | None,
+    expected_row_version: int,
+    reason: str | None,
 ) -> ProjectRead:
-    """hold / resume / cancel with optimistic locking (expected_row_version or If-Match)."""
+    """hold / resume / cancel with optimistic locking (the row_version the caller read)."""
     org_id = principal.org
-    expected = change.expected_row_version if change.expected_row_version is not None else if_match
-    if expected is None:
-        raise _invalid(
-            "expected_row_version",
-            "send the project's current row_version (or an If-Match header)",
-            code="ROW_VERSION_REQUIRED",
-            status=428,
-        )
+    expected = expected_row_version
     project = await repository.get_project(
         session, org_id=org_id, project_id=project_id, for_update=True
     )
@@ -547,7 +523,7 @@ async def change_status(
         action=action,
         from_status=from_status,
         to_status=target,
-        reason=change.reason,
+        reason=reason,
         actor=principal.sub,
         row_version=stamps.row_version,
     )

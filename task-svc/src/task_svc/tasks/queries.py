@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.pagination import as_datetime, as_int, as_str
 from task_svc.tasks.models import Task, TaskDependency
 
 RESOLVED = ("done", "cancelled")
@@ -44,20 +45,24 @@ def _due_key() -> ColumnElement[Any]:
     return func.coalesce(Task.due_at, literal(FAR_FUTURE))
 
 
-# sort name -> (sort expression, descending)
-SORTS: dict[str, tuple[Any, bool]] = {
-    "created_at": (Task.created_at, False),
-    "-created_at": (Task.created_at, True),
-    "due_at": (None, False),  # due soonest first, no due date last
-    "-priority": (Task.priority, True),
-    "priority": (Task.priority, False),
-    "title": (Task.title, False),
+# sort name -> (sort expression, descending, how a cursor's sort value is read back)
+SORTS: dict[str, tuple[Any, bool, Callable[[Any], Any]]] = {
+    "created_at": (Task.created_at, False, as_datetime),
+    "-created_at": (Task.created_at, True, as_datetime),
+    "due_at": (None, False, as_datetime),  # due soonest first, no due date last
+    "-priority": (Task.priority, True, as_int),
+    "priority": (Task.priority, False, as_int),
+    "title": (Task.title, False, as_str),
 }
 
 
 def sort_expression(sort: str) -> tuple[ColumnElement[Any], bool]:
-    expr, desc = SORTS[sort]
+    expr, desc, _ = SORTS[sort]
     return (_due_key() if expr is None else expr), desc
+
+
+def sort_value_parser(sort: str) -> Callable[[Any], Any]:
+    return SORTS[sort][2]
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_user
+from servicekit.conditional import etag
 from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
-from task_svc.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from task_svc.tasks import service
 from task_svc.tasks.models import TASK_STATUSES
 from task_svc.tasks.queries import SORTS, TaskFilters
@@ -69,8 +70,8 @@ async def list_tasks(
         str | None, Query(min_length=1, max_length=200, description="words of title/description")
     ] = None,
     sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "created_at",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> TaskPage:
@@ -100,5 +101,5 @@ async def get_task(
     session: AsyncSession = unit_of_work(),
 ) -> TaskRead:
     task = await service.get_task(session, principal=principal, task_id=task_id)
-    response.headers["ETag"] = f'"{task.row_version}"'
+    response.headers["ETag"] = etag(task.row_version)
     return task

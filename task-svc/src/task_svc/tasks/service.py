@@ -10,33 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import BadRequest, NotFound
-from task_svc.pagination import cursor_invalid, decode_cursor, encode_cursor
+from servicekit.pagination import as_uuid, cut_page, decode_cursor, encode_cursor
 from task_svc.tasks import fsm, queries
 from task_svc.tasks.models import Task
 from task_svc.tasks.queries import TaskFilters
 from task_svc.tasks.schemas import TaskListItem, TaskPage, TaskRead, TaskRef
-
-_DATETIME_SORTS = {"created_at", "-created_at", "due_at"}
-
-
-def _cursor_values(sort: str, cursor: str) -> tuple[Any, uuid.UUID]:
-    value, last_id = decode_cursor(cursor, size=2)
-    try:
-        if sort in _DATETIME_SORTS:
-            value = datetime.fromisoformat(str(value))
-        elif sort in ("priority", "-priority"):
-            value = int(value)
-        else:
-            value = str(value)
-        return value, uuid.UUID(str(last_id))
-    except (TypeError, ValueError):
-        raise cursor_invalid() from None
-
-
-def _cursor_of(sort: str, value: Any, last_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    return encode_cursor([value, str(last_id)])
 
 
 def _estimate(value: Any) -> float | None:
@@ -58,8 +36,8 @@ async def list_tasks(
             code="SORT_INVALID",
             errors=[{"in": "query", "field": "sort", "message": "unknown sort"}],
         )
-    after = _cursor_values(sort, cursor) if cursor else None
-    rows = await queries.list_tasks(
+    after = decode_cursor(cursor, queries.sort_value_parser(sort), as_uuid)
+    fetched = await queries.list_tasks(
         session,
         org_id=principal.org,
         filters=filters,
@@ -68,8 +46,7 @@ async def list_tasks(
         limit=limit + 1,
         now=datetime.now(UTC),
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, last = cut_page(fetched, limit)
     items = [
         TaskListItem(
             id=r.id,
@@ -93,7 +70,7 @@ async def list_tasks(
         )
         for r in rows
     ]
-    next_cursor = _cursor_of(sort, rows[-1].sort_value, rows[-1].id) if more else None
+    next_cursor = encode_cursor([last.sort_value, last.id]) if last is not None else None
     return TaskPage(items=items, next_cursor=next_cursor)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -13,8 +12,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, authenticate_user, require_service, require_user
+from servicekit.conditional import required_row_version as _expected_version
 from servicekit.db import Database, get_database, transaction, unit_of_work
-from servicekit.errors import AppError, BadRequest, Forbidden, Unprocessable
+from servicekit.errors import AppError, Forbidden, Unprocessable
 from servicekit.jsonutil import FastJSONResponse
 from task_svc.tasks import fsm, metrics
 from task_svc.tasks import transitions as service
@@ -27,8 +27,6 @@ from task_svc.tasks.transition_schemas import (
     TransitionResult,
 )
 
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
-
 
 class _TransitionRoute(APIRoute):
     """Turns validation errors inside `payload` into PAYLOAD_INVALID with the table's message."""
@@ -40,7 +38,7 @@ class _TransitionRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                problem = _payload_problem(exc)
+                problem = _payload_problem(exc, system=self.path.startswith("/internal/"))
                 _count_refused(exc.body, problem)
                 raise problem from None
 
@@ -55,7 +53,9 @@ def _count_refused(body: Any, problem: Exception) -> None:
     metrics.record_refusal(str(body["action"]), code)
 
 
-def _payload_problem(exc: RequestValidationError) -> Exception:
+def _payload_problem(exc: RequestValidationError, *, system: bool = False) -> Exception:
+    """The table's precise problem for a bad transition body; `system`: the internal route,
+    where system actions are the expected ones (their payload is checked like any other)."""
     body = exc.body
     if not isinstance(body, dict):
         return exc
@@ -70,7 +70,7 @@ def _payload_problem(exc: RequestValidationError) -> Exception:
             code="ACTION_UNKNOWN",
             field="action",
         )
-    if act in fsm.SYSTEM_ACTIONS:
+    if act in fsm.SYSTEM_ACTIONS and not system:
         return Forbidden(
             f"action '{act}' is a system action: only the platform performs it",
             code="SYSTEM_ACTION",
@@ -92,32 +92,6 @@ _IF_MATCH_DOC = {
     "description": 'the row_version the change expects, e.g. "3" (or expected_row_version)',
     "schema": {"type": "string", "examples": ['"3"']},
 }
-
-
-def _expected_version(body_version: int | None, if_match: str | None) -> int | None:
-    header_version: int | None = None
-    if if_match is not None:
-        m = _ETAG.match(if_match)
-        if m is None:
-            raise BadRequest(
-                f'If-Match must be a row_version such as "3"; got {if_match!r}',
-                code="IF_MATCH_INVALID",
-            )
-        header_version = int(m.group(1))
-    if body_version is not None and header_version is not None and body_version != header_version:
-        raise BadRequest(
-            f"expected_row_version {body_version} and If-Match {header_version} disagree: send one",
-            code="IF_MATCH_MISMATCH",
-        )
-    version = body_version if body_version is not None else header_version
-    if version is None:
-        raise AppError(
-            'send expected_row_version in the body or If-Match: "<row_version>"',
-            code="ROW_VERSION_REQUIRED",
-            status=428,
-            title="Precondition required",
-        )
-    return version
 
 
 def _caller(principal: Principal) -> service.Caller:

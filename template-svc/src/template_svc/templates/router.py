@@ -8,11 +8,12 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_roles, require_user
+from servicekit.conditional import etag, expected_row_version
 from servicekit.db import unit_of_work
-from template_svc.graph import limits as L
+from servicekit.idempotency import request_fingerprint, run_idempotent
+from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from template_svc.graph.schemas import Graph
-from template_svc.http import decode_cursor, encode_cursor, etag, expected_version
-from template_svc.idempotency import request_fingerprint, run_idempotent
+from template_svc.idempotency import IDEMPOTENCY
 from template_svc.templates import service as template_service
 from template_svc.templates.schemas import (
     RowVersionGuard,
@@ -66,13 +67,15 @@ async def create_template(
         headers = {"ETag": etag(template.row_version), "Location": f"{router.prefix}/{template.id}"}
         return out.model_dump(mode="json"), headers
 
-    return await run_idempotent(
+    answer = await run_idempotent(
         session,
+        IDEMPOTENCY,
         org_id=principal.org,
         key=idempotency_key,
-        fingerprint=fingerprint,
+        req_hash=fingerprint,
         create=create,
     )
+    return answer.response()
 
 
 @router.get("", response_model=TemplatePage, summary="List templates (cursor pagination)")
@@ -83,22 +86,16 @@ async def list_templates(
     archived: bool | None = Query(
         default=False, description="false: active only (default); true: archived only"
     ),
-    limit: int = Query(default=50, ge=1, le=L.MAX_PAGE_SIZE),
-    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> TemplatePage:
-    rows, next_key = await template_service.list_templates(
-        session,
-        org_id=principal.org,
-        q=q,
-        archived=archived,
-        after_key=decode_cursor(cursor),
-        limit=limit,
+    rows, next_cursor = await template_service.list_templates(
+        session, org_id=principal.org, q=q, archived=archived, cursor=cursor, limit=limit
     )
     return TemplatePage(
-        items=[TemplateRead.model_validate(r) for r in rows],
-        next_cursor=encode_cursor(next_key) if next_key is not None else None,
+        items=[TemplateRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
 
 
@@ -142,7 +139,7 @@ async def update_template(
         org_id=principal.org,
         actor_id=principal.user_id,
         template_id=template_id,
-        expected_row_version=expected_version(body.expected_row_version, if_match),
+        expected_row_version=expected_row_version(body.expected_row_version, if_match),
         name=body.name,
         description=body.description,
     )
@@ -166,7 +163,7 @@ async def _set_archived(
         actor_id=principal.user_id,
         template_id=template_id,
         archived=archived,
-        expected_row_version=expected_version(
+        expected_row_version=expected_row_version(
             body.expected_row_version if body else None, if_match
         ),
     )

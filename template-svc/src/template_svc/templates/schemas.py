@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.pagination import CursorPage
 from template_svc.graph import limits as L
 from template_svc.graph.schemas import GRAPH_EXAMPLE, Graph
 
@@ -87,6 +88,5 @@ class TemplateCreated(TemplateRead):
     )
 
 
-class TemplatePage(BaseModel):
-    items: list[TemplateRead]
-    next_cursor: str | None
+class TemplatePage(CursorPage[TemplateRead]):
+    pass

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import Conflict
+from servicekit.pagination import as_str, cut_page, decode_cursor, encode_cursor
 from template_svc.templates import repository
 from template_svc.templates.models import Template
 from template_svc.versions import service as version_service
@@ -82,16 +83,23 @@ async def list_templates(
     org_id: uuid.UUID,
     q: str | None,
     archived: bool | None,
-    after_key: str | None,
+    cursor: str | None,
     limit: int,
 ) -> tuple[list[Template], str | None]:
-    rows = await repository.list_page(
-        session, org_id=org_id, q=q, archived=archived, after_key=after_key, limit=limit
+    """A page of templates ordered by key, and the cursor of the next page (None on the last)."""
+    after = decode_cursor(cursor, as_str)
+    rows, last = cut_page(
+        await repository.list_page(
+            session,
+            org_id=org_id,
+            q=q,
+            archived=archived,
+            after_key=after[0] if after else None,
+            limit=limit,
+        ),
+        limit,
     )
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, rows[-1].key
-    return rows, None
+    return rows, encode_cursor([last.key]) if last is not None else None
 
 
 async def _for_write(

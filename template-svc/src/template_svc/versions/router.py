@@ -9,19 +9,14 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_roles, require_user
+from servicekit.conditional import etag, expected_row_version, not_modified, required_row_version
 from servicekit.db import unit_of_work
+from servicekit.idempotency import request_fingerprint, run_idempotent
 from servicekit.jsonutil import FastJSONResponse
-from template_svc.graph import limits as L
+from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from template_svc.graph.schemas import Graph
 from template_svc.graph.validation import validate_graph
-from template_svc.http import (
-    decode_int_cursor,
-    encode_cursor,
-    etag,
-    expected_version,
-    require_expected,
-)
-from template_svc.idempotency import request_fingerprint, run_idempotent
+from template_svc.idempotency import IDEMPOTENCY
 from template_svc.templates.schemas import RowVersionGuard
 from template_svc.versions import service as version_service
 from template_svc.versions import transfer
@@ -86,9 +81,15 @@ async def create_version(
         location = f"/api/v1/templates/{template_id}/versions/{row.version}"
         return version_body(row), {"ETag": etag(row.row_version), "Location": location}
 
-    return await run_idempotent(
-        session, org_id=principal.org, key=idempotency_key, fingerprint=fingerprint, create=create
+    answer = await run_idempotent(
+        session,
+        IDEMPOTENCY,
+        org_id=principal.org,
+        key=idempotency_key,
+        req_hash=fingerprint,
+        create=create,
     )
+    return answer.response()
 
 
 @router.post(
@@ -132,32 +133,36 @@ async def import_version(
         location = f"/api/v1/templates/{template_id}/versions/{row.version}"
         return version_body(row), {"ETag": etag(row.row_version), "Location": location}
 
-    return await run_idempotent(
-        session, org_id=principal.org, key=idempotency_key, fingerprint=fingerprint, create=create
+    answer = await run_idempotent(
+        session,
+        IDEMPOTENCY,
+        org_id=principal.org,
+        key=idempotency_key,
+        req_hash=fingerprint,
+        create=create,
     )
+    return answer.response()
 
 
 @router.get("", response_model=VersionPage, summary="List versions, newest first")
 async def list_versions(
     template_id: uuid.UUID,
     status: Literal["draft", "published", "deprecated"] | None = Query(default=None),
-    limit: int = Query(default=50, ge=1, le=L.MAX_PAGE_SIZE),
-    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> VersionPage:
-    before = decode_int_cursor(cursor)
-    rows, next_before = await version_service.list_versions(
+    rows, next_cursor = await version_service.list_versions(
         session,
         org_id=principal.org,
         template_id=template_id,
         status=status,
-        before_version=before,
+        cursor=cursor,
         limit=limit,
     )
     return VersionPage(
-        items=[VersionSummary.model_validate(r) for r in rows],
-        next_cursor=encode_cursor(str(next_before)) if next_before is not None else None,
+        items=[VersionSummary.model_validate(r) for r in rows], next_cursor=next_cursor
     )
 
 
@@ -176,9 +181,8 @@ async def get_version(
     row = await version_service.get_version(
         session, org_id=principal.org, template_id=template_id, version=version
     )
-    tag = etag(row.row_version)
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers={"ETag": tag})
+    if not_modified(if_none_match, row.row_version):
+        return Response(status_code=304, headers={"ETag": etag(row.row_version)})
     return version_response(row)
 
 
@@ -201,8 +205,8 @@ async def replace_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=require_expected(
-            expected_version(body.expected_row_version, if_match)
+        expected_row_version=required_row_version(
+            body.expected_row_version, if_match, required_code="PRECONDITION_REQUIRED"
         ),
         graph=Graph(nodes=body.nodes, edges=body.edges).as_plain(),
         changelog=body.changelog,
@@ -229,7 +233,7 @@ async def publish_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_version(
+        expected_row_version=expected_row_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -255,7 +259,7 @@ async def deprecate_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_version(
+        expected_row_version=expected_row_version(
             body.expected_row_version if body else None, if_match
         ),
     )

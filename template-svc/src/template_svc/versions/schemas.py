@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servicekit.pagination import CursorPage
 from template_svc.graph import limits as L
 from template_svc.graph.schemas import GRAPH_EXAMPLE, Edge, Graph, GraphProblem, Node
 
@@ -80,9 +81,8 @@ class VersionRead(VersionSummary):
     )
 
 
-class VersionPage(BaseModel):
-    items: list[VersionSummary]
-    next_cursor: str | None
+class VersionPage(CursorPage[VersionSummary]):
+    pass
 
 
 class GraphValidation(BaseModel):

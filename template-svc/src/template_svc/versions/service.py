@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.templates import TemplateVersionPublishedV1
 from servicekit.errors import Conflict, NotFound, Unprocessable, VersionConflict
 from servicekit.events.publish import emit
+from servicekit.pagination import as_int, cut_page, decode_cursor, encode_cursor
 from template_svc.db import outbox
 from template_svc.graph.canonical import checksum
 from template_svc.graph.diff import diff_graphs
@@ -317,23 +318,24 @@ async def list_versions(
     org_id: uuid.UUID,
     template_id: uuid.UUID,
     status: str | None,
-    before_version: int | None,
+    cursor: str | None,
     limit: int,
-) -> tuple[list[TemplateVersion], int | None]:
-    """A page of versions, newest first, and the version the next page starts below."""
+) -> tuple[list[TemplateVersion], str | None]:
+    """A page of versions, newest first, and the cursor of the next page (None on the last)."""
     await get_template(session, org_id=org_id, template_id=template_id)
-    rows = await version_repo.list_page(
-        session,
-        org_id=org_id,
-        template_id=template_id,
-        status=status,
-        before_version=before_version,
-        limit=limit,
+    after = decode_cursor(cursor, as_int)
+    rows, last = cut_page(
+        await version_repo.list_page(
+            session,
+            org_id=org_id,
+            template_id=template_id,
+            status=status,
+            before_version=after[0] if after else None,
+            limit=limit,
+        ),
+        limit,
     )
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, rows[-1].version
-    return rows, None
+    return rows, encode_cursor([last.version]) if last is not None else None
 
 
 async def diff_versions(
