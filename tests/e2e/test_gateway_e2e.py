@@ -132,10 +132,29 @@ def test_templates_need_a_token(stack: Stack, gateway: httpx.Client) -> None:
 def test_oversize_body_is_a_413_problem(gateway: httpx.Client) -> None:
     too_big = b"x" * (1024 * 1024 + 1)  # the gateway accepts 1m
     resp = gateway.post(
-        "/api/v1/templates", content=too_big, headers={"Content-Type": "application/json"}
+        "/api/v1/projects", content=too_big, headers={"Content-Type": "application/json"}
     )
     body = assert_problem(resp, 413)
     assert body["code"] == "PAYLOAD_TOO_LARGE"
+    assert "(1m)" in body["detail"]
+
+
+def test_templates_take_whole_graphs_up_to_their_own_limit(gateway: httpx.Client) -> None:
+    # A 10,000-node graph is a few MB: it reaches template-svc, which reads it (and refuses
+    # this one as not JSON) instead of the gateway refusing it for its size.
+    big = b"x" * (5 * 1024 * 1024)
+    resp = gateway.post(
+        "/api/v1/templates", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert assert_problem(resp, 400)["code"] == "BODY_NOT_JSON"
+    too_big = b"x" * (17 * 1024 * 1024 + 1)
+    body = assert_problem(
+        gateway.post(
+            "/api/v1/templates", content=too_big, headers={"Content-Type": "application/json"}
+        ),
+        413,
+    )
+    assert "(17m)" in body["detail"]
 
 
 def test_writes_over_the_rate_are_429_problems_and_reads_are_not_limited(stack: Stack) -> None:

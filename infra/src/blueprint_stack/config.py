@@ -61,6 +61,7 @@ class StackConfig:
     write_rate: str = "20r/s"
     write_burst: int = 40
     client_max_body_size: str = "1m"
+    template_max_body_size: str = "17m"
     log_level: str = "INFO"
     # HTTP worker processes per service (one per core); each service's outbox relay and event
     # consumer run in one process of their own, `<service>-events`, so a service has exactly one

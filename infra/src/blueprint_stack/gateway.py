@@ -48,6 +48,7 @@ def gateway_values(config: StackConfig) -> dict[str, str]:
         "GATEWAY_WRITE_RATE": config.write_rate,
         "GATEWAY_WRITE_BURST": str(config.write_burst),
         "GATEWAY_CLIENT_MAX_BODY_SIZE": config.client_max_body_size,
+        "GATEWAY_TEMPLATE_MAX_BODY_SIZE": config.template_max_body_size,
         "GATEWAY_PROXY_CONNECT_TIMEOUT": "5s",
         "GATEWAY_PROXY_READ_TIMEOUT": "60s",
         "GATEWAY_PROXY_SEND_TIMEOUT": "60s",

@@ -9,6 +9,8 @@ import httpx
 import pytest
 import yaml
 
+from template_svc.graph import limits as L
+
 from .template_fixtures import ORG_A, ORG_B, PLANNER, VIEWER, cabinet, small_graph
 
 BASE = "/api/v1/templates"
@@ -91,7 +93,10 @@ async def test_key_taken_unknown_fields_and_limits(
     bad_key = await client.post(BASE, json={"key": "Not A Slug", "name": "K"}, headers=planner)
     assert bad_key.json()["errors"][0]["field"] == "key"
 
-    too_many = {"nodes": [{"key": f"n{i}", "title": "t"} for i in range(501)], "edges": []}
+    too_many = {
+        "nodes": [{"key": f"n{i}", "title": "t"} for i in range(L.MAX_NODES + 1)],
+        "edges": [],
+    }
     limited = await client.post(f"{BASE}/validate", json=too_many, headers=planner)
     assert limited.status_code == 422
     assert limited.json()["errors"][0]["field"] == "nodes"
@@ -338,7 +343,7 @@ async def test_oversized_import_is_refused(
     client: httpx.AsyncClient, planner: dict[str, str]
 ) -> None:
     tid = (await _create(client, planner, "big-import"))["id"]
-    body = b"# padding\n" * (2 * 1024 * 1024 // 10 + 1)
+    body = b"# padding\n" * (L.MAX_IMPORT_BYTES // 10 + 1)
     resp = await client.post(
         f"{BASE}/{tid}/versions/import",
         content=body,

@@ -68,17 +68,41 @@ class Edge(BaseModel):
 
 GRAPH_EXAMPLE: dict[str, Any] = {
     "nodes": [
-        {"key": "cut", "title": "Cut the parts", "estimate_hours": 2},
-        {"key": "weld", "title": "Weld the frame", "estimate_hours": 4, "due_offset_hours": 24},
+        {"key": "frame", "title": "Frame", "kind": "group", "work_kind": "milestone"},
+        {
+            "key": "cut",
+            "title": "Cut the sheet metal",
+            "estimate_hours": 2,
+            "parent_key": "frame",
+            "role_hint": "cutter",
+        },
+        {
+            "key": "weld",
+            "title": "Weld the frame",
+            "estimate_hours": 4,
+            "due_offset_hours": 24,
+            "parent_key": "frame",
+            "role_hint": "welder",
+        },
         {
             "key": "inspect",
             "title": "Inspect the welds",
             "work_kind": "qc",
             "qc_required": True,
-            "qc_checklist": [{"code": "WELD-01", "text": "Seams are continuous"}],
+            "qc_checklist": [
+                {"code": "WELD-01", "text": "Seams are continuous, no porosity"},
+                {"code": "WELD-02", "text": "Frame is square within 2 mm"},
+            ],
+            "parent_key": "frame",
+            "role_hint": "inspector",
         },
+        {"key": "doors", "title": "Mount the doors and hinges", "estimate_hours": 1.5},
     ],
-    "edges": [{"blocker": "cut", "dependent": "weld"}, {"blocker": "weld", "dependent": "inspect"}],
+    "edges": [
+        {"blocker": "cut", "dependent": "weld"},
+        {"blocker": "weld", "dependent": "inspect"},
+        {"blocker": "inspect", "dependent": "doors"},
+    ],
 }
 
 
@@ -93,8 +117,30 @@ class Graph(BaseModel):
         return self.model_dump(mode="json")
 
 
+# The example graph as the API returns it: every field present, defaults filled in.
+GRAPH_EXAMPLE_STORED: dict[str, Any] = Graph.model_validate(GRAPH_EXAMPLE).as_plain()
+
+PROBLEM_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "code": "DEPENDENCY_CYCLE",
+        "message": "dependency cycle: weld -> inspect -> weld",
+        "where": "edges",
+        "keys": ["weld", "inspect"],
+        "path": ["weld", "inspect", "weld"],
+    },
+    {
+        "code": "UNKNOWN_EDGE_KEY",
+        "message": "edge inspect -> paint: dependent 'paint' is not a node of this graph",
+        "where": "edges[3].dependent",
+        "keys": ["paint"],
+    },
+]
+
+
 class GraphProblem(BaseModel):
     """One reason a graph cannot be published, and where it is."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [PROBLEM_EXAMPLES[0]]})
 
     code: str
     message: str

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from servicekit.pagination import CursorPage
+from servicekit.pagination import CursorPage, encode_cursor
 from template_svc.graph import limits as L
 from template_svc.graph.schemas import GRAPH_EXAMPLE, Graph
+
+# Ids and times of the response examples: one planner of one org, one cabinet template.
+EXAMPLE_ORG_ID = "0b6f4e52-3a1d-4c8e-9f2a-6d5e4c3b2a19"
+EXAMPLE_PLANNER_ID = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+EXAMPLE_TEMPLATE_ID = "5f0c6a7e-2b84-4d1a-9c3e-8a7b6c5d4e3f"
+
+TEMPLATE_READ_EXAMPLE: dict[str, Any] = {
+    "id": EXAMPLE_TEMPLATE_ID,
+    "org_id": EXAMPLE_ORG_ID,
+    "key": "cabinet-assembly",
+    "name": "Cabinet assembly",
+    "description": "From cut sheet metal to an inspected cabinet",
+    "archived": False,
+    "archived_at": None,
+    "archived_by": None,
+    "row_version": 1,
+    "created_at": "2026-11-20T09:15:00Z",
+    "created_by": EXAMPLE_PLANNER_ID,
+    "updated_at": "2026-11-20T09:15:00Z",
+    "updated_by": EXAMPLE_PLANNER_ID,
+}
 
 
 class TemplateCreate(BaseModel):
@@ -65,7 +87,9 @@ class RowVersionGuard(BaseModel):
 
 
 class TemplateRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [TEMPLATE_READ_EXAMPLE]}
+    )
 
     id: uuid.UUID
     org_id: uuid.UUID
@@ -83,10 +107,23 @@ class TemplateRead(BaseModel):
 
 
 class TemplateCreated(TemplateRead):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**TEMPLATE_READ_EXAMPLE, "draft_version": 1}]}
+    )
+
     draft_version: int | None = Field(
         description="the number of the draft created with the template, if a graph was given"
     )
 
 
 class TemplatePage(CursorPage[TemplateRead]):
-    pass
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [TEMPLATE_READ_EXAMPLE],
+                    "next_cursor": encode_cursor([TEMPLATE_READ_EXAMPLE["key"]]),
+                }
+            ]
+        }
+    )

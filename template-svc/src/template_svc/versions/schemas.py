@@ -8,12 +8,54 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from servicekit.pagination import CursorPage
+from servicekit.pagination import CursorPage, encode_cursor
 from template_svc.graph import limits as L
-from template_svc.graph.schemas import GRAPH_EXAMPLE, Edge, Graph, GraphProblem, Node
+from template_svc.graph.canonical import checksum
+from template_svc.graph.schemas import (
+    GRAPH_EXAMPLE,
+    GRAPH_EXAMPLE_STORED,
+    PROBLEM_EXAMPLES,
+    Edge,
+    Graph,
+    GraphProblem,
+    Node,
+)
+from template_svc.templates.schemas import (
+    EXAMPLE_ORG_ID,
+    EXAMPLE_PLANNER_ID,
+    EXAMPLE_TEMPLATE_ID,
+)
 
 VersionStatus = Literal["draft", "published", "deprecated"]
 EXPORT_FORMAT = "blueprint.template-version/v1"
+
+
+VERSION_SUMMARY_EXAMPLE: dict[str, Any] = {
+    "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "template_id": EXAMPLE_TEMPLATE_ID,
+    "org_id": EXAMPLE_ORG_ID,
+    "version": 2,
+    "status": "published",
+    "changelog": "Inspect the welds before the doors go on",
+    "checksum": checksum(GRAPH_EXAMPLE_STORED),
+    "node_count": len(GRAPH_EXAMPLE["nodes"]),
+    "edge_count": len(GRAPH_EXAMPLE["edges"]),
+    "cloned_from": 1,
+    "row_version": 3,
+    "created_at": "2026-11-21T08:00:00Z",
+    "created_by": EXAMPLE_PLANNER_ID,
+    "updated_at": "2026-11-21T10:30:00Z",
+    "updated_by": EXAMPLE_PLANNER_ID,
+    "published_at": "2026-11-21T10:30:00Z",
+    "published_by": EXAMPLE_PLANNER_ID,
+    "deprecated_at": None,
+    "deprecated_by": None,
+}
+VERSION_READ_EXAMPLE: dict[str, Any] = {
+    **VERSION_SUMMARY_EXAMPLE,
+    **GRAPH_EXAMPLE_STORED,
+    "problems": [],
+}
 
 
 class VersionCreate(BaseModel):
@@ -50,7 +92,9 @@ class VersionReplace(Graph):
 
 
 class VersionSummary(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [VERSION_SUMMARY_EXAMPLE]}
+    )
 
     id: uuid.UUID
     template_id: uuid.UUID
@@ -74,6 +118,8 @@ class VersionSummary(BaseModel):
 
 
 class VersionRead(VersionSummary):
+    model_config = ConfigDict(json_schema_extra={"examples": [VERSION_READ_EXAMPLE]})
+
     nodes: list[Node]
     edges: list[Edge]
     problems: list[GraphProblem] = Field(
@@ -82,10 +128,23 @@ class VersionRead(VersionSummary):
 
 
 class VersionPage(CursorPage[VersionSummary]):
-    pass
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"items": [VERSION_SUMMARY_EXAMPLE], "next_cursor": encode_cursor([2])}]
+        }
+    )
 
 
 class GraphValidation(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"valid": True, "problems": []},
+                {"valid": False, "problems": [*PROBLEM_EXAMPLES]},
+            ]
+        }
+    )
+
     valid: bool
     problems: list[GraphProblem]
 
@@ -115,6 +174,38 @@ class EdgesDiff(BaseModel):
 
 
 class VersionDiff(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "template_id": EXAMPLE_TEMPLATE_ID,
+                    "from_version": 1,
+                    "to_version": 2,
+                    "nodes": {
+                        "added": [GRAPH_EXAMPLE_STORED["nodes"][3]],
+                        "removed": [],
+                        "changed": [
+                            {
+                                "key": "weld",
+                                "changes": [
+                                    {"field": "estimate_hours", "from": 3.0, "to": 4.0},
+                                    {"field": "due_offset_hours", "from": None, "to": 24.0},
+                                ],
+                            }
+                        ],
+                    },
+                    "edges": {
+                        "added": [
+                            {"blocker": "weld", "dependent": "inspect"},
+                            {"blocker": "inspect", "dependent": "doors"},
+                        ],
+                        "removed": [{"blocker": "weld", "dependent": "doors"}],
+                    },
+                }
+            ]
+        }
+    )
+
     template_id: uuid.UUID
     from_version: int
     to_version: int

@@ -246,6 +246,7 @@ def install_service_fixtures(
             log_json=True,
             # Tests that exercise relays and consumers start them explicitly.
             events_in_process=False,
+            gc_tuning=False,
         )
 
     @pytest.fixture(scope="session")
