@@ -1,26 +1,44 @@
-"""Task transition benchmark: the raw transaction vs the API vs the API behind nginx.
+"""Task transition benchmark: start + complete, the raw transactions vs the API (vs nginx).
 
     uv run python tests/perf/bench_transitions.py [--clients 16] [--warmup 3] [--seconds 10]
-        [--tasks-per-client 64] [--no-nginx] [--profile out.html]
+        [--workers 2,1] [--rounds 1] [--no-nginx] [--httpx] [--profile out.html]
 
-Starts its own PostgreSQL and Redis (servicekit.devstack), migrates task-svc's schema, seeds one
-project whose tasks are all independent and `ready` (each client owns its own tasks, so requests
-do not wait on each other's row locks), then measures in the same run, with the same number of
-concurrent clients for the same time:
+Starts its own PostgreSQL and Redis (servicekit.devstack), migrates task-svc's schema and seeds
+fresh independent `ready` tasks for every measurement (no dependencies; 20 tasks per
+deliverable, neighbouring tasks in different deliverables, so concurrent requests never wait
+on each other's row locks). Each measurement has two phases over its own tasks, each task used
+once:
 
-(a) raw: the transition transaction of docs PERFORMANCE.md from asyncpg (pool = clients): BEGIN;
-    SELECT task FOR UPDATE; SELECT on the idempotency index; INSERT event; INSERT outbox row;
-    UPDATE task; COMMIT.
-(b) api: task-svc under uvicorn (1 worker, uvloop, httptools, log level warning), hit over HTTP
-    by httpx.AsyncClient with `assign` to a new user each time (allowed from ready, status kept),
-    a fresh client_event_id and the expected row_version.
-(c) gateway: the same through a minimal nginx reverse proxy (when nginx is installed).
+1. `start` (expected_row_version 1) on fresh ready tasks, for `--seconds` (or until they run
+   out); the claimant becomes the assignee;
+2. `complete` (expected_row_version 2) on exactly the tasks phase 1 started (read back from the
+   database), for `--seconds` (or until they run out).
 
-Prints requests per second and p50/p99 latency of each, and the ratios to raw. The load
-generator shares the machine with PostgreSQL and the service: compare the ratios, not the
-absolute numbers, between machines. `--profile` runs the API under pyinstrument (when installed,
-e.g. `uv run --with pyinstrument python tests/perf/bench_transitions.py --profile p.html`) and
-writes its report (HTML, or text for a .txt name); numbers measured that way are not comparable.
+A warm-up of the same two phases on other tasks comes first. Transitions/s = the successful
+transitions of both phases (counted in the database) / the measured time of both phases; p50 and
+p99 per phase, and combined conservatively (the worse of the two phases).
+
+Measured in the same run, with the same number of concurrent clients:
+
+(a) raw: the same transactions from asyncpg (pool = clients, uvloop), as a plain client would
+    write them (docs PERFORMANCE.md): BEGIN; SELECT the task (joined to its project) FOR UPDATE;
+    SELECT on the idempotency index; INSERT the event (jsonb, with its response); INSERT the
+    outbox rows (the same rows as the service: assigned + status_changed on start,
+    status_changed on complete); UPDATE the task; for complete also the service's own dependents
+    and deliverable statements (`cascades._RESOLVE_SQL`, `_LOCK_DELIVERABLES_SQL`,
+    `_READY_FOR_SIGNOFF_SQL`); COMMIT.
+(b) api: task-svc as the local stack runs it: uvicorn with `--workers N` (the first of
+    `--workers` is the headline, one per core on the machine of record; the others are
+    secondary lines), uvloop and httptools, JSON access log at INFO to a file, Prometheus in
+    multiprocess mode. Load from wrk with a Lua script (or httpx with `--httpx` or without wrk).
+(c) gateway: the headline API through a minimal nginx reverse proxy (when nginx is installed).
+
+Prints transitions per second and p50/p99 latency of each, the ratio to raw, whether the goals of
+issue 5 are met (>= 0.5 of raw, p99 < 50 ms), and with `--rounds N` (interleaved rounds) the
+medians. The load generator shares the machine with PostgreSQL and the service: compare the
+ratios, not the absolute numbers, between machines. `--profile` runs the API under pyinstrument
+(e.g. `uv run --with pyinstrument python tests/perf/bench_transitions.py --profile p.html`,
+1 worker) and writes its report; numbers measured that way are not comparable.
 """
 
 from __future__ import annotations
@@ -36,8 +54,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -52,10 +71,14 @@ from servicekit.jsonutil import dumps
 from servicekit.migrations import upgrade
 from servicekit.testing.keys import ensure_key_pair
 from task_svc import ROLE, SCHEMA, SERVICE_DIR
+from task_svc.tasks import cascades
 
 PASSWORD = "bench"  # a throwaway cluster of this run
 DATABASE = "bench"
 ISSUER, AUDIENCE = "blueprint-dev", "blueprint"
+GOAL_RATIO = 0.5
+GOAL_P99_MS = 50.0
+TASKS_PER_DELIVERABLE = 20
 
 
 def bench_app() -> FastAPI:
@@ -70,106 +93,145 @@ def bench_app() -> FastAPI:
 
 
 # ---------------------------------------------------------------------------------------------
-# Measuring
+# Results
+
+
+@dataclass
+class Phase:
+    """One phase (start or complete) of one measurement."""
+
+    action: str
+    seconds: float = 0.0  # measured time
+    ok: int = 0  # successful transitions (counted in the database)
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    errors: int = 0
+    first_error: str = ""
+    exhausted: bool = False  # ran out of tasks before `--seconds`
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
 
 
 @dataclass
 class Result:
     name: str
-    seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    first_error: str = ""
-    cpu_seconds: float | None = None  # CPU of the measured process over the measured window
+    phases: list[Phase] = field(default_factory=list)
+    cpu_seconds: float | None = None  # CPU of the measured processes over both phases
     cpu_of: str = ""
-    # Figures reported by wrk, which keeps no per-request list.
-    wrk_rate: float | None = None
-    wrk_requests: int = 0
-    p50_ms: float | None = None
-    p99_ms: float | None = None
+
+    @property
+    def ok(self) -> int:
+        return sum(p.ok for p in self.phases)
 
     @property
     def rate(self) -> float:
-        if self.wrk_rate is not None:
-            return self.wrk_rate
-        return len(self.latencies_ms) / self.seconds
+        seconds = sum(p.seconds for p in self.phases)
+        return self.ok / seconds if seconds else 0.0
 
     @property
-    def count(self) -> int:
-        return self.wrk_requests or len(self.latencies_ms)
+    def p50_ms(self) -> float:
+        return max(p.p50_ms for p in self.phases)
 
-    def pct(self, q: float) -> float:
-        if q == 0.99 and self.p99_ms is not None:
-            return self.p99_ms
-        data = sorted(self.latencies_ms)
-        return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
+    @property
+    def p99_ms(self) -> float:
+        return max(p.p99_ms for p in self.phases)
 
     def line(self, raw: Result | None) -> str:
         ratio = f"  {self.rate / raw.rate:5.2f} x raw" if raw is not None and raw.rate else ""
-        errors = f"  errors {self.errors} ({self.first_error})" if self.errors else ""
-        if self.cpu_seconds is not None and self.count:
-            per = self.cpu_seconds / self.count * 1000
-            errors = f"  {self.cpu_of} CPU {per:.2f} ms/req{errors}"
-        if self.p50_ms is not None:
-            p50 = self.p50_ms
-        else:
-            p50 = statistics.median(self.latencies_ms) if self.latencies_ms else float("nan")
-        return (
-            f"{self.name:<28} {self.rate:9,.0f} /s   p50 {p50:6.1f} ms  "
-            f"p99 {self.pct(0.99):6.1f} ms{ratio}{errors}"
+        extra = ""
+        if self.cpu_seconds is not None and self.ok:
+            extra += f"  {self.cpu_of} CPU {self.cpu_seconds / self.ok * 1000:.2f} ms/transition"
+        errors = sum(p.errors for p in self.phases)
+        if errors:
+            first = next(p.first_error for p in self.phases if p.errors)
+            extra += f"  errors {errors} ({first})"
+        if any(p.exhausted for p in self.phases if p.action == "start"):
+            # (phase 2 running through every task phase 1 started is expected)
+            extra += "  (ran out of fresh tasks: seed more with --tasks)"
+        head = (
+            f"{self.name:<30} {self.rate:8,.0f} /s  p50 {self.p50_ms:5.1f} ms  "
+            f"p99 {self.p99_ms:6.1f} ms{ratio}{extra}"
         )
+        parts = [
+            f"    {p.action:<9} {p.rate:8,.0f} /s  p50 {p.p50_ms:5.1f} ms  p99 {p.p99_ms:6.1f} ms"
+            f"  ({p.ok} in {p.seconds:.1f} s)"
+            for p in self.phases
+        ]
+        return "\n".join([head, *parts])
+
+
+def pct(values: list[float], q: float) -> float:
+    data = sorted(values)
+    return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
 
 
 def process_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) used so far by process `pid` (None: this process)."""
+    """CPU seconds (user + system) used so far by process `pid` and its children (None: this
+    process)."""
     if pid is None:
         return time.process_time()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (uvicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 async def drive(
-    name: str,
+    action: str,
     clients: int,
-    warmup: float,
     seconds: float,
-    one: Callable[[int], Awaitable[str | None]],
-    *,
-    cpu_pid: int | None = None,
-    cpu_of: str = "client",
-) -> Result:
-    """`clients` loops calling `one(client)` (None: success, else an error text).
-
-    Also measures the CPU used by process `cpu_pid` (None: this one) over the measured window.
-    """
-    result = Result(name, seconds, cpu_of=cpu_of)
+    tasks: list[uuid.UUID],
+    one: Callable[[uuid.UUID], Awaitable[str | None]],
+) -> Phase:
+    """`clients` loops calling `one(task)` on the next unused task (None: success, else an error
+    text) for `seconds` or until the tasks run out."""
+    phase = Phase(action)
+    latencies: list[float] = []
+    it: Iterator[uuid.UUID] = iter(tasks)
     start = time.perf_counter()
-    measure_from = start + warmup
-    stop_at = measure_from + seconds
+    stop_at = start + seconds
 
-    async def cpu_meter() -> None:
-        await asyncio.sleep(warmup)
-        before = process_cpu(cpu_pid)
-        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-        result.cpu_seconds = process_cpu(cpu_pid) - before
-
-    async def loop(client: int) -> None:
-        while True:
-            t0 = time.perf_counter()
-            if t0 >= stop_at:
+    async def loop() -> None:
+        while time.perf_counter() < stop_at:
+            tid = next(it, None)
+            if tid is None:
+                phase.exhausted = True
                 return
-            error = await one(client)
-            t1 = time.perf_counter()
-            if t0 < measure_from or t1 > stop_at:
-                continue
+            t0 = time.perf_counter()
+            error = await one(tid)
+            latencies.append((time.perf_counter() - t0) * 1000)
             if error is None:
-                result.latencies_ms.append((t1 - t0) * 1000)
+                phase.ok += 1
             else:
-                result.errors += 1
-                result.first_error = result.first_error or error
+                phase.errors += 1
+                phase.first_error = phase.first_error or error
 
-    await asyncio.gather(cpu_meter(), *(loop(c) for c in range(clients)))
-    return result
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    phase.seconds = time.perf_counter() - start
+    phase.p50_ms = pct(latencies, 0.50)
+    phase.p99_ms = pct(latencies, 0.99)
+    return phase
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,41 +241,56 @@ async def drive(
 @dataclass
 class Seed:
     org: uuid.UUID
-    planner: uuid.UUID
-    tasks: list[list[uuid.UUID]]  # per client
+    project: uuid.UUID
+    user: uuid.UUID
+    seeded: int = 0  # tasks seeded so far (deliverable positions and node keys follow on)
 
 
-async def seed(dsn: str, clients: int, per_client: int, org: uuid.UUID | None = None) -> Seed:
-    org = org or uuid.uuid4()
-    planner, project, dl = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    ids = [uuid.uuid4() for _ in range(clients * per_client)]
+async def seed_project(dsn: str) -> Seed:
+    org, project, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA})
+    try:
+        await conn.execute(
+            "INSERT INTO projects (id, org_id, name, template_id, template_key, "
+            "template_version, template_checksum, snapshot, status, start_at, created_by) "
+            "VALUES ($1, $2, 'Bench', $3, 'bench', 1, 'x', '{}'::jsonb, 'active', now(), 'b')",
+            project,
+            org,
+            uuid.uuid4(),
+        )
+    finally:
+        await conn.close()
+    return Seed(org, project, user)
+
+
+async def seed_tasks(dsn: str, s: Seed, n: int) -> list[uuid.UUID]:
+    """`n` fresh ready tasks of the project, task i in deliverable i mod (n / 20)."""
+    ids = [uuid.uuid4() for _ in range(n)]
+    n_dl = max(1, n // TASKS_PER_DELIVERABLE)
+    dls = [uuid.uuid4() for _ in range(n_dl)]
     conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA})
     try:
         async with conn.transaction():
             await conn.execute(
-                "INSERT INTO projects (id, org_id, name, template_id, template_key, "
-                "template_version, template_checksum, snapshot, status, start_at, created_by) "
-                "VALUES ($1, $2, 'Bench', $3, 'bench', 1, 'x', '{}'::jsonb, 'active', now(), 'b')",
-                project,
-                org,
-                uuid.uuid4(),
-            )
-            await conn.execute(
                 "INSERT INTO deliverables (id, org_id, project_id, name, position, serial) "
-                "VALUES ($1::uuid, $2, $3, 'D1', 1, 'BENCH-' || $1::uuid::text)",
-                dl,
-                org,
-                project,
+                "SELECT x.id, $2, $3, 'D' || x.n, $4 + x.n, 'BENCH-' || x.id::text "
+                "FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)",
+                dls,
+                s.org,
+                s.project,
+                s.seeded,
             )
             await conn.execute(
                 "INSERT INTO tasks (id, org_id, project_id, deliverable_id, node_key, title, "
                 "kind, work_kind, status) "
-                "SELECT x.id, $2, $3, $4, 'n' || x.n, 'Step ' || x.n, 'task', 'work', 'ready' "
+                "SELECT x.id, $2, $3, ($4::uuid[])[1 + (x.n - 1) % $5], 'n' || x.n, "
+                "'Step ' || x.n, 'task', 'work', 'ready' "
                 "FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)",
                 ids,
-                org,
-                project,
-                dl,
+                s.org,
+                s.project,
+                dls,
+                n_dl,
             )
             await conn.execute(
                 "INSERT INTO task_events (org_id, task_id, action, from_status, to_status, "
@@ -221,65 +298,106 @@ async def seed(dsn: str, clients: int, per_client: int, org: uuid.UUID | None = 
                 "SELECT $2, x, 'create', NULL, 'ready', 'bench', '{}'::jsonb, 1 "
                 "FROM unnest($1::uuid[]) AS x",
                 ids,
-                org,
+                s.org,
             )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    tasks = [ids[c * per_client : (c + 1) * per_client] for c in range(clients)]
-    return Seed(org, planner, tasks)
+    s.seeded += n
+    return ids
 
 
-class Versions:
-    """Each client's tasks, round robin, with the row_version each is at."""
-
-    def __init__(self, tasks: list[list[uuid.UUID]]) -> None:
-        self.tasks = tasks
-        self.pos = [0] * len(tasks)
-        self.version: dict[uuid.UUID, int] = {t: 1 for ts in tasks for t in ts}
-
-    def next(self, client: int) -> uuid.UUID:
-        mine = self.tasks[client]
-        self.pos[client] = (self.pos[client] + 1) % len(mine)
-        return mine[self.pos[client]]
-
-
-async def current_versions(dsn: str, versions: Versions) -> None:
+async def with_status(dsn: str, ids: list[uuid.UUID], status: str, version: int) -> list[uuid.UUID]:
+    """Those of `ids` now in `status` at `version`, in the order given."""
     conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA})
     try:
         rows = await conn.fetch(
-            "SELECT id, row_version FROM tasks WHERE id = ANY($1::uuid[])",
-            list(versions.version),
+            "SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND status = $2 AND row_version = $3",
+            ids,
+            status,
+            version,
         )
     finally:
         await conn.close()
-    versions.version.update({r["id"]: r["row_version"] for r in rows})
+    found = {r["id"] for r in rows}
+    return [i for i in ids if i in found]
+
+
+async def two_phases(
+    name: str,
+    dsn: str,
+    tasks: list[uuid.UUID],
+    args: argparse.Namespace,
+    run_phase: Callable[[str, list[uuid.UUID], float], Awaitable[Phase]],
+    cpu_pid: int | None = None,
+    cpu_of: str = "client",
+) -> Result:
+    """Warm-up (start + complete) on the first fifth of `tasks`, then the measured phases."""
+    cut = len(tasks) // 5
+    warm, measured = tasks[:cut], tasks[cut:]
+    await run_phase("start", warm, args.warmup)
+    started = await with_status(dsn, warm, "in_progress", 2)
+    await run_phase("complete", started, args.warmup)
+
+    result = Result(name, cpu_of=cpu_of)
+    before = process_cpu(cpu_pid)
+    p1 = await run_phase("start", measured, args.seconds)
+    started = await with_status(dsn, measured, "in_progress", 2)
+    p1.ok = len(started)
+    cpu = process_cpu(cpu_pid) - before
+    before = process_cpu(cpu_pid)
+    p2 = await run_phase("complete", started, args.seconds)
+    p2.ok = len(await with_status(dsn, started, "done", 3))
+    result.cpu_seconds = cpu + process_cpu(cpu_pid) - before
+    result.phases = [p1, p2]
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
-# (a) raw asyncpg
+# (a) raw asyncpg: the transactions as a plain client would write them
 
 _RAW_LOCK = (
-    "SELECT id, org_id, project_id, deliverable_id, node_key, status, assigned_to, row_version "
-    "FROM tasks WHERE id = $1 AND org_id = $2 FOR UPDATE"
+    "SELECT t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.title, t.status, "
+    "t.assigned_to, t.assigned_at, t.started_at, t.completed_at, t.qc_required, "
+    "t.is_milestone, t.open_blockers, t.row_version, p.status AS project_status "
+    "FROM tasks t JOIN projects p ON p.id = t.project_id "
+    "WHERE t.id = $1 AND t.org_id = $2 FOR UPDATE OF t"
 )
 _RAW_IDEMPOTENCY = (
-    "SELECT action, response, status_code FROM task_events "
+    "SELECT action, payload, response, status_code FROM task_events "
     "WHERE task_id = $1 AND client_event_id = $2"
 )
 _RAW_EVENT = (
     "INSERT INTO task_events (org_id, task_id, action, from_status, to_status, actor, payload, "
-    "client_event_id, row_version, response, status_code) "
-    "VALUES ($1, $2, 'assign', $3, $3, $4, $5::jsonb, $6, $7, $8::jsonb, 200)"
+    "client_event_id, row_version, request_id, response, status_code) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::jsonb, 200)"
 )
 _RAW_OUTBOX = (
-    "INSERT INTO outbox (id, type, source, aggregate_type, aggregate_id, payload) "
-    "VALUES ($1, 'task.assigned', 'task-svc', 'task', $2, $3::jsonb)"
+    "INSERT INTO outbox (id, type, source, aggregate_type, aggregate_id, payload, headers) "
+    "SELECT x.i, x.ty, 'task-svc', 'task', x.ai, x.p::jsonb, $5::jsonb "
+    "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS x(i, ty, ai, p)"
 )
 _RAW_UPDATE = (
-    "UPDATE tasks SET assigned_to = $2, assigned_at = now(), row_version = row_version + 1, "
-    "updated_at = now() WHERE id = $1"
+    "UPDATE tasks SET status = $3, assigned_to = $4, assigned_at = $5, started_at = $6, "
+    "completed_at = $7, row_version = $8, updated_at = $9 WHERE id = $1 AND org_id = $2"
 )
+
+
+def _raw_body(row: asyncpg.Record, action: str, to: str, version: int) -> dict[str, object]:
+    """A response and outbox payload of the service's size."""
+    return {
+        "task_id": str(row["id"]),
+        "org_id": str(row["org_id"]),
+        "project_id": str(row["project_id"]),
+        "deliverable_id": str(row["deliverable_id"]),
+        "node_key": row["node_key"],
+        "title": row["title"],
+        "action": action,
+        "from_status": row["status"],
+        "to_status": to,
+        "row_version": version,
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
 
 
 async def bench_raw(dsn: str, s: Seed, args: argparse.Namespace) -> Result:
@@ -290,36 +408,81 @@ async def bench_raw(dsn: str, s: Seed, args: argparse.Namespace) -> Result:
         server_settings={"search_path": SCHEMA},
     )
     assert pool is not None
-    versions = Versions(s.tasks)
+    headers = dumps({"request_id": "r"}).decode()
 
-    async def one(client: int) -> str | None:
-        tid = versions.next(client)
-        user = uuid.uuid4()
+    async def start(tid: uuid.UUID) -> str | None:
         cid = uuid.uuid4().hex
+        now = datetime.now(UTC)
         async with pool.acquire() as con, con.transaction():
             row = await con.fetchrow(_RAW_LOCK, tid, s.org)
             assert row is not None
             if await con.fetchrow(_RAW_IDEMPOTENCY, tid, cid) is not None:
                 return "replayed"
+            if row["status"] != "ready" or row["row_version"] != 1:
+                return f"task at {row['status']} v{row['row_version']}"
             version = row["row_version"] + 1
-            payload = dumps({"assign_to": str(user)}).decode()
-            response = dumps(
-                {"task_id": str(tid), "action": "assign", "row_version": version}
-            ).decode()
+            body = _raw_body(row, "start", "in_progress", version)
+            payload = dumps({"assigned_to": str(s.user)}).decode()
             await con.execute(
-                _RAW_EVENT, s.org, tid, row["status"], "bench", payload, cid, version, response
-            )
+                _RAW_EVENT, s.org, tid, "start", row["status"], "in_progress", str(s.user),
+                payload, cid, version, "r", dumps({"task": body}).decode(),
+            )  # fmt: skip
             await con.execute(
                 _RAW_OUTBOX,
-                uuid.uuid4(),
-                str(tid),
-                dumps({"task_id": str(tid), "assigned_to": str(user)}).decode(),
+                [uuid.uuid4(), uuid.uuid4()],
+                ["task.assigned", "task.status_changed"],
+                [str(tid), str(tid)],
+                [dumps({**body, "assigned_to": str(s.user)}).decode(), dumps(body).decode()],
+                headers,
             )
-            await con.execute(_RAW_UPDATE, tid, user)
+            await con.execute(
+                _RAW_UPDATE, tid, s.org, "in_progress", s.user, now, now, None, version, now
+            )
         return None
 
+    async def complete(tid: uuid.UUID) -> str | None:
+        cid = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        async with pool.acquire() as con, con.transaction():
+            row = await con.fetchrow(_RAW_LOCK, tid, s.org)
+            assert row is not None
+            if await con.fetchrow(_RAW_IDEMPOTENCY, tid, cid) is not None:
+                return "replayed"
+            if row["status"] != "in_progress" or row["row_version"] != 2:
+                return f"task at {row['status']} v{row['row_version']}"
+            version = row["row_version"] + 1
+            body = _raw_body(row, "complete", "done", version)
+            await con.execute(
+                _RAW_EVENT, s.org, tid, "complete", row["status"], "done", str(s.user), "{}",
+                cid, version, "r", dumps({"task": body}).decode(),
+            )  # fmt: skip
+            await con.execute(
+                _RAW_OUTBOX,
+                [uuid.uuid4()],
+                ["task.status_changed"],
+                [str(tid)],
+                [dumps(body).decode()],
+                headers,
+            )
+            await con.execute(
+                _RAW_UPDATE, tid, s.org, "done", row["assigned_to"], row["assigned_at"],
+                row["started_at"], now, version, now,
+            )  # fmt: skip
+            # The service's own cascade statements: dependents, then the deliverable.
+            await con.fetch(cascades._RESOLVE_SQL, [tid], s.org, now)
+            dl = [row["deliverable_id"]]
+            await con.fetch(cascades._LOCK_DELIVERABLES_SQL, dl, s.org)
+            await con.fetch(cascades._READY_FOR_SIGNOFF_SQL, dl, s.org, now)
+        return None
+
+    async def run_phase(action: str, tasks: list[uuid.UUID], seconds: float) -> Phase:
+        return await drive(
+            action, args.clients, seconds, tasks, start if action == "start" else complete
+        )
+
     try:
-        return await drive("(a) raw asyncpg", args.clients, args.warmup, args.seconds, one)
+        tasks = await seed_tasks(dsn, s, args.tasks)
+        return await two_phases("(a) raw asyncpg", dsn, tasks, args, run_phase)
     finally:
         await pool.close()
 
@@ -328,52 +491,45 @@ async def bench_raw(dsn: str, s: Seed, args: argparse.Namespace) -> Result:
 # (b), (c) over HTTP
 
 
-async def bench_http(
-    name: str,
-    base_url: str,
-    dsn: str,
-    s: Seed,
-    token: str,
-    args: argparse.Namespace,
-    api_pid: int,
-) -> Result:
-    versions = Versions(s.tasks)
-    await current_versions(dsn, versions)
+def http_phase_httpx(
+    base_url: str, token: str, args: argparse.Namespace
+) -> Callable[[str, list[uuid.UUID], float], Awaitable[Phase]]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as http:
 
-        async def one(client: int) -> str | None:
-            tid = versions.next(client)
-            body = {
-                "action": "assign",
-                "payload": {"assign_to": str(uuid.uuid4())},
-                "expected_row_version": versions.version[tid],
-                "client_event_id": uuid.uuid4().hex,
-            }
-            r = await http.post(
-                f"/api/v1/tasks/{tid}/transitions", content=dumps(body), headers=headers
-            )
-            if r.status_code != 200:
-                if r.status_code == 409:
-                    versions.version[tid] = r.json().get("row_version", versions.version[tid])
-                return f"{r.status_code} {r.text[:200]}"
-            versions.version[tid] = int(r.headers["ETag"].strip('"'))
-            return None
+    async def run_phase(action: str, tasks: list[uuid.UUID], seconds: float) -> Phase:
+        limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+        version = 1 if action == "start" else 2
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as http:
 
-        return await drive(
-            name, args.clients, args.warmup, args.seconds, one, cpu_pid=api_pid, cpu_of="service"
-        )
+            async def one(tid: uuid.UUID) -> str | None:
+                body = {
+                    "action": action,
+                    "payload": {},
+                    "expected_row_version": version,
+                    "client_event_id": uuid.uuid4().hex,
+                }
+                r = await http.post(
+                    f"/api/v1/tasks/{tid}/transitions", content=dumps(body), headers=headers
+                )
+                if r.status_code != 200:
+                    return f"{r.status_code} {r.text[:200]}"
+                return None
+
+            return await drive(action, args.clients, seconds, tasks, one)
+
+    return run_phase
 
 
 WRK_SCRIPT = """
--- Each request assigns a task that no other request touches, at row_version 1, with a fresh
--- client_event_id: no version tracking, no lock waits between clients.
+-- Each request sends BENCH_ACTION to a task no other request touches (each id once), at
+-- BENCH_VERSION, with a fresh client_event_id. When the ids run out, a thread stops.
 local ids = {}
 for line in io.lines(os.getenv("BENCH_TASKS")) do ids[#ids + 1] = line end
 local token = os.getenv("BENCH_TOKEN")
+local action = os.getenv("BENCH_ACTION")
+local version = os.getenv("BENCH_VERSION")
+local run = os.getenv("BENCH_RUN")
 local threads = {}
-local n = 0
 
 function setup(thread)
   thread:set("slot", #threads)
@@ -382,6 +538,7 @@ end
 
 function init(args)
   count = 0
+  exhausted = false
   stride = tonumber(os.getenv("BENCH_THREADS"))
 end
 
@@ -389,46 +546,50 @@ function request()
   local i = slot + count * stride + 1
   count = count + 1
   local id = ids[i]
-  if id == nil then id = ids[1] end
+  if id == nil then
+    -- nothing left: a task that does not exist (404, not counted), then stop
+    exhausted = true
+    id = "00000000-0000-4000-8000-000000000000"
+  end
   local body = string.format(
-    '{"action":"assign","payload":{"assign_to":"%s"},"expected_row_version":1,'
-    .. '"client_event_id":"wrk-%d-%d"}',
-    "00000000-0000-4000-8000-0000000000aa", slot, count)
+    '{"action":"%s","payload":{},"expected_row_version":%s,"client_event_id":"wrk-%s-%d-%d"}',
+    action, version, run, slot, count)
   return wrk.format("POST", "/api/v1/tasks/" .. id .. "/transitions",
     {["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if exhausted then wrk.thread:stop() end
 end
 """
 
 
 def _wrk_ms(text: str) -> float:
-    value = float(
-        text[:-2] if text.endswith("ms") else text[:-2] if text.endswith("us") else text[:-1]
-    )
     if text.endswith("us"):
-        return value / 1000
+        return float(text[:-2]) / 1000
     if text.endswith("ms"):
-        return value
-    return value * 1000
+        return float(text[:-2])
+    if text.endswith("m"):
+        return float(text[:-1]) * 60_000
+    return float(text[:-1]) * 1000
 
 
-async def bench_wrk(
-    name: str,
-    base_url: str,
-    tasks: list[uuid.UUID],
-    token: str,
-    args: argparse.Namespace,
-    api_pid: int,
-    workdir: Path,
-) -> Result:
+def _wrk_seconds(text: str) -> float:
+    return _wrk_ms(text) / 1000
+
+
+def http_phase_wrk(
+    base_url: str, token: str, args: argparse.Namespace, workdir: Path
+) -> Callable[[str, list[uuid.UUID], float], Awaitable[Phase]]:
     """HTTP load from wrk (C, two threads): the load generator costs the machine little."""
     wrk = shutil.which("wrk")
     assert wrk is not None
     script = workdir / "transition.lua"
     script.write_text(WRK_SCRIPT)
     threads = 2
-    result = Result(name, args.seconds, cpu_of="service")
 
-    def run_wrk(ids: list[uuid.UUID], seconds: float) -> str:
+    def run_wrk(action: str, ids: list[uuid.UUID], seconds: float) -> Phase:
+        phase = Phase(action)
         ids_file = workdir / "wrk-tasks.txt"
         ids_file.write_text("\n".join(str(i) for i in ids))
         env = {
@@ -436,13 +597,18 @@ async def bench_wrk(
             "BENCH_TASKS": str(ids_file),
             "BENCH_TOKEN": token,
             "BENCH_THREADS": str(threads),
+            "BENCH_ACTION": action,
+            "BENCH_VERSION": "1" if action == "start" else "2",
+            "BENCH_RUN": uuid.uuid4().hex[:8],
         }
         out = subprocess.run(
             [
                 wrk,
                 f"-t{threads}",
                 f"-c{args.clients}",
-                f"-d{seconds:.0f}s",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
                 "--latency",
                 "-s",
                 str(script),
@@ -453,33 +619,49 @@ async def bench_wrk(
             text=True,
             check=True,
         )
-        return out.stdout
+        requests = 0
+        for line in out.stdout.splitlines():
+            parts = line.split()
+            if line.strip().startswith("50%"):
+                phase.p50_ms = _wrk_ms(parts[1])
+            elif line.strip().startswith("99%"):
+                phase.p99_ms = _wrk_ms(parts[1])
+            elif "requests in" in line:
+                requests = int(parts[0])
+                phase.seconds = _wrk_seconds(parts[3].rstrip(","))
+            elif "Non-2xx" in line:
+                phase.errors = int(parts[-1])
+                phase.first_error = "non-2xx responses"
+        phase.ok = requests - phase.errors  # replaced by the count in the database
+        if requests > len(ids):
+            phase.exhausted = True
+            phase.errors = max(0, phase.errors - (requests - len(ids)))
+        return phase
 
-    half = len(tasks) // 4
-    await asyncio.to_thread(run_wrk, tasks[:half], max(args.warmup, 1.0))
-    before = process_cpu(api_pid)
-    text = await asyncio.to_thread(run_wrk, tasks[half:], args.seconds)
-    cpu = process_cpu(api_pid) - before
-    requests = 0
-    for line in text.splitlines():
-        parts = line.split()
-        if line.strip().startswith("50%"):
-            result.p50_ms = _wrk_ms(parts[1])
-        elif line.strip().startswith("99%"):
-            result.p99_ms = _wrk_ms(parts[1])
-        elif "requests in" in line:
-            requests = int(parts[0])
-        elif "Non-2xx" in line:
-            result.errors = int(parts[-1])
-            result.first_error = "non-2xx responses"
-        elif line.startswith("Requests/sec:"):
-            result.wrk_rate = float(parts[1])
-    result.wrk_requests = requests
-    result.cpu_seconds = cpu
-    if requests > len(tasks) - half:
-        result.errors += requests - (len(tasks) - half)
-        result.first_error = "ran out of fresh tasks: seed more (--fresh-tasks)"
-    return result
+    async def run_phase(action: str, tasks: list[uuid.UUID], seconds: float) -> Phase:
+        return await asyncio.to_thread(run_wrk, action, tasks, seconds)
+
+    return run_phase
+
+
+async def bench_http(
+    name: str,
+    base_url: str,
+    dsn: str,
+    s: Seed,
+    token: str,
+    args: argparse.Namespace,
+    api_pid: int,
+    workdir: Path,
+    use_wrk: bool,
+) -> Result:
+    tasks = await seed_tasks(dsn, s, args.tasks)
+    run_phase = (
+        http_phase_wrk(base_url, token, args, workdir)
+        if use_wrk
+        else http_phase_httpx(base_url, token, args)
+    )
+    return await two_phases(name, dsn, tasks, args, run_phase, cpu_pid=api_pid, cpu_of="service")
 
 
 def start_api(
@@ -500,8 +682,6 @@ def start_api(
         "uvloop",
         "--http",
         "httptools",
-        "--log-level",
-        "warning",
         "--no-access-log",
     ]
     if profile:
@@ -517,12 +697,15 @@ def start_api(
         ]
     else:
         cmd = [sys.executable, "-m", "uvicorn", *uvicorn_args]
-    log = open(workdir / "api.log", "ab")  # noqa: SIM115 - the child keeps it open
+    metrics_dir = workdir / f"metrics-{port}"
+    metrics_dir.mkdir()
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    log = open(workdir / f"api-{port}.log", "ab")  # noqa: SIM115 - the child keeps it open
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     if not wait_for_port(port, 30.0):
         proc.terminate()
-        raise RuntimeError(f"task-svc did not start: see {workdir / 'api.log'}")
+        raise RuntimeError(f"task-svc did not start: see {workdir / f'api-{port}.log'}")
     return proc
 
 
@@ -587,25 +770,48 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def verdict(result: Result, raw: Result) -> str:
+    ratio = result.rate / raw.rate if raw.rate else 0.0
+    ok_ratio = ratio >= GOAL_RATIO
+    ok_p99 = result.p99_ms < GOAL_P99_MS
+    return (
+        f"goal (>= {GOAL_RATIO} x raw, p99 < {GOAL_P99_MS:.0f} ms): ratio {ratio:.2f} "
+        f"{'met' if ok_ratio else 'NOT met'}, p99 {result.p99_ms:.1f} ms "
+        f"{'met' if ok_p99 else 'NOT met'}"
+    )
+
+
+def median_line(name: str, results: list[Result], raws: list[Result]) -> str:
+    rates = [r.rate for r in results]
+    ratios = [r.rate / a.rate for r, a in zip(results, raws, strict=True) if a.rate]
+    return (
+        f"{name:<30} {statistics.median(rates):8,.0f} /s  "
+        f"p50 {statistics.median(r.p50_ms for r in results):5.1f} ms  "
+        f"p99 {statistics.median(r.p99_ms for r in results):6.1f} ms  "
+        f"{statistics.median(ratios) if ratios else float('nan'):5.2f} x raw  "
+        f"(rates {', '.join(f'{x:,.0f}' for x in rates)})"
+    )
+
+
 async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> None:
-    s = await seed(dsn, args.clients, args.tasks_per_client)
+    s = await seed_project(dsn)
     private_file, public_file = ensure_key_pair(workdir / "jwt")
     token = mint_token(
         private_file.read_bytes(),
-        sub=str(s.planner),
-        roles=["planner"],
+        sub=str(s.user),
+        roles=["operator"],
         org_id=s.org,
         issuer=ISSUER,
         audience=AUDIENCE,
         ttl_seconds=3600,
     )
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    use_wrk = shutil.which("wrk") is not None and not args.httpx
     print(
-        f"{args.clients} clients, {args.warmup:.0f} s warm-up + {args.seconds:.0f} s, "
-        f"{args.clients * args.tasks_per_client} ready tasks, {os.cpu_count()} CPUs"
+        f"{args.clients} clients, start + complete, each {args.warmup:.0f} s warm-up + "
+        f"{args.seconds:.0f} s, {args.tasks} fresh ready tasks per measurement, "
+        f"{os.cpu_count()} CPUs, HTTP load from {'wrk' if use_wrk else 'httpx'}"
     )
-    raw = await bench_raw(dsn, s, args)
-    print(raw.line(None), flush=True)
-
     env = {
         **os.environ,
         "TASK_SVC_DATABASE_URL": url,
@@ -614,46 +820,60 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
         "TASK_SVC_JWT_ISSUER": ISSUER,
         "TASK_SVC_JWT_AUDIENCE": AUDIENCE,
         "TASK_SVC_SERVICE_TOKEN_PRIVATE_KEY_FILE": str(private_file),
-        "TASK_SVC_EVENTS_IN_PROCESS": "false",  # the relay runs in the worker process
-        "TASK_SVC_LOG_LEVEL": "WARNING",
-        "TASK_SVC_DB_POOL_SIZE": str(args.clients),
+        "TASK_SVC_EVENTS_IN_PROCESS": "false",  # as in the local stack: the relay runs apart
+        "TASK_SVC_LOG_LEVEL": args.log_level,
+        "TASK_SVC_LOG_JSON": "true",
     }
-    api_port = free_port()
-    api = start_api(api_port, env, workdir, args.profile, args.app, args.workers)
+    apis: dict[int, tuple[int, subprocess.Popen[bytes]]] = {}
     gateway: subprocess.Popen[bytes] | None = None
-    use_wrk = shutil.which("wrk") is not None and not args.httpx
-    fresh: list[uuid.UUID] = []
-    if use_wrk:
-        fresh_seed = await seed(dsn, 1, args.fresh_tasks, org=s.org)
-        fresh = fresh_seed.tasks[0]
-        print(f"HTTP load from wrk, {len(fresh)} fresh ready tasks (each used once)")
-    else:
-        print("HTTP load from httpx (install wrk for a load generator that costs less)")
-
-    async def http_bench(name: str, base_url: str) -> Result:
-        if use_wrk:
-            half = len(fresh) // 2
-            part = fresh[:half] if name.startswith("(b)") else fresh[half:]
-            return await bench_wrk(name, base_url, part, token, args, api.pid, workdir)
-        return await bench_http(name, base_url, dsn, s, token, args, api.pid)
-
+    gw_port = 0
+    results: dict[str, list[Result]] = {}
+    raws: list[Result] = []
     try:
-        result = await http_bench(
-            f"(b) api (uvicorn, {args.workers} worker{'s' if args.workers > 1 else ''})",
-            f"http://127.0.0.1:{api_port}",
-        )
-        print(result.line(raw), flush=True)
+        for w in workers:
+            port = free_port()
+            apis[w] = (port, start_api(port, env, workdir, args.profile, args.app, w))
         if not args.no_nginx:
             gw_port = free_port()
-            gateway = start_nginx(gw_port, api_port, workdir)
+            gateway = start_nginx(gw_port, apis[workers[0]][0], workdir)
             if gateway is None:
                 print("(c) gateway: nginx is not available, skipped")
-            else:
-                result = await http_bench("(c) api behind nginx", f"http://127.0.0.1:{gw_port}")
+        for rnd in range(args.rounds):
+            if args.rounds > 1:
+                print(f"-- round {rnd + 1} of {args.rounds}")
+            raw = await bench_raw(dsn, s, args)
+            raws.append(raw)
+            print(raw.line(None), flush=True)
+            runs = [
+                (f"(b) api, {w} worker{'s' if w > 1 else ''}", apis[w][0], apis[w][1].pid)
+                for w in workers
+            ]
+            if gateway is not None:
+                runs.insert(1, ("(c) api behind nginx", gw_port, apis[workers[0]][1].pid))
+            for name, port, pid in runs:
+                result = await bench_http(
+                    name, f"http://127.0.0.1:{port}", dsn, s, token, args, pid, workdir, use_wrk
+                )
+                results.setdefault(name, []).append(result)
                 print(result.line(raw), flush=True)
+                print(f"    {verdict(result, raw)}", flush=True)
+        if args.rounds > 1:
+            print(f"-- medians of {args.rounds} interleaved rounds")
+            print(median_line("(a) raw asyncpg", raws, raws))
+            for name, rs in results.items():
+                print(median_line(name, rs, raws))
+        headline = next(iter(results.values()))
+        med_rate = statistics.median(r.rate / a.rate for r, a in zip(headline, raws, strict=True))
+        med_p99 = statistics.median(r.p99_ms for r in headline)
+        print(
+            f"headline {next(iter(results))}: {med_rate:.2f} x raw "
+            f"({'met' if med_rate >= GOAL_RATIO else 'NOT met'}), p99 {med_p99:.1f} ms "
+            f"({'met' if med_p99 < GOAL_P99_MS else 'NOT met'})"
+        )
     finally:
         stop(gateway)
-        stop(api)
+        for _, proc in apis.values():
+            stop(proc)
     if args.profile:
         print(f"profile of the API written to {args.profile}")
 
@@ -661,15 +881,22 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--tasks-per-client", type=int, default=64)
-    parser.add_argument("--no-nginx", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the API")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of each warm-up phase")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each phase")
     parser.add_argument(
-        "--fresh-tasks", type=int, default=120_000, help="tasks seeded for the wrk runs"
+        "--tasks", type=int, default=60_000, help="fresh tasks seeded per measurement"
     )
+    parser.add_argument(
+        "--workers",
+        default="2",
+        help="uvicorn workers of the API, comma-separated; the first is the headline (e.g. 2,1)",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (medians)")
+    parser.add_argument("--no-nginx", action="store_true")
     parser.add_argument("--httpx", action="store_true", help="HTTP load from httpx, not wrk")
+    parser.add_argument(
+        "--log-level", default="INFO", help="the API's log level (INFO: access log on)"
+    )
     parser.add_argument(
         "--app",
         default="bench_transitions:bench_app",

@@ -433,16 +433,19 @@ async def mark_ready_for_signoff(
     deliverable_ids: set[uuid.UUID],
     history: History,
     now: datetime,
+    locked: bool = False,
 ) -> list[uuid.UUID]:
     """Deliverables whose every task is now resolved become `ready_for_signoff`.
 
     The deliverable rows are locked first and checked in a second statement, so two
     transactions resolving a deliverable's last two tasks at once cannot both miss it.
+    `locked`: the caller already locked them, in an earlier statement of this transaction.
     """
     if not deliverable_ids:
         return []
     ids = sorted(deliverable_ids)
-    await conn.exec_driver_sql(_LOCK_DELIVERABLES_SQL, (ids, org_id))
+    if not locked:
+        await conn.exec_driver_sql(_LOCK_DELIVERABLES_SQL, (ids, org_id))
     res = await conn.exec_driver_sql(_READY_FOR_SIGNOFF_SQL, (ids, org_id, now))
     ready: list[uuid.UUID] = []
     for r in res.mappings():

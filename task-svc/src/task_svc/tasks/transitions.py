@@ -91,12 +91,16 @@ class TransitionOutcome:
 # on hold concurrently takes effect from the next transition on. The event is read in the
 # statement's snapshot, so a duplicate that waited here for the original's lock does not see it:
 # see `_apply_transition` for how that case is still answered as a replay.
+# `has_dependents` lets a resolving transition skip the dependents' statement when there are
+# none: a task's dependency rows are written with the task itself (project bootstrap) and never
+# added later, so reading them here, under the task's lock, is as good as reading them later.
 _LOCK_SQL = (
     "SELECT t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.title, t.status, "
     "t.assigned_to, t.assigned_at, t.started_at, t.completed_at, t.due_at, t.priority, "
     "t.qc_required, t.qc_checklist, t.is_milestone, t.open_blockers, t.row_version, "
     "t.updated_at, p.status AS project_status, e.action AS prior_action, "
-    "e.payload AS prior_payload, e.response AS prior_response, e.status_code AS prior_code "
+    "e.payload AS prior_payload, e.response AS prior_response, e.status_code AS prior_code, "
+    "EXISTS (SELECT 1 FROM task_dependencies d WHERE d.blocker_id = t.id) AS has_dependents "
     "FROM tasks t JOIN projects p ON p.id = t.project_id "
     "LEFT JOIN task_events e ON e.task_id = t.id AND e.client_event_id = $3 "
     "WHERE t.id = $1 AND t.org_id = $2 FOR UPDATE OF t"
@@ -116,6 +120,17 @@ _WRITE_SQL = "".join(
 ),""",
         cascades.history_ctes(10),
         "\nSELECT count(*) FROM upd",
+    )
+)
+# The same, also locking the task's deliverable ($30): for a task becoming resolved that has no
+# dependents, the deliverable is the next lock in the fixed order (task, dependents,
+# deliverables), so it is taken here rather than in a statement of its own.
+_WRITE_LOCKING_DELIVERABLE_SQL = "".join(
+    (
+        _WRITE_SQL.removesuffix("\nSELECT count(*) FROM upd"),
+        """,
+dl AS (SELECT id FROM deliverables WHERE id = $30 AND org_id = $2 FOR UPDATE)
+SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM dl)""",
     )
 )
 _OPEN_BLOCKERS_SQL = """
@@ -529,7 +544,16 @@ async def write_locked(
         new["row_version"],
     ]
     params.extend(cascades.history_params(history, now))
-    await conn.exec_driver_sql(_WRITE_SQL, tuple(params))
+    was_resolved = status in RESOLVED
+    is_resolved = new_status in RESOLVED
+    # A row locked by another query (sign-off) does not say whether it has dependents.
+    has_dependents = row.get("has_dependents", True)
+    lock_deliverable = is_resolved and not was_resolved and not has_dependents and rework is None
+    if lock_deliverable:
+        params.append(row["deliverable_id"])
+    await conn.exec_driver_sql(
+        _WRITE_LOCKING_DELIVERABLE_SQL if lock_deliverable else _WRITE_SQL, tuple(params)
+    )
     history.events.clear()
     history.outbox.clear()
     if rework is not None:
@@ -544,15 +568,20 @@ async def write_locked(
             now=now,
         )
 
-    was_resolved = status in RESOLVED
-    is_resolved = new_status in RESOLVED
     if is_resolved and not was_resolved:
-        result = await cascades.resolve_blockers(
-            conn, org_id=row["org_id"], blocker_ids=[row["id"]], history=history, now=now
-        )
-        deliverables = {row["deliverable_id"], *result.resolved_deliverables}
+        deliverables = {row["deliverable_id"]}
+        if has_dependents:
+            result = await cascades.resolve_blockers(
+                conn, org_id=row["org_id"], blocker_ids=[row["id"]], history=history, now=now
+            )
+            deliverables.update(result.resolved_deliverables)
         await cascades.mark_ready_for_signoff(
-            conn, org_id=row["org_id"], deliverable_ids=deliverables, history=history, now=now
+            conn,
+            org_id=row["org_id"],
+            deliverable_ids=deliverables,
+            history=history,
+            now=now,
+            locked=lock_deliverable,
         )
     elif was_resolved and not is_resolved:
         await cascades.unresolve_blocker(
