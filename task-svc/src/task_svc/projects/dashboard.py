@@ -7,11 +7,12 @@ blocks them, overdue tasks, workload per assignee and the critical path of the r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from task_svc.graph.critical_path import WorkItem, critical_path
+from task_svc.graph.critical_path import longest_path
 from task_svc.projects.schemas import (
     BlockedTask,
     CriticalPathRead,
@@ -33,19 +34,169 @@ def _hours(value: Any) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _progress(tasks: Sequence[Any]) -> Progress:
-    total = len(tasks)
-    resolved = [t for t in tasks if t.status in RESOLVED]
+@dataclass
+class Tally:
+    """Task counts and estimate hours by status, of a project or one deliverable."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    hours: dict[str, float] = field(default_factory=dict)
+
+    def add(self, status: str, count: int, hours: float) -> None:
+        self.counts[status] = self.counts.get(status, 0) + count
+        self.hours[status] = self.hours.get(status, 0.0) + hours
+
+    def merge(self, other: Tally) -> None:
+        for status, count in other.counts.items():
+            self.add(status, count, other.hours.get(status, 0.0))
+
+
+@dataclass
+class Load:
+    """Open work of one assignee (None: unassigned)."""
+
+    open_tasks: int = 0
+    in_progress: int = 0
+    remaining_hours: float = 0.0
+
+    def add(self, status: str, count: int, hours: float) -> None:
+        if status in RESOLVED:
+            return
+        self.open_tasks += count
+        if status == "in_progress":
+            self.in_progress += count
+        self.remaining_hours += hours
+
+
+@dataclass
+class RemainingWork:
+    """The unresolved tasks in rank order (node key, deliverable, id), as parallel lists, and
+    the edges between them as (blocker index, dependent index) lists."""
+
+    ids: Sequence[uuid.UUID]
+    deliverable_ids: Sequence[uuid.UUID]
+    titles: Sequence[str]
+    statuses: Sequence[str]
+    hours: Sequence[float]
+    edge_from: Sequence[int]
+    edge_to: Sequence[int]
+
+
+def _progress(tally: Tally) -> Progress:
+    total = sum(tally.counts.values())
+    resolved = sum(tally.counts.get(s, 0) for s in RESOLVED)
     # Cancelled work is not done work: it leaves the estimate total instead.
-    total_hours = sum(_hours(t.estimate_hours) for t in tasks if t.status != "cancelled")
-    done_hours = sum(_hours(t.estimate_hours) for t in tasks if t.status == "done")
+    total_hours = sum(h for s, h in tally.hours.items() if s != "cancelled")
+    done_hours = tally.hours.get("done", 0.0)
     return Progress(
-        by_count=round(len(resolved) / total, 4) if total else 0.0,
+        by_count=round(resolved / total, 4) if total else 0.0,
         by_estimate=round(done_hours / total_hours, 4) if total_hours else 0.0,
-        resolved=len(resolved),
+        resolved=resolved,
         total=total,
         resolved_hours=round(done_hours, 2),
         total_hours=round(total_hours, 2),
+    )
+
+
+def blocked_task(task: Any, open_blockers: Sequence[Any]) -> BlockedTask:
+    """A blocked task and its unresolved blockers (rows with id, title, status)."""
+    return BlockedTask(
+        id=task.id,
+        title=task.title,
+        deliverable_id=task.deliverable_id,
+        blocked_by=[
+            TaskBrief(id=b.id, title=b.title, status=b.status)
+            for b in sorted(open_blockers, key=lambda b: (b.title, str(b.id)))
+        ],
+    )
+
+
+def overdue_task(t: Any) -> OverdueTask:
+    return OverdueTask(
+        id=t.id,
+        title=t.title,
+        status=t.status,
+        deliverable_id=t.deliverable_id,
+        assigned_to=t.assigned_to,
+        due_at=t.due_at,
+    )
+
+
+def assemble_dashboard(
+    *,
+    project: Any,
+    deliverables: Sequence[Any],
+    tallies: Mapping[uuid.UUID, Tally],
+    loads: Mapping[uuid.UUID | None, Load],
+    blocked: list[BlockedTask],
+    overdue: list[OverdueTask],
+    remaining: RemainingWork,
+    now: datetime,
+) -> Dashboard:
+    """The dashboard from what the database aggregates: per-deliverable tallies, per-assignee
+    loads, the first blocked and overdue tasks, and the remaining work."""
+    total = Tally()
+    for tally in tallies.values():
+        total.merge(tally)
+    workload = [
+        Workload(
+            assigned_to=who,
+            open_tasks=load.open_tasks,
+            in_progress=load.in_progress,
+            remaining_hours=round(load.remaining_hours, 2),
+        )
+        for who, load in sorted(loads.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
+        if load.open_tasks
+    ]
+
+    path, remaining_hours = longest_path(remaining.hours, remaining.edge_from, remaining.edge_to)
+    steps: list[CriticalPathStep] = []
+    elapsed = 0.0
+    for n in path:
+        hours = remaining.hours[n]
+        elapsed += hours
+        # Built from trusted values: skipping validation keeps long paths cheap.
+        steps.append(
+            CriticalPathStep.model_construct(
+                id=remaining.ids[n],
+                title=remaining.titles[n],
+                status=remaining.statuses[n],
+                deliverable_id=remaining.deliverable_ids[n],
+                estimate_hours=hours,
+                finish_after_hours=round(elapsed, 2),
+            )
+        )
+    estimated_finish = now + timedelta(hours=remaining_hours) if path else None
+    late = None
+    if project.due_at is not None:
+        finish = estimated_finish or now
+        late = finish > project.due_at
+
+    return Dashboard(
+        project_id=project.id,
+        status=project.status,
+        due_at=project.due_at,
+        counts=StatusCounts(**total.counts),
+        progress=_progress(total),
+        deliverables=[
+            DeliverableProgress(
+                id=d.id,
+                name=d.name,
+                serial=d.serial,
+                status=d.status,
+                progress=_progress(tallies.get(d.id, Tally())),
+            )
+            for d in deliverables
+        ],
+        blocked=blocked,
+        overdue=overdue,
+        workload=workload,
+        critical_path=CriticalPathRead(
+            steps=steps,
+            remaining_hours=round(remaining_hours, 2),
+            estimated_finish=estimated_finish,
+            as_of=now,
+        ),
+        late=late,
     )
 
 
@@ -57,124 +208,67 @@ def build_dashboard(
     edges: Sequence[Any],
     now: datetime,
 ) -> Dashboard:
-    """`tasks` rows need id, deliverable_id, node_key, title, status, assigned_to, due_at,
-    estimate_hours; `edges` rows are (blocker_id, task_id)."""
+    """The dashboard from every task and edge of a project (what `dashboard_sql` computes in the
+    database instead). `tasks` rows need id, deliverable_id, node_key, title, status,
+    assigned_to, due_at, estimate_hours; `edges` rows are (blocker_id, task_id)."""
     by_id = {t.id: t for t in tasks}
-    counts: dict[str, int] = {}
-    for t in tasks:
-        counts[t.status] = counts.get(t.status, 0) + 1
-
     blockers_of: dict[uuid.UUID, list[uuid.UUID]] = {}
     for blocker_id, task_id in edges:
         blockers_of.setdefault(task_id, []).append(blocker_id)
 
-    per_deliverable: dict[uuid.UUID, list[Any]] = {}
+    tallies: dict[uuid.UUID, Tally] = {}
+    loads: dict[uuid.UUID | None, Load] = {}
     for t in tasks:
-        per_deliverable.setdefault(t.deliverable_id, []).append(t)
+        hours = _hours(t.estimate_hours)
+        tallies.setdefault(t.deliverable_id, Tally()).add(t.status, 1, hours)
+        loads.setdefault(t.assigned_to, Load()).add(t.status, 1, hours)
 
-    blocked: list[BlockedTask] = []
-    for t in tasks:
-        if t.status != "blocked" or len(blocked) >= LIST_LIMIT:
-            continue
-        open_ones = [
-            by_id[b] for b in blockers_of.get(t.id, ()) if by_id[b].status not in RESOLVED
-        ]
-        blocked.append(
-            BlockedTask(
-                id=t.id,
-                title=t.title,
-                deliverable_id=t.deliverable_id,
-                blocked_by=[
-                    TaskBrief(id=b.id, title=b.title, status=b.status)
-                    for b in sorted(open_ones, key=lambda b: (b.title, str(b.id)))
-                ],
-            )
+    ordered = sorted(tasks, key=lambda t: (str(t.deliverable_id), t.node_key))
+    blocked = [
+        blocked_task(
+            t, [by_id[b] for b in blockers_of.get(t.id, ()) if by_id[b].status not in RESOLVED]
         )
-
-    overdue_rows = sorted(
-        (t for t in tasks if t.due_at is not None and t.due_at < now and t.status not in RESOLVED),
-        key=lambda t: (t.due_at, str(t.id)),
-    )
+        for t in ordered
+        if t.status == "blocked"
+    ][:LIST_LIMIT]
     overdue = [
-        OverdueTask(
-            id=t.id,
-            title=t.title,
-            status=t.status,
-            deliverable_id=t.deliverable_id,
-            assigned_to=t.assigned_to,
-            due_at=t.due_at,
-        )
-        for t in overdue_rows[:LIST_LIMIT]
+        overdue_task(t)
+        for t in sorted(
+            (
+                t
+                for t in tasks
+                if t.due_at is not None and t.due_at < now and t.status not in RESOLVED
+            ),
+            key=lambda t: (t.due_at, str(t.id)),
+        )[:LIST_LIMIT]
     ]
-
-    load: dict[uuid.UUID | None, list[Any]] = {}
-    for t in tasks:
-        if t.status not in RESOLVED:
-            load.setdefault(t.assigned_to, []).append(t)
-    workload = [
-        Workload(
-            assigned_to=who,
-            open_tasks=len(ts),
-            in_progress=sum(1 for t in ts if t.status == "in_progress"),
-            remaining_hours=round(sum(_hours(t.estimate_hours) for t in ts), 2),
-        )
-        for who, ts in sorted(load.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
-    ]
-
-    items = [
-        WorkItem(
-            id=t.id,
-            status=t.status,
-            estimate_hours=_hours(t.estimate_hours),
-            order=f"{t.node_key}\x00{t.deliverable_id}",
-        )
-        for t in tasks
-    ]
-    cp = critical_path(items, blockers_of, as_of=now)
-    steps: list[CriticalPathStep] = []
-    elapsed = 0.0
-    for task_id in cp.path:
-        t = by_id[task_id]
-        elapsed += _hours(t.estimate_hours)
-        steps.append(
-            CriticalPathStep(
-                id=t.id,
-                title=t.title,
-                status=t.status,
-                deliverable_id=t.deliverable_id,
-                estimate_hours=_hours(t.estimate_hours),
-                finish_after_hours=round(elapsed, 2),
-            )
-        )
-    late = None
-    if project.due_at is not None:
-        finish = cp.estimated_finish or now
-        late = finish > project.due_at
-
-    return Dashboard(
-        project_id=project.id,
-        status=project.status,
-        due_at=project.due_at,
-        counts=StatusCounts(**counts),
-        progress=_progress(tasks),
-        deliverables=[
-            DeliverableProgress(
-                id=d.id,
-                name=d.name,
-                serial=d.serial,
-                status=d.status,
-                progress=_progress(per_deliverable.get(d.id, [])),
-            )
-            for d in deliverables
-        ],
+    ranked = sorted(
+        (t for t in tasks if t.status not in RESOLVED),
+        key=lambda t: (f"{t.node_key}\x00{t.deliverable_id}", str(t.id)),
+    )
+    index = {t.id: n for n, t in enumerate(ranked)}
+    edge_from: list[int] = []
+    edge_to: list[int] = []
+    for blocker_id, task_id in edges:
+        if blocker_id in index and task_id in index:
+            edge_from.append(index[blocker_id])
+            edge_to.append(index[task_id])
+    remaining = RemainingWork(
+        ids=[t.id for t in ranked],
+        deliverable_ids=[t.deliverable_id for t in ranked],
+        titles=[t.title for t in ranked],
+        statuses=[t.status for t in ranked],
+        hours=[_hours(t.estimate_hours) for t in ranked],
+        edge_from=edge_from,
+        edge_to=edge_to,
+    )
+    return assemble_dashboard(
+        project=project,
+        deliverables=deliverables,
+        tallies=tallies,
+        loads=loads,
         blocked=blocked,
         overdue=overdue,
-        workload=workload,
-        critical_path=CriticalPathRead(
-            steps=steps,
-            remaining_hours=round(cp.remaining_hours, 2),
-            estimated_finish=cp.estimated_finish,
-            as_of=now,
-        ),
-        late=late,
+        remaining=remaining,
+        now=now,
     )

@@ -9,8 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.errors import NotFound
 from task_svc.graph.mermaid import MermaidNode, render
-from task_svc.projects import repository
-from task_svc.projects.dashboard import build_dashboard
+from task_svc.projects import dashboard_sql, repository
 from task_svc.projects.models import Project
 from task_svc.projects.schemas import Dashboard, GraphEdge, GraphNode, ProjectGraph
 from task_svc.tasks import queries as task_queries
@@ -26,17 +25,8 @@ async def _project(session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid
 async def get_dashboard(
     session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID, now: datetime | None = None
 ) -> Dashboard:
-    project = await _project(session, org_id=org_id, project_id=project_id)
-    deliverables = await repository.list_deliverables(
-        session, org_id=org_id, project_id=project_id
-    )
-    tasks, edges = await task_queries.project_graph(session, org_id=org_id, project_id=project_id)
-    return build_dashboard(
-        project=project,
-        deliverables=deliverables,
-        tasks=tasks,
-        edges=edges,
-        now=now or datetime.now(UTC),
+    return await dashboard_sql.get_dashboard(
+        session, org_id=org_id, project_id=project_id, now=now or datetime.now(UTC)
     )
 
 

@@ -28,9 +28,19 @@ async def insert_project(session: AsyncSession, values: dict[str, Any]) -> Any:
 
 
 async def get_project(
-    session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID, for_update: bool = False
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    project_id: uuid.UUID,
+    for_update: bool = False,
+    with_snapshot: bool = False,
 ) -> Project | None:
+    """One project; its frozen snapshot (megabytes for a big template) only when asked for."""
     stmt = select(Project).where(Project.id == project_id, Project.org_id == org_id)
+    if with_snapshot:
+        stmt = stmt.execution_options(populate_existing=True)
+    else:
+        stmt = stmt.options(defer(Project.snapshot, raiseload=True))
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()

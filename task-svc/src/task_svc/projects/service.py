@@ -402,7 +402,9 @@ async def get_project(
     project_id: uuid.UUID,
     include_snapshot: bool = False,
 ) -> ProjectRead:
-    project = await repository.get_project(session, org_id=org_id, project_id=project_id)
+    project = await repository.get_project(
+        session, org_id=org_id, project_id=project_id, with_snapshot=include_snapshot
+    )
     if project is None:
         raise NotFound(f"project {project_id} does not exist", code="PROJECT_NOT_FOUND")
     deliverables = await repository.list_deliverables(session, org_id=org_id, project_id=project_id)
