@@ -17,27 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import httpx
-from bench_transitions import start_api, stop
+from benchkit import Platform, platform, stop
 
-from servicekit.auth import mint_token
-from servicekit.dbadmin import ServiceSchema, provision
-from servicekit.devstack import PostgresCluster, RedisServer, free_port
-from servicekit.migrations import upgrade
-from servicekit.testing.keys import ensure_key_pair
-from task_svc import ROLE, SCHEMA, SERVICE_DIR
+import task_svc
+from task_svc import SCHEMA
 
-PASSWORD = "bench"  # a throwaway cluster of this run
-DATABASE = "bench"
-ISSUER, AUDIENCE = "blueprint-dev", "blueprint"
 GOAL_MS = 150.0
 
 
@@ -115,37 +105,20 @@ async def unblocked(dsn: str, blocker: uuid.UUID) -> tuple[int, int]:
     return int(ready), int(events)
 
 
-async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> None:
+async def run(p: Platform, args: argparse.Namespace) -> None:
+    dsn = p.dsn
     org, operator = uuid.uuid4(), uuid.uuid4()
-    private_file, public_file = ensure_key_pair(workdir / "jwt")
-    token = mint_token(
-        private_file.read_bytes(),
-        sub=str(operator),
-        roles=["operator"],
-        org_id=org,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl_seconds=3600,
+    token = p.token(sub=str(operator), roles=["operator"], org_id=org)
+    api = p.start_api(
+        "task_svc.main:create_app",
+        p.service_env(LOG_LEVEL="WARNING"),
+        workers=1,
+        multiprocess_metrics=True,
     )
-    env = {
-        **os.environ,
-        "TASK_SVC_DATABASE_URL": url,
-        "TASK_SVC_REDIS_URL": redis_url,
-        "TASK_SVC_JWT_PUBLIC_KEY_FILE": str(public_file),
-        "TASK_SVC_JWT_ISSUER": ISSUER,
-        "TASK_SVC_JWT_AUDIENCE": AUDIENCE,
-        "TASK_SVC_SERVICE_TOKEN_PRIVATE_KEY_FILE": str(private_file),
-        "TASK_SVC_EVENTS_IN_PROCESS": "false",
-        "TASK_SVC_LOG_LEVEL": "WARNING",
-    }
-    port = free_port()
-    api = start_api(port, env, workdir, None, "task_svc.main:create_app")
     headers = {"Authorization": f"Bearer {token}"}
     times: list[float] = []
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60.0
-        ) as http:
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=60.0) as http:
             for round_ in range(args.rounds + 1):
                 blocker = await seed(dsn, org, operator, args.dependents)
                 body = {"action": "complete", "expected_row_version": 1}
@@ -179,22 +152,8 @@ def main() -> None:
     parser.add_argument("--dependents", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="bp-bench-cascade-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "pg", free_port(), name="bench")
-    redis = RedisServer(base / "redis", free_port(), appendonly=False)
-    cluster.start()
-    try:
-        redis.start()
-        asyncio.run(provision(cluster.admin_dsn, DATABASE, [ServiceSchema(ROLE, SCHEMA, PASSWORD)]))
-        url = cluster.url_for(ROLE, PASSWORD, DATABASE)
-        upgrade(SERVICE_DIR, url)
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        asyncio.run(run(url, dsn, redis.url, base, args))
-    finally:
-        redis.stop()
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with platform(task_svc, name="cascade") as p:
+        asyncio.run(run(p, args))
 
 
 if __name__ == "__main__":

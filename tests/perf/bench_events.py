@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
 import redis.asyncio as aioredis
+from benchkit import Platform, percentile, platform
 from pydantic import BaseModel
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from contracts.envelope import CloudEvent
 from servicekit.db import NAMING_CONVENTION, Database, make_engine
-from servicekit.dbadmin import ServiceSchema, provision
-from servicekit.devstack import PostgresCluster, RedisServer, free_port
 from servicekit.events import Consumer, EventHandlers, Relay, emit, stream_for
 from servicekit.jsonutil import dumps, loads
 from servicekit.outbox import create_outbox_sql, inbox_table, outbox_table
@@ -53,22 +49,14 @@ class BenchTickV1(BaseModel):
     n: int
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def setup(cluster: PostgresCluster) -> str:
-    password = secrets.token_hex(8)
-    await provision(cluster.admin_dsn, "bench", [ServiceSchema("bench", SCHEMA, password)])
-    url = cluster.url_for("bench", password, "bench")
+async def setup(url: str) -> None:
+    """The outbox and inbox tables in the (empty) schema."""
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
         for stmt in create_outbox_sql(SCHEMA):
             await conn.execute(text(stmt))
     await engine.dispose()
-    return url
 
 
 async def relay_throughput(url: str, redis_url: str, events: int) -> None:
@@ -84,8 +72,14 @@ async def relay_throughput(url: str, redis_url: str, events: int) -> None:
             ),
             {"src": SERVICE, "p": payload, "n": events},
         )
-    relay = Relay(engine=engine, schema=SCHEMA, redis=rds, stream=stream_for(SERVICE, "thr"),
-                  service=SERVICE, batch_size=500)
+    relay = Relay(
+        engine=engine,
+        schema=SCHEMA,
+        redis=rds,
+        stream=stream_for(SERVICE, "thr"),
+        service=SERVICE,
+        batch_size=500,
+    )
     started = time.perf_counter()
     published = await relay.drain()
     relay_s = time.perf_counter() - started
@@ -104,7 +98,7 @@ async def relay_throughput(url: str, redis_url: str, events: int) -> None:
     await engine.dispose()
 
 
-async def latency(url: str, redis_url: str, rate: int, seconds: float) -> None:
+async def latency(url: str, redis_url: str, rate: int, seconds: float, workdir: Path) -> None:
     engine = make_engine(url, schema=SCHEMA, application_name="bench-latency", pool_size=20)
     database = Database(engine)
     relay_redis = aioredis.from_url(redis_url, decode_responses=True)
@@ -123,11 +117,24 @@ async def latency(url: str, redis_url: str, rate: int, seconds: float) -> None:
         for row in rows:
             published[str(row.id)] = now
 
-    relay = Relay(engine=engine, schema=SCHEMA, redis=relay_redis,
-                  stream=stream_for(SERVICE, "lat"), service=SERVICE, poll_interval=1.0,
-                  after_publish=after_publish)
-    consumer = Consumer(sessionmaker=database.sessionmaker, schema=SCHEMA, redis=consumer_redis,
-                        group="bench-consumer", handlers=handlers, prefix="lat", block_ms=1000)
+    relay = Relay(
+        engine=engine,
+        schema=SCHEMA,
+        redis=relay_redis,
+        stream=stream_for(SERVICE, "lat"),
+        service=SERVICE,
+        poll_interval=1.0,
+        after_publish=after_publish,
+    )
+    consumer = Consumer(
+        sessionmaker=database.sessionmaker,
+        schema=SCHEMA,
+        redis=consumer_redis,
+        group="bench-consumer",
+        handlers=handlers,
+        prefix="lat",
+        block_ms=1000,
+    )
     original = consumer.handle_batch
 
     async def timed(
@@ -144,10 +151,18 @@ async def latency(url: str, redis_url: str, rate: int, seconds: float) -> None:
     await consumer.ensure_groups()
     tasks = [asyncio.create_task(relay.run()), asyncio.create_task(consumer.run())]
 
-    out = Path(tempfile.mkdtemp(prefix="bp-bench-producer-")) / "commits.json"
+    out = workdir / "commits.json"
     producer = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--produce", url, "--rate", str(rate),
-        "--seconds", str(seconds), "--out", str(out),
+        sys.executable,
+        __file__,
+        "--produce",
+        url,
+        "--rate",
+        str(rate),
+        "--seconds",
+        str(seconds),
+        "--out",
+        str(out),
     )
     await producer.wait()
     commits: dict[str, float] = loads(out.read_bytes())
@@ -160,11 +175,15 @@ async def latency(url: str, redis_url: str, rate: int, seconds: float) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     ms = [max(0.0, handled[i] - commits[i]) * 1000 for i in handled if i in commits]
     pub = [max(0.0, published[i] - commits[i]) * 1000 for i in published if i in commits]
-    print(f"commit-to-published (XADD done): p50 {statistics.median(pub):.1f} ms, "
-          f"p99 {pct(pub, 0.99):.1f} ms")
-    print(f"commit-to-handled at {rate} events/s offered for {seconds:.0f}s: "
-          f"p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 0.99):.1f} ms "
-          f"({len(handled)}/{total} handled)")
+    print(
+        f"commit-to-published (XADD done): p50 {statistics.median(pub):.1f} ms, "
+        f"p99 {percentile(pub, 0.99):.1f} ms"
+    )
+    print(
+        f"commit-to-handled at {rate} events/s offered for {seconds:.0f}s: "
+        f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms "
+        f"({len(handled)}/{total} handled)"
+    )
     await relay_redis.aclose()  # type: ignore[attr-defined]
     await consumer_redis.aclose()  # type: ignore[attr-defined]
     await engine.dispose()
@@ -178,8 +197,14 @@ async def produce(url: str, rate: int, seconds: float, out: Path) -> None:
 
     async def one(i: int) -> None:
         async with database.sessionmaker() as session, session.begin():
-            event_id = await emit(session, outbox, BenchTickV1(aggregate_id=str(i % 50), n=i),
-                                  source=SERVICE, aggregate_type="agg", aggregate_id=i % 50)
+            event_id = await emit(
+                session,
+                outbox,
+                BenchTickV1(aggregate_id=str(i % 50), n=i),
+                source=SERVICE,
+                aggregate_type="agg",
+                aggregate_id=i % 50,
+            )
         commits[str(event_id)] = time.time()
 
     interval = 1.0 / rate
@@ -197,21 +222,10 @@ async def produce(url: str, rate: int, seconds: float, out: Path) -> None:
     await engine.dispose()
 
 
-async def run(args: argparse.Namespace) -> None:
-    base = Path(tempfile.mkdtemp(prefix="bp-bench-events-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "pg", free_port(), name="bench")
-    redis = RedisServer(base / "redis", free_port(), appendonly=True)
-    cluster.start()
-    redis.start()
-    try:
-        url = await setup(cluster)
-        await relay_throughput(url, redis.url, args.events)
-        await latency(url, redis.url, args.rate, args.seconds)
-    finally:
-        redis.stop()
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+async def run(p: Platform, args: argparse.Namespace) -> None:
+    await setup(p.url)
+    await relay_throughput(p.url, p.redis_url, args.events)
+    await latency(p.url, p.redis_url, args.rate, args.seconds, p.workdir)
 
 
 def main() -> None:
@@ -225,7 +239,8 @@ def main() -> None:
     if args.produce:
         asyncio.run(produce(args.produce, args.rate, args.seconds, args.out))
     else:
-        asyncio.run(run(args))
+        with platform(None, name="events", schema=SCHEMA, redis_appendonly=True) as p:
+            asyncio.run(run(p, args))
 
 
 if __name__ == "__main__":

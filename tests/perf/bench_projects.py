@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -40,24 +38,17 @@ from typing import Any
 
 import asyncpg
 import httpx
-from bench_transitions import start_api, stop
+from benchkit import Platform, percentile, platform, stop
 
-from servicekit.auth import Principal, mint_token
+import task_svc
+from servicekit.auth import Principal
 from servicekit.db import Database, make_engine
-from servicekit.dbadmin import ServiceSchema, provision
-from servicekit.devstack import PostgresCluster, RedisServer, free_port
 from servicekit.jsonutil import dumps
-from servicekit.migrations import upgrade
-from servicekit.testing.keys import ensure_key_pair
-from task_svc import ROLE, SCHEMA, SERVICE_DIR
+from task_svc import SCHEMA
 from task_svc.graph.bootstrap import due_at, plan_graph
 from task_svc.projects import service
 from task_svc.projects.schemas import ProjectCreate
 from task_svc.settings import Settings
-
-PASSWORD = "bench"  # a throwaway cluster of this run
-DATABASE = "bench"
-ISSUER, AUDIENCE = "blueprint-dev", "blueprint"
 
 BOOTSTRAP_GOAL_S = 2.0
 BOOTSTRAP_RATIO_GOAL = 3.0
@@ -355,13 +346,8 @@ async def make_it_lived_in(dsn: str, project: uuid.UUID, users: list[uuid.UUID])
         await conn.close()
 
 
-def p95(values: list[float]) -> float:
-    data = sorted(values)
-    return data[min(len(data) - 1, int(0.95 * len(data)))]
-
-
 def latency_line(name: str, ms: list[float], goal: float) -> str:
-    q = p95(ms)
+    q = percentile(ms, 0.95)
     return (
         f"  {name:<44} p50 {statistics.median(ms):7.1f} ms  p95 {q:7.1f} ms  "
         f"max {max(ms):7.1f} ms  ({len(ms)} requests)  goal p95 < {goal:.0f} ms: "
@@ -428,7 +414,8 @@ async def bench_reads(
 # ---------------------------------------------------------------------------------------------
 
 
-async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> None:
+async def run(p: Platform, args: argparse.Namespace) -> None:
+    url, dsn = p.url, p.dsn
     org = uuid.uuid4()
     start = datetime.now(UTC) - timedelta(days=3)
     print(f"{os.cpu_count()} CPUs; PostgreSQL and the service share them", flush=True)
@@ -444,32 +431,17 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
     for project in projects.values():
         await make_it_lived_in(dsn, project, users)
 
-    private_file, public_file = ensure_key_pair(workdir / "jwt")
-    token = mint_token(
-        private_file.read_bytes(),
-        sub=str(users[0]),
-        roles=["planner"],
-        org_id=org,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl_seconds=3600,
+    token = p.token(sub=str(users[0]), roles=["planner"], org_id=org)
+    api = p.start_api(
+        "task_svc.main:create_app",
+        p.service_env(LOG_LEVEL="WARNING"),
+        workers=1,
+        multiprocess_metrics=True,
+        profile=args.profile,
     )
-    env = {
-        **os.environ,
-        "TASK_SVC_DATABASE_URL": url,
-        "TASK_SVC_REDIS_URL": redis_url,
-        "TASK_SVC_JWT_PUBLIC_KEY_FILE": str(public_file),
-        "TASK_SVC_JWT_ISSUER": ISSUER,
-        "TASK_SVC_JWT_AUDIENCE": AUDIENCE,
-        "TASK_SVC_SERVICE_TOKEN_PRIVATE_KEY_FILE": str(private_file),
-        "TASK_SVC_EVENTS_IN_PROCESS": "false",
-        "TASK_SVC_LOG_LEVEL": "WARNING",
-    }
-    port = free_port()
-    api = start_api(port, env, workdir, args.profile, "task_svc.main:create_app")
     try:
         await bench_reads(
-            f"http://127.0.0.1:{port}",
+            api.url,
             token,
             {f"a project of {case.name}": projects[case.name] for case in cases},
             args.requests,
@@ -490,22 +462,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.profile:
         args.profile = str(Path(args.profile).resolve())
-    base = Path(tempfile.mkdtemp(prefix="bp-bench-projects-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "pg", free_port(), name="bench")
-    redis = RedisServer(base / "redis", free_port(), appendonly=False)
-    cluster.start()
-    try:
-        redis.start()
-        asyncio.run(provision(cluster.admin_dsn, DATABASE, [ServiceSchema(ROLE, SCHEMA, PASSWORD)]))
-        url = cluster.url_for(ROLE, PASSWORD, DATABASE)
-        upgrade(SERVICE_DIR, url)
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        asyncio.run(run(url, dsn, redis.url, base, args))
-    finally:
-        redis.stop()
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with platform(task_svc, name="projects") as p:
+        asyncio.run(run(p, args))
 
 
 if __name__ == "__main__":

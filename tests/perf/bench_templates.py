@@ -36,12 +36,7 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -49,19 +44,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchkit import Platform, platform, stop
 
-from servicekit.auth import mint_token
-from servicekit.dbadmin import ServiceSchema, provision
-from servicekit.devstack import PostgresCluster, RedisServer, free_port
-from servicekit.devstack.ports import wait_for_port
+import template_svc
 from servicekit.jsonutil import dumps
-from servicekit.migrations import upgrade
-from servicekit.testing.keys import ensure_key_pair
-from template_svc import ROLE, SCHEMA, SERVICE_DIR
-
-PASSWORD = "bench"  # a throwaway cluster of this run
-DATABASE = "bench"
-ISSUER, AUDIENCE = "blueprint-dev", "blueprint"
 
 STATION_KINDS = [
     ("cut", "Cut the sheet metal", "work", "cutter"),
@@ -247,86 +233,20 @@ async def bench(base_url: str, token: str, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def start_api(
-    port: int, env: dict[str, str], workdir: Path, profile: str | None, app: str
-) -> subprocess.Popen[bytes]:
-    uvicorn_args = [
-        app,
-        "--factory",
-        "--app-dir",
-        str(Path(__file__).resolve().parent),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    prefix = [sys.executable, "-m", "pyinstrument", "-o", profile] if profile else [sys.executable]
-    log = open(workdir / "api.log", "ab")  # noqa: SIM115 - the child keeps it open
-    proc = subprocess.Popen(
-        [*prefix, "-m", "uvicorn", *uvicorn_args], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    log.close()
-    if not wait_for_port(port, 30.0):
-        proc.terminate()
-        raise RuntimeError(
-            f"template-svc did not start: {(workdir / 'api.log').read_text()[-2000:]}"
-        )
-    return proc
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)  # like Ctrl-C: a profiler wrapping it writes its report
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def run(url: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> None:
-    private_file, public_file = ensure_key_pair(workdir / "jwt")
-    token = mint_token(
-        private_file.read_bytes(),
-        sub=str(uuid.uuid4()),
-        roles=["planner"],
-        org_id=uuid.uuid4(),
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl_seconds=3600,
-    )
-    env = {
-        **os.environ,
-        "TEMPLATE_SVC_DATABASE_URL": url,
-        "TEMPLATE_SVC_REDIS_URL": redis_url,
-        "TEMPLATE_SVC_JWT_PUBLIC_KEY_FILE": str(public_file),
-        "TEMPLATE_SVC_JWT_ISSUER": ISSUER,
-        "TEMPLATE_SVC_JWT_AUDIENCE": AUDIENCE,
-        "TEMPLATE_SVC_SERVICE_TOKEN_PRIVATE_KEY_FILE": str(private_file),
-        "TEMPLATE_SVC_EVENTS_IN_PROCESS": "false",  # the relay is not what is measured
-        "TEMPLATE_SVC_LOG_LEVEL": "WARNING",
-    }
+def run(p: Platform, args: argparse.Namespace) -> None:
+    token = p.token(sub=str(uuid.uuid4()), roles=["planner"], org_id=uuid.uuid4())
+    env = p.service_env(LOG_LEVEL="WARNING")  # the relay (not in process) is not measured
     variants = list(VARIANTS) if args.variant == "both" else [args.variant]
     for variant in variants:
         print(f"== template-svc, {variant}", flush=True)
-        port = free_port()
-        api = start_api(
-            port,
-            {**env, **VARIANTS[variant]},
-            workdir,
-            args.profile,
+        api = p.start_api(
             "template_svc.main:create_app",
+            {**env, **VARIANTS[variant]},
+            log_level="warning",
+            profile=args.profile,
         )
         try:
-            asyncio.run(bench(f"http://127.0.0.1:{port}", token, args))
+            asyncio.run(bench(api.url, token, args))
         finally:
             stop(api)
     if args.profile:
@@ -353,21 +273,8 @@ def main() -> None:
         if args.variant == "both":
             args.variant = "as-shipped"  # one report per run
 
-    base = Path(tempfile.mkdtemp(prefix="bp-bench-templates-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "pg", free_port(), name="bench")
-    redis = RedisServer(base / "redis", free_port(), appendonly=False)
-    cluster.start()
-    try:
-        redis.start()
-        asyncio.run(provision(cluster.admin_dsn, DATABASE, [ServiceSchema(ROLE, SCHEMA, PASSWORD)]))
-        url = cluster.url_for(ROLE, PASSWORD, DATABASE)
-        upgrade(SERVICE_DIR, url)
-        run(url, redis.url, base, args)
-    finally:
-        redis.stop()
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with platform(template_svc, name="templates") as p:
+        run(p, args)
 
 
 if __name__ == "__main__":

@@ -47,11 +47,8 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -61,21 +58,14 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from benchkit import Platform, Server, percentile, platform, stop
 from fastapi import FastAPI
 
-from servicekit.auth import mint_token
-from servicekit.dbadmin import ServiceSchema, provision
-from servicekit.devstack import PostgresCluster, RedisServer, free_port
-from servicekit.devstack.ports import wait_for_port
+import task_svc
 from servicekit.jsonutil import dumps
-from servicekit.migrations import upgrade
-from servicekit.testing.keys import ensure_key_pair
-from task_svc import ROLE, SCHEMA, SERVICE_DIR
+from task_svc import SCHEMA
 from task_svc.tasks import cascades
 
-PASSWORD = "bench"  # a throwaway cluster of this run
-DATABASE = "bench"
-ISSUER, AUDIENCE = "blueprint-dev", "blueprint"
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 50.0
 TASKS_PER_DELIVERABLE = 20
@@ -162,11 +152,6 @@ class Result:
         return "\n".join([head, *parts])
 
 
-def pct(values: list[float], q: float) -> float:
-    data = sorted(values)
-    return data[min(len(data) - 1, int(q * len(data)))] if data else float("nan")
-
-
 def process_cpu(pid: int | None) -> float:
     """CPU seconds (user + system) used so far by process `pid` and its children (None: this
     process)."""
@@ -229,8 +214,8 @@ async def drive(
 
     await asyncio.gather(*(loop() for _ in range(clients)))
     phase.seconds = time.perf_counter() - start
-    phase.p50_ms = pct(latencies, 0.50)
-    phase.p99_ms = pct(latencies, 0.99)
+    phase.p50_ms = percentile(latencies, 0.50)
+    phase.p99_ms = percentile(latencies, 0.99)
     return phase
 
 
@@ -664,109 +649,6 @@ async def bench_http(
     return await two_phases(name, dsn, tasks, args, run_phase, cpu_pid=api_pid, cpu_of="service")
 
 
-def start_api(
-    port: int, env: dict[str, str], workdir: Path, profile: str | None, app: str, workers: int = 1
-) -> subprocess.Popen[bytes]:
-    uvicorn_args = [
-        app,
-        "--factory",
-        "--app-dir",
-        str(Path(__file__).resolve().parent),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-    ]
-    if profile:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pyinstrument",
-            "-o",
-            profile,
-            "-m",
-            "uvicorn",
-            *uvicorn_args,
-        ]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", *uvicorn_args]
-    metrics_dir = workdir / f"metrics-{port}"
-    metrics_dir.mkdir()
-    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
-    log = open(workdir / f"api-{port}.log", "ab")  # noqa: SIM115 - the child keeps it open
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    if not wait_for_port(port, 30.0):
-        proc.terminate()
-        raise RuntimeError(f"task-svc did not start: see {workdir / f'api-{port}.log'}")
-    return proc
-
-
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/client_body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  upstream task_svc {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://task_svc;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Request-ID $request_id;
-    }}
-  }}
-}}
-"""
-
-
-def start_nginx(port: int, upstream: int, workdir: Path) -> subprocess.Popen[bytes] | None:
-    binary = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if binary is None:
-        return None
-    conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, upstream=upstream))
-    log = open(workdir / "nginx.log", "ab")  # noqa: SIM115 - the child keeps it open
-    proc = subprocess.Popen(
-        [binary, "-p", str(workdir), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-    )
-    log.close()
-    if not wait_for_port(port, 10.0):
-        proc.terminate()
-        print(f"nginx did not start: see {workdir / 'nginx-error.log'}")
-        return None
-    return proc
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)  # like Ctrl-C: a profiler wrapping it writes its report
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -793,18 +675,10 @@ def median_line(name: str, results: list[Result], raws: list[Result]) -> str:
     )
 
 
-async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> None:
+async def run(p: Platform, args: argparse.Namespace) -> None:
+    dsn = p.dsn
     s = await seed_project(dsn)
-    private_file, public_file = ensure_key_pair(workdir / "jwt")
-    token = mint_token(
-        private_file.read_bytes(),
-        sub=str(s.user),
-        roles=["operator"],
-        org_id=s.org,
-        issuer=ISSUER,
-        audience=AUDIENCE,
-        ttl_seconds=3600,
-    )
+    token = p.token(sub=str(s.user), roles=["operator"], org_id=s.org)
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     use_wrk = shutil.which("wrk") is not None and not args.httpx
     print(
@@ -812,30 +686,18 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
         f"{args.seconds:.0f} s, {args.tasks} fresh ready tasks per measurement, "
         f"{os.cpu_count()} CPUs, HTTP load from {'wrk' if use_wrk else 'httpx'}"
     )
-    env = {
-        **os.environ,
-        "TASK_SVC_DATABASE_URL": url,
-        "TASK_SVC_REDIS_URL": redis_url,
-        "TASK_SVC_JWT_PUBLIC_KEY_FILE": str(public_file),
-        "TASK_SVC_JWT_ISSUER": ISSUER,
-        "TASK_SVC_JWT_AUDIENCE": AUDIENCE,
-        "TASK_SVC_SERVICE_TOKEN_PRIVATE_KEY_FILE": str(private_file),
-        "TASK_SVC_EVENTS_IN_PROCESS": "false",  # as in the local stack: the relay runs apart
-        "TASK_SVC_LOG_LEVEL": args.log_level,
-        "TASK_SVC_LOG_JSON": "true",
-    }
-    apis: dict[int, tuple[int, subprocess.Popen[bytes]]] = {}
-    gateway: subprocess.Popen[bytes] | None = None
-    gw_port = 0
+    env = p.service_env(LOG_LEVEL=args.log_level, LOG_JSON="true")
+    apis: dict[int, Server] = {}
+    gateway: Server | None = None
     results: dict[str, list[Result]] = {}
     raws: list[Result] = []
     try:
         for w in workers:
-            port = free_port()
-            apis[w] = (port, start_api(port, env, workdir, args.profile, args.app, w))
+            apis[w] = p.start_api(
+                args.app, env, workers=w, multiprocess_metrics=True, profile=args.profile
+            )
         if not args.no_nginx:
-            gw_port = free_port()
-            gateway = start_nginx(gw_port, apis[workers[0]][0], workdir)
+            gateway = p.start_nginx(apis[workers[0]].port)
             if gateway is None:
                 print("(c) gateway: nginx is not available, skipped")
         for rnd in range(args.rounds):
@@ -845,14 +707,14 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
             raws.append(raw)
             print(raw.line(None), flush=True)
             runs = [
-                (f"(b) api, {w} worker{'s' if w > 1 else ''}", apis[w][0], apis[w][1].pid)
+                (f"(b) api, {w} worker{'s' if w > 1 else ''}", apis[w].url, apis[w].pid)
                 for w in workers
             ]
             if gateway is not None:
-                runs.insert(1, ("(c) api behind nginx", gw_port, apis[workers[0]][1].pid))
-            for name, port, pid in runs:
+                runs.insert(1, ("(c) api behind nginx", gateway.url, apis[workers[0]].pid))
+            for name, base_url, pid in runs:
                 result = await bench_http(
-                    name, f"http://127.0.0.1:{port}", dsn, s, token, args, pid, workdir, use_wrk
+                    name, base_url, dsn, s, token, args, pid, p.workdir, use_wrk
                 )
                 results.setdefault(name, []).append(result)
                 print(result.line(raw), flush=True)
@@ -872,8 +734,8 @@ async def run(url: str, dsn: str, redis_url: str, workdir: Path, args: argparse.
         )
     finally:
         stop(gateway)
-        for _, proc in apis.values():
-            stop(proc)
+        for api in apis.values():
+            stop(api)
     if args.profile:
         print(f"profile of the API written to {args.profile}")
 
@@ -909,22 +771,8 @@ def main() -> None:
     if args.profile:
         args.profile = str(Path(args.profile).resolve())
 
-    base = Path(tempfile.mkdtemp(prefix="bp-bench-transitions-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(base / "pg", free_port(), name="bench")
-    redis = RedisServer(base / "redis", free_port(), appendonly=False)
-    cluster.start()
-    try:
-        redis.start()
-        asyncio.run(provision(cluster.admin_dsn, DATABASE, [ServiceSchema(ROLE, SCHEMA, PASSWORD)]))
-        url = cluster.url_for(ROLE, PASSWORD, DATABASE)
-        upgrade(SERVICE_DIR, url)
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        asyncio.run(run(url, dsn, redis.url, base, args))
-    finally:
-        redis.stop()
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with platform(task_svc, name="transitions") as p:
+        asyncio.run(run(p, args))
 
 
 if __name__ == "__main__":
