@@ -148,7 +148,7 @@ class RawRows:
     project: uuid.UUID
     deliverables: list[tuple[uuid.UUID, str, int, str]]
     tasks: list[tuple[Any, ...]]
-    deps: list[tuple[uuid.UUID, uuid.UUID]]
+    deps: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]]
     events: list[tuple[Any, ...]]
 
 
@@ -163,7 +163,7 @@ def raw_rows(
     tag = uuid.uuid4().hex[:8]
     dls = [(uuid.uuid4(), f"D{i + 1}", i + 1, f"RAW-{tag}-{i + 1}") for i in range(deliverables)]
     tasks: list[tuple[Any, ...]] = []
-    deps: list[tuple[uuid.UUID, uuid.UUID]] = []
+    deps: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
     events: list[tuple[Any, ...]] = []
     checklists = [dumps(n.get("qc_checklist") or []).decode() for n in nodes]
     for dl, *_ in dls:
@@ -182,7 +182,7 @@ def raw_rows(
                     2 if p.auto_completed else 1, now, now,
                 )
             )  # fmt: skip
-            deps.extend((tid, ids[b]) for b in p.blockers)
+            deps.extend((tid, ids[b], project) for b in p.blockers)
             payload = dumps(
                 {
                     "status": p.initial_status,
@@ -221,7 +221,9 @@ async def raw_copy(
         )
         await conn.copy_records_to_table("tasks", records=rows.tasks, columns=TASK_COLUMNS)
         await conn.copy_records_to_table(
-            "task_dependencies", records=rows.deps, columns=("task_id", "blocker_id")
+            "task_dependencies",
+            records=rows.deps,
+            columns=("task_id", "blocker_id", "project_id"),
         )
         await conn.copy_records_to_table("task_events", records=rows.events, columns=EVENT_COLUMNS)
 

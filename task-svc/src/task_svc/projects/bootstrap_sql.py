@@ -66,8 +66,9 @@ _INSERT_TASKS = text(
 
 _INSERT_DEPENDENCIES = text(
     """
-    INSERT INTO task_dependencies (task_id, blocker_id)
-    SELECT * FROM unnest(CAST(:task_ids AS uuid[]), CAST(:blocker_ids AS uuid[]))
+    INSERT INTO task_dependencies (task_id, blocker_id, project_id)
+    SELECT d.task_id, d.blocker_id, CAST(:project_id AS uuid)
+    FROM unnest(CAST(:task_ids AS uuid[]), CAST(:blocker_ids AS uuid[])) AS d(task_id, blocker_id)
     """
 )
 
@@ -208,11 +209,16 @@ async def insert_tasks(
 
 
 async def insert_dependencies(
-    session: AsyncSession, *, task_ids: list[uuid.UUID], blocker_ids: list[uuid.UUID]
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    task_ids: list[uuid.UUID],
+    blocker_ids: list[uuid.UUID],
 ) -> None:
     if task_ids:
         await session.execute(
-            _INSERT_DEPENDENCIES, {"task_ids": task_ids, "blocker_ids": blocker_ids}
+            _INSERT_DEPENDENCIES,
+            {"project_id": project_id, "task_ids": task_ids, "blocker_ids": blocker_ids},
         )
 
 

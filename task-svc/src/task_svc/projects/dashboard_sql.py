@@ -38,12 +38,13 @@ WITH r AS MATERIALIZED (
     (row_number() OVER (ORDER BY node_key COLLATE "C", deliverable_id, id))::int - 1 AS n
   FROM tasks WHERE org_id = $1 AND project_id = $2 AND status NOT IN ('done', 'cancelled')
 ), e AS MATERIALIZED (
-  -- One primary-key probe per remaining task: the work follows the project's edges, not
-  -- every edge of the organisation (a plain join lets the planner hash them all).
+  -- The project's edges in one range scan of their project index, kept where both ends are
+  -- still to be done.
   SELECT b.n AS b, x.n AS t
-  FROM unnest((SELECT array_agg(id) FROM r), (SELECT array_agg(n) FROM r)) AS x(id, n)
-  JOIN task_dependencies d ON d.task_id = x.id
+  FROM task_dependencies d
+  JOIN r x ON x.id = d.task_id
   JOIN r b ON b.id = d.blocker_id
+  WHERE d.project_id = $2
 ), tallies AS (
   SELECT grouping(deliverable_id) AS per_assignee, deliverable_id, assigned_to, status,
     count(*)::int AS n, coalesce(sum(estimate_hours), 0)::float8 AS hours

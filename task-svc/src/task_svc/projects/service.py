@@ -306,7 +306,9 @@ async def _bootstrap(
     await bootstrap_sql.insert_tasks(
         session, org_id=org_id, project_id=project_id, now=now, rows=rows
     )
-    await bootstrap_sql.insert_dependencies(session, task_ids=dep_tasks, blocker_ids=dep_blockers)
+    await bootstrap_sql.insert_dependencies(
+        session, project_id=project_id, task_ids=dep_tasks, blocker_ids=dep_blockers
+    )
     trace_id, _span = current_trace_ids()
     await bootstrap_sql.insert_events(
         session,
