@@ -83,6 +83,9 @@ async def create_project(
         )
         if stored is not None:
             return stored
+        # Nothing written yet: end the read so no connection idles in a transaction while
+        # template-svc answers (the writes below start a fresh one).
+        await session.rollback()
 
     if body.due_at is not None and body.due_at < body.start_at:
         raise _invalid(
