@@ -97,8 +97,14 @@ def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
         assert runner.wait(120) == 0, console.read_text()[-3000:]
     finally:
         if runner.poll() is None:
-            runner.kill()
-            runner.wait(30)
+            # A failed assertion above: let the runner stop its children before giving up on it
+            # (SIGKILL alone would leave them running).
+            runner.send_signal(signal.SIGTERM)
+            try:
+                runner.wait(120)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait(30)
     assert processes_mentioning(str(var_dir)) == []
     for name in ("postgres", "redis", "gateway", *(s.name for s in SERVICES)):
         assert (config.log_dir / f"{name}.log").stat().st_size > 0, name
