@@ -216,6 +216,20 @@ async def test_if_match_header_stands_in_for_expected_row_version(
         headers={**h, "If-Match": etag},
     )
     assert resp.status_code == 200, resp.text
+    assert resp.headers["ETag"] == '"2"'
+    defect = {"code": "X", "severity": "minor", "description": "d"}
+    resp = await client.post(
+        f"{BASE}/{inspection.id}/defects",
+        json={**defect, "client_event_id": str(uuid.uuid4()), "expected_row_version": 2},
+        headers={**h, "If-Match": '"3"'},
+    )
+    assert (resp.status_code, resp.json()["code"]) == (422, "ROW_VERSION_AMBIGUOUS")
+    resp = await client.post(
+        f"{BASE}/{inspection.id}/defects",
+        json={**defect, "client_event_id": str(uuid.uuid4())},
+        headers={**h, "If-Match": "two"},
+    )
+    assert (resp.status_code, resp.json()["code"]) == (400, "IF_MATCH_INVALID")
     resp = await client.post(
         f"{BASE}/{inspection.id}/defects",
         json={"client_event_id": str(uuid.uuid4()), "code": "X", "severity": "minor",

@@ -17,9 +17,10 @@ from qc_svc.inspections.rules import (
     Severity,
     Status,
 )
-from qc_svc.inspections.service import decode_cursor, encode_cursor, resolve_expected_version
 from qc_svc.reports.service import resolve_range
+from servicekit.conditional import required_row_version
 from servicekit.errors import AppError
+from servicekit.pagination import as_datetime, as_uuid, decode_cursor, encode_cursor
 
 
 def item(code: str, required: bool = True, result: str | None = None) -> dict[str, object]:
@@ -179,11 +180,25 @@ def test_expected_version_from_body_or_if_match(
     body: int | None, header: str | None, expected: int | None, code: str | None
 ) -> None:
     if code is None:
-        assert resolve_expected_version(body, header) == expected
+        assert qc_expected_version(body, header) == expected
     else:
         with pytest.raises(AppError) as err:
-            resolve_expected_version(body, header)
-        assert err.value.code == code
+            qc_expected_version(body, header)
+        assert (err.value.code, err.value.status) == (code, VERSION_REFUSAL_STATUS[code])
+
+
+VERSION_REFUSAL_STATUS = {
+    "ROW_VERSION_AMBIGUOUS": 422,
+    "ROW_VERSION_REQUIRED": 428,
+    "IF_MATCH_INVALID": 400,
+}
+
+
+def qc_expected_version(body: int | None, header: str | None) -> int:
+    """The expected row version as qc-svc's commands resolve it."""
+    return required_row_version(
+        body, header, mismatch_code="ROW_VERSION_AMBIGUOUS", mismatch_status=422
+    )
 
 
 def test_cursor_round_trips_and_garbage_is_refused() -> None:
@@ -191,9 +206,9 @@ def test_cursor_round_trips_and_garbage_is_refused() -> None:
     from uuid import uuid4
 
     at, ident = datetime(2026, 3, 1, 12, 30, tzinfo=UTC), uuid4()
-    assert decode_cursor(encode_cursor(at, ident)) == (at, ident)
+    assert decode_cursor(encode_cursor([at, ident]), as_datetime, as_uuid) == (at, ident)
     with pytest.raises(AppError) as err:
-        decode_cursor("not-a-cursor")
+        decode_cursor("not-a-cursor", as_datetime, as_uuid)
     assert err.value.code == "CURSOR_INVALID"
 
 

@@ -22,9 +22,11 @@ from qc_svc.inspections.schemas import (
     ResultsRequest,
 )
 from servicekit.auth import Principal, require_roles
+from servicekit.conditional import etag
 from servicekit.db import unit_of_work
 from servicekit.errors import Unprocessable
 from servicekit.jsonutil import FastJSONResponse
+from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
 
@@ -44,7 +46,7 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _answer(result: service.CommandResult) -> Response:
-    headers = {"ETag": f'"{result.row_version}"'}
+    headers = {"ETag": etag(result.row_version)}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(
@@ -85,8 +87,8 @@ async def list_inspections(
     task_id: uuid.UUID | None = None,
     inspector: str | None = Query(default=None, description="a user id, or `me`"),
     round: int | None = Query(default=None, ge=1),
-    limit: int = Query(default=50, ge=1, le=service.MAX_LIMIT),
-    cursor: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
     principal: Principal = Depends(require_roles(*READERS)),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
@@ -111,7 +113,7 @@ async def get_inspection(
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     body = await service.get_inspection(session, principal=principal, inspection_id=inspection_id)
-    return FastJSONResponse(body, headers={"ETag": f'"{body["row_version"]}"'})
+    return FastJSONResponse(body, headers={"ETag": etag(body["row_version"])})
 
 
 @router.post(

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qc_svc.inspections.rules import Decision, Result, Severity, Status
+from servicekit.pagination import CursorPage
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 MAX_NOTE = 2000
@@ -209,6 +210,5 @@ class InspectionRead(BaseModel):
     updated_at: datetime
 
 
-class InspectionPage(BaseModel):
-    items: list[InspectionRead]
-    next_cursor: str | None
+class InspectionPage(CursorPage[InspectionRead]):
+    """A page of inspections, oldest first; `next_cursor` is null on the last page."""

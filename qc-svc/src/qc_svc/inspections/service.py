@@ -9,8 +9,6 @@ and does nothing else; the same id with another command or other arguments is a 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import uuid
@@ -39,10 +37,12 @@ from qc_svc.inspections.schemas import (
     ClaimRequest,
     DecisionRequest,
     DefectCreate,
+    InspectionPage,
     InspectionRead,
     ResultsRequest,
 )
 from servicekit.auth import Principal
+from servicekit.conditional import required_row_version
 from servicekit.errors import (
     AppError,
     Conflict,
@@ -53,10 +53,11 @@ from servicekit.errors import (
 )
 from servicekit.jsonutil import dumps
 from servicekit.outbox import add_event
+from servicekit.pagination import as_datetime, as_uuid, cut_page, decode_cursor, encode_cursor
 
 SOURCE = "qc-svc"
 AGGREGATE = "inspection"
-MAX_LIMIT = 200
+ROW_VERSION_AMBIGUOUS = "ROW_VERSION_AMBIGUOUS"
 
 log = logging.getLogger("qc_svc.inspections")
 
@@ -161,24 +162,6 @@ async def get_inspection(
     return to_read(inspection, defects[inspection.id])
 
 
-def encode_cursor(created_at: datetime, inspection_id: uuid.UUID) -> str:
-    raw = orjson.dumps([created_at.isoformat(), str(inspection_id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, inspection_id = orjson.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), uuid.UUID(inspection_id)
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise AppError(
-            "cursor is not one this API returned; pass next_cursor from the previous page",
-            code="CURSOR_INVALID",
-            status=400,
-        ) from exc
-
-
 async def list_inspections(
     session: AsyncSession,
     *,
@@ -186,18 +169,24 @@ async def list_inspections(
     filters: repo.ListFilters,
     cursor: str | None,
     limit: int,
-) -> dict[str, Any]:
-    after = decode_cursor(cursor) if cursor else None
+) -> InspectionPage:
+    after = decode_cursor(cursor, as_datetime, as_uuid)
     rows = await repo.list_page(
         session, org_id=principal.org, filters=filters, after=after, limit=limit
     )
-    page, more = rows[:limit], len(rows) > limit
+    page, last = cut_page(rows, limit)
     defects = await repo.defects_of(session, [i.id for i in page])
-    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more else None
-    return {"items": [to_read(i, defects[i.id]) for i in page], "next_cursor": next_cursor}
+    next_cursor = encode_cursor([last.created_at, last.id]) if last is not None else None
+    return InspectionPage(
+        items=[_read_model(i, defects[i.id]) for i in page], next_cursor=next_cursor
+    )
 
 
 def to_read(inspection: Inspection, defects: Sequence[Defect]) -> dict[str, Any]:
+    return _read_model(inspection, defects).model_dump(mode="json")
+
+
+def _read_model(inspection: Inspection, defects: Sequence[Defect]) -> InspectionRead:
     return InspectionRead(
         id=inspection.id,
         org_id=inspection.org_id,
@@ -237,7 +226,7 @@ def to_read(inspection: Inspection, defects: Sequence[Defect]) -> dict[str, Any]
         row_version=inspection.row_version,
         created_at=inspection.created_at,
         updated_at=inspection.updated_at,
-    ).model_dump(mode="json")
+    )
 
 
 def _refusal_read(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,36 +248,12 @@ REFUSAL_READ_FIELDS = (
 # --- commands ---------------------------------------------------------------------------------
 
 
-def resolve_expected_version(body_version: int | None, if_match: str | None) -> int:
-    """The row version the client expects, from the body or an `If-Match` header."""
-    header_version: int | None = None
-    if if_match is not None:
-        raw = if_match.strip()
-        raw = raw.removeprefix("W/").strip('"')
-        if not raw.isdigit() or int(raw) < 1:
-            raise AppError(
-                'If-Match must be "<row_version>" (a positive integer in quotes), '
-                f"got {if_match!r}",
-                code="IF_MATCH_INVALID",
-                status=400,
-            )
-        header_version = int(raw)
-    if body_version is not None and header_version is not None and body_version != header_version:
-        raise Unprocessable(
-            f"expected_row_version {body_version} and If-Match {header_version} disagree; "
-            "send one of them",
-            code="ROW_VERSION_AMBIGUOUS",
-        )
-    version = body_version if body_version is not None else header_version
-    if version is None:
-        raise AppError(
-            "send expected_row_version in the body or an If-Match header with the row_version "
-            "you read",
-            code="ROW_VERSION_REQUIRED",
-            status=428,
-            title="Precondition required",
-        )
-    return version
+def _expected_version(body_value: int | None, if_match: str | None) -> int:
+    """The row version the client expects, from the body or an `If-Match` header: 428 when
+    neither was sent, 422 `ROW_VERSION_AMBIGUOUS` when both were and they differ."""
+    return required_row_version(
+        body_value, if_match, mismatch_code=ROW_VERSION_AMBIGUOUS, mismatch_status=422
+    )
 
 
 def _fingerprint(command: Command, inspection_id: uuid.UUID, version: int, args: Any) -> str:
@@ -412,7 +377,7 @@ async def claim(
     body: ClaimRequest,
     if_match: str | None = None,
 ) -> CommandResult:
-    version = resolve_expected_version(body.expected_row_version, if_match)
+    version = _expected_version(body.expected_row_version, if_match)
 
     async def apply(inspection: Inspection, now: datetime) -> None:
         inspection.status = Status.claimed.value
@@ -440,7 +405,7 @@ async def record_results(
     body: ResultsRequest,
     if_match: str | None = None,
 ) -> CommandResult:
-    version = resolve_expected_version(body.expected_row_version, if_match)
+    version = _expected_version(body.expected_row_version, if_match)
     entries = [rules.ResultEntry(r.code, r.result, r.note) for r in body.results]
     codes = [e.code for e in entries]
     duplicates = sorted({c for c in codes if codes.count(c) > 1})
@@ -485,7 +450,7 @@ async def add_defect(
     body: DefectCreate,
     if_match: str | None = None,
 ) -> CommandResult:
-    version = resolve_expected_version(body.expected_row_version, if_match)
+    version = _expected_version(body.expected_row_version, if_match)
 
     async def apply(inspection: Inspection, now: datetime) -> None:
         session.add(
@@ -524,7 +489,7 @@ async def remove_defect(
     expected_row_version: int | None,
     if_match: str | None = None,
 ) -> CommandResult:
-    version = resolve_expected_version(expected_row_version, if_match)
+    version = _expected_version(expected_row_version, if_match)
 
     async def apply(inspection: Inspection, now: datetime) -> None:
         defect = await repo.get_defect(session, inspection_id=inspection.id, defect_id=defect_id)
@@ -555,7 +520,7 @@ async def decide(
     if_match: str | None = None,
 ) -> CommandResult:
     """Accept or reject, after the guards; the decision leaves as an outbox event."""
-    version = resolve_expected_version(body.expected_row_version, if_match)
+    version = _expected_version(body.expected_row_version, if_match)
     if body.decision is Decision.accept and body.rework_from_task_id is not None:
         raise Unprocessable(
             "rework_from_task_id only goes with decision 'reject'; remove it to accept",
