@@ -16,7 +16,6 @@ from task_svc.graph.critical_path import longest_path
 from task_svc.projects.schemas import (
     BlockedTask,
     CriticalPathRead,
-    CriticalPathStep,
     Dashboard,
     DeliverableProgress,
     OverdueTask,
@@ -149,21 +148,22 @@ def assemble_dashboard(
     ]
 
     path, remaining_hours = longest_path(remaining.hours, remaining.edge_from, remaining.edge_to)
-    steps: list[CriticalPathStep] = []
+    # Plain dicts, validated in one go by the model below: for a path of thousands of steps
+    # that is about half the cost of constructing each step model in Python.
+    steps: list[dict[str, Any]] = []
     elapsed = 0.0
     for n in path:
         hours = remaining.hours[n]
         elapsed += hours
-        # Built from trusted values: skipping validation keeps long paths cheap.
         steps.append(
-            CriticalPathStep.model_construct(
-                id=remaining.ids[n],
-                title=remaining.titles[n],
-                status=remaining.statuses[n],
-                deliverable_id=remaining.deliverable_ids[n],
-                estimate_hours=hours,
-                finish_after_hours=round(elapsed, 2),
-            )
+            {
+                "id": remaining.ids[n],
+                "title": remaining.titles[n],
+                "status": remaining.statuses[n],
+                "deliverable_id": remaining.deliverable_ids[n],
+                "estimate_hours": hours,
+                "finish_after_hours": round(elapsed, 2),
+            }
         )
     estimated_finish = now + timedelta(hours=remaining_hours) if path else None
     late = None
@@ -190,11 +190,13 @@ def assemble_dashboard(
         blocked=blocked,
         overdue=overdue,
         workload=workload,
-        critical_path=CriticalPathRead(
-            steps=steps,
-            remaining_hours=round(remaining_hours, 2),
-            estimated_finish=estimated_finish,
-            as_of=now,
+        critical_path=CriticalPathRead.model_validate(
+            {
+                "steps": steps,
+                "remaining_hours": round(remaining_hours, 2),
+                "estimated_finish": estimated_finish,
+                "as_of": now,
+            }
         ),
         late=late,
     )
