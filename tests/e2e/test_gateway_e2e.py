@@ -250,3 +250,18 @@ def test_merged_openapi_lists_every_service_and_no_internal_route(gateway: httpx
     for prefix in ("/api/v1/templates", "/api/v1/projects", "/api/v1/tasks", "/api/v1/inspections"):
         assert any(p.startswith(prefix) for p in paths), prefix
     assert not [p for p in paths if p.startswith("/internal")]
+
+
+@pytest.mark.parametrize("service", ["template-svc", "task-svc", "qc-svc", "notify-svc"])
+def test_each_events_process_serves_its_relay_and_consumer_metrics(
+    stack: Stack, service: str
+) -> None:
+    url = f"http://127.0.0.1:{stack.config.events_metrics_ports[service]}/metrics"
+
+    def backlog() -> str | None:
+        text = httpx.get(url, timeout=5).text
+        return text if f'outbox_backlog{{service="{service}"}}' in text else None
+
+    text = wait_for(backlog, f"{service}-events to report its outbox backlog", 30)
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"outbox_backlog", "outbox_published", "events_consumed"} <= names

@@ -47,6 +47,10 @@ def _default_service_ports() -> dict[str, int]:
     return {svc.name: svc.default_port for svc in SERVICES}
 
 
+def _default_events_metrics_ports() -> dict[str, int]:
+    return {svc.name: svc.default_port + 100 for svc in SERVICES}
+
+
 @dataclass(frozen=True)
 class StackConfig:
     var_dir: Path = REPO_ROOT / "var"
@@ -56,6 +60,8 @@ class StackConfig:
     gateway_port: int = 8080
     gateway_host: str = "127.0.0.1"
     service_ports: Mapping[str, int] = field(default_factory=_default_service_ports)
+    # Each `<service>-events` process serves its relay and consumer metrics here.
+    events_metrics_ports: Mapping[str, int] = field(default_factory=_default_events_metrics_ports)
     database: str = "blueprint"
     # Gateway limits.
     write_rate: str = "20r/s"
@@ -132,6 +138,7 @@ class StackConfig:
             (self.postgres_port, "PostgreSQL"),
             (self.redis_port, "Redis"),
             *((self.service_port(s.name), s.name) for s in SERVICES),
+            *((self.events_metrics_ports[s.name], f"{s.name}-events metrics") for s in SERVICES),
             (self.gateway_port, "the gateway"),
         ]
 
@@ -171,14 +178,19 @@ class StackConfig:
     @classmethod
     def for_tests(cls, var_dir: Path, **overrides: object) -> StackConfig:
         """A stack in `var_dir` on free ports, quiet on the console, installing nothing."""
-        ports = _distinct_free_ports(3 + len(SERVICES))
+        ports = _distinct_free_ports(3 + 2 * len(SERVICES))
         values: dict[str, object] = {
             "var_dir": Path(var_dir).resolve(),
             "postgres_port": ports[0],
             "redis_port": ports[1],
             "gateway_port": ports[2],
             "service_ports": {
-                svc.name: port for svc, port in zip(SERVICES, ports[3:], strict=True)
+                svc.name: port
+                for svc, port in zip(SERVICES, ports[3 : 3 + len(SERVICES)], strict=True)
+            },
+            "events_metrics_ports": {
+                svc.name: port
+                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) :], strict=True)
             },
             "echo": False,
             "install_missing": False,

@@ -189,11 +189,13 @@ class Stack:
 
     def events_spec(self, svc: ServiceDef) -> ProcessSpec:
         """The service's outbox relay and event consumer (`python -m <package>.worker`)."""
+        port = self.config.events_metrics_ports[svc.name]
         return ProcessSpec(
             f"{svc.name}-events",
             self.python("-m", f"{svc.package}.worker"),
-            env=self.service_env(svc),
+            env={**self.service_env(svc), f"{svc.env_prefix}WORKER_METRICS_PORT": str(port)},
             cwd=self.config.repo_root,
+            ready=port_ready(port),
         )
 
     def worker_specs(self) -> list[ProcessSpec]:
@@ -349,6 +351,10 @@ class Stack:
         for svc in SERVICES:
             url = cfg.service_url(svc.name)
             lines.append(f"  {svc.name:<13} {url}   (docs {url}/docs, metrics {url}/metrics)")
+        events = ", ".join(
+            f"http://127.0.0.1:{cfg.events_metrics_ports[s.name]}/metrics" for s in SERVICES
+        )
+        lines.append(f"  events        relay and consumer metrics: {events}")
         lines += [
             f"  PostgreSQL    127.0.0.1:{cfg.postgres_port} database {cfg.database}   (psql -h "
             f"{self.postgres.socket_dir} -p {cfg.postgres_port} -U postgres {cfg.database})",
