@@ -23,6 +23,7 @@ from ..support.taskgraph import (
     make_graph,
     task_row,
 )
+from ..support.transitions import post_action
 
 
 @pytest.fixture
@@ -38,23 +39,7 @@ def hdr(jwt_keys: Any, roles: Any, user: uuid.UUID, org: uuid.UUID = ORG) -> dic
     return jwt_keys.headers(list(roles), org_id=org, user_id=user)
 
 
-async def act(
-    client: httpx.AsyncClient,
-    headers: dict[str, str],
-    task_id: uuid.UUID,
-    action: str,
-    version: int | None,
-    payload: dict[str, Any] | None = None,
-    cid: str | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"action": action}
-    if payload is not None:
-        body["payload"] = payload
-    if version is not None:
-        body["expected_row_version"] = version
-    if cid is not None:
-        body["client_event_id"] = cid
-    return await client.post(f"/api/v1/tasks/{task_id}/transitions", json=body, headers=headers)
+act = post_action
 
 
 async def test_fsm_api_assign_start_complete_unblocks_dependent(

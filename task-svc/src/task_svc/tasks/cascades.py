@@ -146,6 +146,19 @@ async def write_history(conn: AsyncConnection, history: History, now: datetime) 
     history.outbox.clear()
 
 
+def task_event_fields(row: dict[str, Any], *, row_version: int, now: datetime) -> dict[str, Any]:
+    """What every task event's payload starts with (the contracts' task event base)."""
+    return {
+        "task_id": str(row["id"]),
+        "org_id": str(row["org_id"]),
+        "project_id": str(row["project_id"]),
+        "deliverable_id": str(row["deliverable_id"]),
+        "node_key": row["node_key"],
+        "row_version": row_version,
+        "occurred_at": now,
+    }
+
+
 def status_changed(
     row: dict[str, Any],
     *,
@@ -158,13 +171,7 @@ def status_changed(
     now: datetime,
 ) -> OutboxRow:
     body = {
-        "task_id": str(row["id"]),
-        "org_id": str(row["org_id"]),
-        "project_id": str(row["project_id"]),
-        "deliverable_id": str(row["deliverable_id"]),
-        "node_key": row["node_key"],
-        "row_version": row_version,
-        "occurred_at": now,
+        **task_event_fields(row, row_version=row_version, now=now),
         "action": action,
         "from_status": from_status,
         "to_status": to_status,
@@ -327,13 +334,7 @@ def _record_unblock(
             "task",
             tid,
             {
-                "task_id": str(tid),
-                "org_id": str(row["org_id"]),
-                "project_id": str(row["project_id"]),
-                "deliverable_id": str(row["deliverable_id"]),
-                "node_key": row["node_key"],
-                "row_version": version,
-                "occurred_at": now,
+                **task_event_fields(row, row_version=version, now=now),
                 # With several blockers resolved in one wave, the first one is named.
                 "resolved_blocker_id": str(wave[0]),
                 "assigned_to": str(row["assigned_to"]) if row["assigned_to"] else None,
