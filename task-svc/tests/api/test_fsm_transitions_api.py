@@ -135,6 +135,37 @@ async def test_fsm_api_assignee_rule(
     assert r.json()["task"]["assigned_to"] == str(OPERATOR2)
 
 
+async def test_fsm_api_a_viewer_assigned_a_task_still_cannot_change_it(
+    fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
+) -> None:
+    """A viewer reads; being named as the assignee gives it no right to work the task."""
+    g = await make_graph(db_conn, ["a"])
+    a = g["tasks"]["a"]
+    planner = hdr(jwt_keys, ["planner"], PLANNER)
+    viewer = hdr(jwt_keys, ["viewer"], OPERATOR)
+    r = await act(fsm_client, planner, a, "assign", 1, {"assign_to": str(OPERATOR)})
+    assert r.status_code == 200
+    r = await fsm_client.get(f"/api/v1/tasks/{a}", headers=viewer)
+    assert r.status_code == 200
+    assert r.json()["allowed_actions"] == []
+    r = await act(fsm_client, viewer, a, "start", 2)
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "ACTION_FORBIDDEN"
+    assert "only read tasks" in r.json()["detail"]
+    # Walk the task on with an admin; at each step the viewer is refused and nothing changes.
+    r = await act(fsm_client, hdr(jwt_keys, ["admin"], PLANNER), a, "start", 2)
+    assert r.status_code == 200, r.text
+    for action, payload in (("pause", {"reason": "x"}), ("complete", None)):
+        r = await act(fsm_client, viewer, a, action, 3, payload)
+        assert r.status_code == 403, (action, r.text)
+    r = await act(fsm_client, planner, a, "pause", 3, {"reason": "parts"})
+    assert r.status_code == 200, r.text
+    r = await act(fsm_client, viewer, a, "resume", 4)
+    assert r.status_code == 403, r.text
+    row = await task_row(db_conn, a)
+    assert (row["status"], row["row_version"]) == ("on_hold", 4)
+
+
 async def test_fsm_api_idempotent_replay_and_mismatch(
     fsm_client: httpx.AsyncClient, db_conn: AsyncConnection, jwt_keys: Any
 ) -> None:

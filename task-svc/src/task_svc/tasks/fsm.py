@@ -70,9 +70,13 @@ class EventKind(StrEnum):
 
 RESOLVED: frozenset[Status] = frozenset({Status.DONE, Status.CANCELLED})
 
-# Roles that may claim (start) an unassigned task. Admin always passes.
+# Roles that do work on tasks: only they may act as a task's assignee or claim (start) an
+# unassigned task. Being named as assignee is not enough: a viewer or an approver who was
+# assigned a task still only reads it. Admin always passes.
+WORKER_ROLES: frozenset[str] = frozenset({"operator", "planner", "inspector"})
 CLAIMANT_ROLES: frozenset[str] = frozenset({"operator", "planner"})
 ADMIN_ROLE = "admin"
+ROLES: tuple[str, ...] = ("admin", "planner", "operator", "inspector", "approver", "viewer")
 
 MAX_TEXT = 2000
 MAX_DEFECTS = 200
@@ -341,7 +345,8 @@ def may_perform(
 ) -> bool:
     """Whether a user with `roles` may do `action` on a task assigned to `assigned_to`.
 
-    System actions are never allowed to users. Admin passes every user rule.
+    System actions are never allowed to users. Admin passes every user rule. The assignee rule
+    needs a working role too (WORKER_ROLES): a viewer never changes anything.
     """
     t = TRANSITIONS[action]
     if t.system:
@@ -351,9 +356,26 @@ def may_perform(
     if Who.PLANNER in t.who and "planner" in roles:
         return True
     is_assignee = user_id is not None and assigned_to is not None and user_id == assigned_to
-    if Who.ASSIGNEE in t.who and is_assignee:
+    if Who.ASSIGNEE in t.who and is_assignee and roles & WORKER_ROLES:
         return True
     return Who.CLAIMANT in t.who and assigned_to is None and bool(roles & CLAIMANT_ROLES)
+
+
+def role_rule(action: Action, role: str) -> str:
+    """What a user holding only `role` may do with `action`, in words for the docs:
+    'always', 'as assignee', 'as assignee or on an unassigned task', or 'never'."""
+    roles = frozenset({role})
+    me, other = uuid.UUID(int=1), uuid.UUID(int=2)
+    own = may_perform(action, roles=roles, user_id=me, assigned_to=me)
+    others = may_perform(action, roles=roles, user_id=me, assigned_to=other)
+    unassigned = may_perform(action, roles=roles, user_id=me, assigned_to=None)
+    if own and others and unassigned:
+        return "always"
+    if own and unassigned:
+        return "as assignee or on an unassigned task"
+    if own:
+        return "as assignee"
+    return "never"
 
 
 def allowed_actions(

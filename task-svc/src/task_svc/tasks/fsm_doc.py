@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from task_svc import SERVICE_DIR
-from task_svc.tasks.fsm import SYSTEM_ACTIONS, TRANSITIONS, Status
+from task_svc.tasks.fsm import ROLES, SYSTEM_ACTIONS, TRANSITIONS, USER_ACTIONS, Status, role_rule
 
 DOC_PATH = SERVICE_DIR.parent / "docs" / "fsm.md"
 
@@ -51,7 +51,20 @@ def render() -> str:
         "Resolved states: done, cancelled. A task with open blockers cannot start. Admin passes",
         "every user rule; system actions are never callable by users.",
         "",
+        "## Who may do what",
+        "",
+        "For a user holding one role (a user with several roles may do what any of them allows).",
+        "Being a task's assignee is not enough on its own: only the working roles (operator,",
+        "planner, inspector) act as assignee, so a viewer or an approver never changes a task.",
+        "A refused action answers 403 `ACTION_FORBIDDEN`.",
+        "",
+        "| action | " + " | ".join(ROLES) + " |",
+        "|---|" + "---|" * len(ROLES),
     ]
+    for action in USER_ACTIONS:
+        cells = " | ".join(role_rule(action, role) for role in ROLES)
+        lines.append(f"| {action} | {cells} |")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -42,6 +42,7 @@ from task_svc.tasks.fsm import (
     RESOLVED,
     SYSTEM_ACTIONS,
     TRANSITIONS,
+    WORKER_ROLES,
     Action,
     Guard,
     PayloadError,
@@ -412,7 +413,9 @@ async def check_locked(
             act, roles=caller.roles, user_id=caller.user_id, assigned_to=row["assigned_to"]
         )
     ):
-        raise Forbidden(_forbidden_detail(act, row), code="ACTION_FORBIDDEN", action=str(act))
+        raise Forbidden(
+            _forbidden_detail(act, row, caller), code="ACTION_FORBIDDEN", action=str(act)
+        )
     failed = failed_guards(
         act, open_blockers=row["open_blockers"], is_milestone=row["is_milestone"]
     )
@@ -639,8 +642,13 @@ async def _raise_blocked(conn: AsyncConnection, row: dict[str, Any]) -> None:
     )
 
 
-def _forbidden_detail(act: Action, row: dict[str, Any]) -> str:
+def _forbidden_detail(act: Action, row: dict[str, Any], caller: Caller) -> str:
     who = sorted(str(w) for w in TRANSITIONS[act].who)
+    if row["assigned_to"] is not None and row["assigned_to"] == caller.user_id:
+        return (
+            f"your roles ({', '.join(sorted(caller.roles)) or 'none'}) only read tasks: working "
+            f"on a task assigned to you needs one of the roles {', '.join(sorted(WORKER_ROLES))}"
+        )
     if act is Action.START and row["assigned_to"] is not None:
         return (
             f"task {row['id']} is assigned to {row['assigned_to']}: only the assignee may start "
