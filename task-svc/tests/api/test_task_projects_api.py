@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from typing import Any
 
@@ -177,6 +178,9 @@ async def test_bad_input_is_a_precise_problem_and_creates_nothing(
         (body(template_id, deliverables=0), 422, "VALIDATION_FAILED", "deliverables"),
         (body(template_id, deliverables=[]), 422, "VALIDATION_FAILED", "deliverables"),
         (body(template_id, deliverables=201), 422, "TOO_MANY_DELIVERABLES", "deliverables"),
+        (body(template_id, deliverables=9_999), 422, "TOO_MANY_DELIVERABLES", "deliverables"),
+        (body(template_id, deliverables=38443777673), 422, "VALIDATION_FAILED", "deliverables"),
+        (body(template_id, deliverables=2**70), 422, "VALIDATION_FAILED", "deliverables"),
         (body(template_id, due_at="2026-11-30T08:00:00Z"), 422, "DUE_BEFORE_START", "due_at"),
         (body(template_id, start_at="2026-12-01T08:00:00"), 422, "VALIDATION_FAILED", "start_at"),
         (body(template_id, colour="red"), 422, "VALIDATION_FAILED", "colour"),
@@ -189,6 +193,27 @@ async def test_bad_input_is_a_precise_problem_and_creates_nothing(
         assert problem["code"] == code, (payload, problem)
         assert any(e["field"] == field for e in problem["errors"]), (payload, problem)
     assert await project_count(session, org) == 0
+
+
+async def test_a_huge_deliverable_count_is_refused_before_anything_is_allocated(
+    api: httpx.AsyncClient, templates_api: httpx.AsyncClient, jwt_keys: JwtKeys
+) -> None:
+    """A count from a client is checked before a list of that size is built: the refusal of a
+    count a hundred times the ceiling allocates almost nothing."""
+    org = uuid.uuid4()
+    headers = planner_headers(jwt_keys, org)
+    template_id = await publish_template(templates_api, jwt_keys, org)
+    for count in (9_000, 1_000_000):
+        tracemalloc.start()
+        try:
+            resp = await api.post(
+                "/api/v1/projects", json=body(template_id, deliverables=count), headers=headers
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert resp.status_code == 422, resp.text
+        assert peak < 5_000_000, f"refusing {count} deliverables allocated {peak} bytes"
 
 
 async def test_deprecated_versions_need_allow_deprecated(

@@ -12,6 +12,9 @@ from servicekit.pagination import CursorPage
 
 MAX_NAME = 200
 MAX_DELIVERABLE_NAME = 200
+# A ceiling no setting can raise: the per-deployment limit (settings.max_deliverables) is checked
+# by the service on the count, before any list of that size is built.
+DELIVERABLES_CEILING = 10_000
 
 PROJECT_CREATE_EXAMPLE: dict[str, Any] = {
     "name": "Cabinets for ACME, order 4711",
@@ -43,7 +46,10 @@ class ProjectCreate(BaseModel):
         default=False, description="start from a deprecated version anyway"
     )
     deliverables: int | list[str] = Field(
-        description="how many deliverables (named '#1', '#2', ...) or their names, in order"
+        description=(
+            "how many deliverables (named '#1', '#2', ...) or their names, in order; at most "
+            "the deployment's limit (200 by default)"
+        )
     )
     start_at: datetime
     due_at: datetime | None = None
@@ -59,13 +65,14 @@ class ProjectCreate(BaseModel):
     @field_validator("deliverables")
     @classmethod
     def _deliverables(cls, value: int | list[str]) -> int | list[str]:
+        count = value if isinstance(value, int) else len(value)
+        if count < 1:
+            raise ValueError("a project needs at least 1 deliverable")
+        if count > DELIVERABLES_CEILING:
+            raise ValueError(f"at most {DELIVERABLES_CEILING} deliverables, got {count}")
         if isinstance(value, int):
-            if value < 1:
-                raise ValueError("a project needs at least 1 deliverable")
             return value
         names = [n.strip() for n in value]
-        if not names:
-            raise ValueError("a project needs at least 1 deliverable")
         for i, n in enumerate(names):
             if not n or len(n) > MAX_DELIVERABLE_NAME:
                 raise ValueError(
@@ -79,6 +86,13 @@ class ProjectCreate(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-12-01T08:00:00Z")
         return value
+
+    @property
+    def deliverable_count(self) -> int:
+        """How many deliverables were asked for, without building their names."""
+        if isinstance(self.deliverables, int):
+            return self.deliverables
+        return len(self.deliverables)
 
     def deliverable_names(self) -> list[str]:
         if isinstance(self.deliverables, int):

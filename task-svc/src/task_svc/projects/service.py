@@ -94,14 +94,15 @@ async def create_project(
             f"{body.due_at.isoformat()}",
             code="DUE_BEFORE_START",
         )
-    names = body.deliverable_names()
-    if len(names) > settings.max_deliverables:
+    if body.deliverable_count > settings.max_deliverables:
         raise _invalid(
             "deliverables",
-            f"at most {settings.max_deliverables} deliverables per project, got {len(names)}",
+            f"at most {settings.max_deliverables} deliverables per project, got "
+            f"{body.deliverable_count}",
             code="TOO_MANY_DELIVERABLES",
             limit=settings.max_deliverables,
         )
+    names = body.deliverable_names()
 
     version = await _fetch_version(templates, org_id=org_id, body=body)
     nodes = version["nodes"]
