@@ -22,6 +22,7 @@ from qc_svc.inspections.schemas import (
     ResultsRequest,
 )
 from servicekit.auth import Principal, require_roles
+from servicekit.bounds import INT2_MAX, INT4_MAX
 from servicekit.conditional import etag
 from servicekit.db import unit_of_work
 from servicekit.errors import Unprocessable
@@ -86,7 +87,7 @@ async def list_inspections(
     deliverable_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     inspector: str | None = Query(default=None, description="a user id, or `me`"),
-    round: int | None = Query(default=None, ge=1),
+    round: int | None = Query(default=None, ge=1, le=INT2_MAX),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     principal: Principal = Depends(require_roles(*READERS)),
@@ -187,7 +188,7 @@ async def remove_defect(
     inspection_id: uuid.UUID,
     defect_id: uuid.UUID,
     client_event_id: uuid.UUID = Query(description="your id for this command"),
-    expected_row_version: int | None = Query(default=None, ge=1),
+    expected_row_version: int | None = Query(default=None, ge=1, le=INT4_MAX),
     if_match: IfMatch = None,
     principal: Principal = Depends(require_roles("inspector")),
     session: AsyncSession = unit_of_work(),
