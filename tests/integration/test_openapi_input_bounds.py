@@ -35,7 +35,7 @@ def _unbounded(doc: dict[str, Any], node: Any, where: str, seen: set[str]) -> li
     if node.get("type") == "integer" and "maximum" not in node:
         out.append(where)
     for key in ("anyOf", "oneOf", "allOf"):
-        for i, sub in enumerate(node.get(key, [])):
+        for sub in node.get(key, []):
             out += _unbounded(doc, sub, where, seen)
     for name, sub in node.get("properties", {}).items():
         out += _unbounded(doc, sub, f"{where}.{name}", seen)
