@@ -109,6 +109,13 @@ def problem_body(
     if rid:
         body["request_id"] = rid
     body.update(extra)
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        # Every field error has the same shape (in, field, message, type), whoever raised it.
+        body["errors"] = [
+            e if not isinstance(e, dict) or "type" in e else {**e, "type": "value_error"}
+            for e in errors
+        ]
     return body
 
 
