@@ -141,7 +141,7 @@ def schemas(stack: Stack) -> dict[str, Any]:
     return out
 
 
-@pytest.mark.parametrize(("service", "label"), OPERATIONS, ids=[l for _, l in OPERATIONS])
+@pytest.mark.parametrize(("service", "label"), OPERATIONS, ids=[label for _, label in OPERATIONS])
 def test_fuzzed_requests_get_documented_answers_never_a_5xx(
     schemas: dict[str, Any], world: World, service: str, label: str
 ) -> None:
