@@ -49,6 +49,15 @@ def test_limits_come_from_the_config(config: StackConfig) -> None:
     assert "client_max_body_size 16k;" in text
 
 
+def test_overrides_replace_the_runner_values_and_unknown_names_are_refused(
+    config: StackConfig,
+) -> None:
+    text = render_for_stack(config, {"GATEWAY_PROXY_READ_TIMEOUT": "1s"})
+    assert "proxy_read_timeout 1s;" in text
+    with pytest.raises(TemplateError, match="GATEWAY_NO_SUCH_VALUE"):
+        render_for_stack(config, {"GATEWAY_NO_SUCH_VALUE": "x"})
+
+
 def test_a_missing_value_is_named() -> None:
     with pytest.raises(TemplateError, match="GATEWAY_LISTEN, TASK_SVC_UPSTREAM"):
         render("listen ${GATEWAY_LISTEN}; server ${TASK_SVC_UPSTREAM}; $remote_addr", {})
