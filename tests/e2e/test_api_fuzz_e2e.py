@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from typing import Any
 
 import httpx
@@ -31,81 +30,18 @@ from schemathesis.checks import (
 
 from blueprint_stack import Stack
 from blueprint_stack.config import SERVICES
-from blueprint_stack.keys import mint_dev_token
+
+from .support import ROLES, World
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = int(os.environ.get("BLUEPRINT_FUZZ_EXAMPLES", "6"))
-ROLES = ("admin", "planner", "operator", "inspector", "approver", "viewer")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
 ]
-
-
-class World:
-    """Real ids in one org, for the generated requests to land on."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.org_id = uuid.uuid4()
-        self.keys = stack.config.keys_dir
-        gateway = f"http://127.0.0.1:{stack.config.gateway_port}"
-        self.ids: dict[str, list[str]] = {}
-        with httpx.Client(base_url=gateway, timeout=15, trust_env=False) as client:
-            planner = self.headers("planner")
-            template = client.post(
-                "/api/v1/templates",
-                json={
-                    "key": "fuzz",
-                    "name": "Fuzz",
-                    "draft": {
-                        "nodes": [
-                            {"key": "cut", "title": "Cut"},
-                            {
-                                "key": "paint",
-                                "title": "Paint",
-                                "qc_required": True,
-                                "qc_checklist": [{"code": "P-1", "text": "No runs"}],
-                            },
-                        ],
-                        "edges": [{"blocker": "cut", "dependent": "paint"}],
-                    },
-                },
-                headers=planner,
-            )
-            assert template.status_code == 201, template.text
-            template_id = template.json()["id"]
-            published = client.post(
-                f"/api/v1/templates/{template_id}/versions/1/publish", headers=planner
-            )
-            assert published.status_code == 200, published.text
-            project = client.post(
-                "/api/v1/projects",
-                json={
-                    "name": "Fuzz",
-                    "template_id": template_id,
-                    "deliverables": 1,
-                    "start_at": "2026-12-01T08:00:00Z",
-                },
-                headers=planner,
-            )
-            assert project.status_code == 201, project.text
-            project_id = project.json()["id"]
-            tasks = client.get(f"/api/v1/projects/{project_id}/tasks", headers=planner).json()
-            deliverables = [d["id"] for d in project.json().get("deliverables", [])]
-        self.ids = {
-            "template_id": [template_id],
-            "project_id": [project_id],
-            "task_id": [t["id"] for t in tasks.get("items", [])],
-            "deliverable_id": deliverables,
-        }
-        self.tokens = {role: self.headers(role) for role in ROLES}
-
-    def headers(self, role: str) -> dict[str, str]:
-        token = mint_dev_token(self.keys, roles=[role], org_id=self.org_id, user_id=uuid.uuid4())
-        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
