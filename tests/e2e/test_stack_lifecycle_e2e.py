@@ -18,7 +18,13 @@ import redis
 
 from blueprint_stack import Stack, StackConfig
 from blueprint_stack.config import REPO_ROOT, SERVICES
-from blueprint_stack.testing import processes_mentioning, temp_var_dir, wait_for
+from blueprint_stack.testing import (
+    default_ports,
+    listening_on,
+    processes_mentioning,
+    temp_var_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +37,16 @@ def var_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def default_ports_taken() -> Iterator[None]:
+    """As when a `make run` stack is running on this machine: every default port is taken, and
+    the test stack, on ports of its own, must start beside it."""
+    with listening_on(default_ports()):
+        yield
+
+
 def cli_args(config: StackConfig) -> list[str]:
-    args = [
-        "--var-dir", str(config.var_dir), "--no-install",
-        "--postgres-port", str(config.postgres_port),
-        "--redis-port", str(config.redis_port),
-        "--gateway-port", str(config.gateway_port),
-    ]  # fmt: skip
-    for svc in SERVICES:
-        args += [f"--{svc.short}-port", str(config.service_port(svc.name))]
-    return args
+    return ["--no-install", *config.run_args()]
 
 
 def gateway_ready(config: StackConfig) -> bool:
@@ -65,7 +71,7 @@ def sql(stack: Stack, statement: str) -> object:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
-    var_dir: Path, sig: signal.Signals
+    var_dir: Path, sig: signal.Signals, default_ports_taken: None
 ) -> None:
     config = StackConfig.for_tests(var_dir)
     console = var_dir / "console.out"

@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
             dest=f"{svc.short}_port",
             help=f"{svc.name}; env {svc.port_env} ({svc.default_port})",
         )
+    for svc in SERVICES:
+        run.add_argument(
+            f"--{svc.short}-events-port",
+            type=int,
+            dest=f"{svc.short}_events_port",
+            help=f"/metrics of {svc.events_name}; env {svc.events_port_env} "
+            f"({svc.default_events_port})",
+        )
     run.add_argument(
         "--write-rate", help="gateway writes per client, e.g. 20r/s (env BLUEPRINT_WRITE_RATE)"
     )
@@ -96,11 +104,16 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         if value is not None:
             changes[attr] = value
     ports = dict(cfg.service_ports)
+    events_ports = dict(cfg.events_metrics_ports)
     for svc in SERVICES:
         value = getattr(args, f"{svc.short}_port", None)
         if value is not None:
             ports[svc.name] = value
+        value = getattr(args, f"{svc.short}_events_port", None)
+        if value is not None:
+            events_ports[svc.name] = value
     changes["service_ports"] = ports
+    changes["events_metrics_ports"] = events_ports
     if getattr(args, "no_install", False):
         changes["install_missing"] = False
     return replace(cfg, **changes)  # type: ignore[arg-type]
@@ -132,7 +145,7 @@ def run(config: StackConfig) -> int:
     except KeyboardInterrupt:
         pass
     except PortInUse as exc:
-        print(f"blueprint: {exc}{_port_hint(exc.what)}", file=sys.stderr)
+        print(f"blueprint: {exc}{_port_hint(config, exc.what)}", file=sys.stderr)
         return 1
     except StackError as exc:
         print(f"blueprint: {exc}", file=sys.stderr)
@@ -148,18 +161,12 @@ def run(config: StackConfig) -> int:
     return code
 
 
-def _port_hint(what: str) -> str:
+def _port_hint(config: StackConfig, what: str) -> str:
     """Which flag / variable moves the port that was taken."""
-    hints = {
-        "PostgreSQL": ("--postgres-port", "BLUEPRINT_POSTGRES_PORT"),
-        "Redis": ("--redis-port", "BLUEPRINT_REDIS_PORT"),
-        "the gateway": ("--gateway-port", "BLUEPRINT_GATEWAY_PORT"),
-        **{svc.name: (f"--{svc.short}-port", svc.port_env) for svc in SERVICES},
-    }
-    if what not in hints:
-        return ""
-    flag, env = hints[what]
-    return f" ({flag} or {env})"
+    for setting in config.ports():
+        if setting.what == what:
+            return f" ({setting.flag} or {setting.env})"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,8 +62,8 @@ class Stack:
 
     def _start(self) -> None:
         cfg = self.config
-        for port, what in cfg.ports():
-            ensure_port_free(port, what)
+        for setting in cfg.ports():
+            ensure_port_free(setting.port, setting.what)
         ensure_installed(self.console, allowed=cfg.install_missing)
         for d in (cfg.var_dir, cfg.log_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -369,9 +369,10 @@ class Stack:
 
 
 def ensure_port_free_for(config: StackConfig, name: str) -> None:
-    for svc in SERVICES:
-        if svc.name == name:
-            ensure_port_free(config.service_port(name), name)
+    """Refuse to start process `name` again while something else holds one of its ports."""
+    for setting in config.ports():
+        if setting.process == name:
+            ensure_port_free(setting.port, setting.what)
 
 
 def service(name: str) -> ServiceDef:

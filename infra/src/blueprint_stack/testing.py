@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from blueprint_stack.config import StackConfig
 
 T = TypeVar("T")
 
@@ -19,6 +23,28 @@ def temp_var_dir(prefix: str = "blueprint-") -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     path.chmod(0o755)
     return path
+
+
+@contextlib.contextmanager
+def listening_on(ports: Iterable[int]) -> Iterator[list[int]]:
+    """Hold a listener on each of `ports` that is free (a taken one is taken already), as a
+    running `make run` stack would; yields the ports it holds."""
+    held: list[int] = []
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            sock.listen()
+            held.append(port)
+        yield held
+
+
+def default_ports() -> list[int]:
+    """Every port a `make run` stack with the default settings listens on."""
+    return [setting.port for setting in StackConfig().ports()]
 
 
 def processes_mentioning(text: str) -> list[str]:
