@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP worker processes per service (env BLUEPRINT_SERVICE_WORKERS, one per core)",
     )
     run.add_argument("--no-install", action="store_true", help="never run apt-get")
+    run.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="a process that crashes stops the stack (default: it is restarted with backoff)",
+    )
 
     token = sub.add_parser("token", help="print a dev bearer token for the local stack")
     _var_dir_arg(token)
@@ -116,6 +121,8 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
     changes["events_metrics_ports"] = events_ports
     if getattr(args, "no_install", False):
         changes["install_missing"] = False
+    if getattr(args, "no_restart", False):
+        changes["restart_policy"] = None
     return replace(cfg, **changes)  # type: ignore[arg-type]
 
 
@@ -125,23 +132,18 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(config: StackConfig) -> int:
     stack = Stack(config)
-    # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit.
+    # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit. It is the way
+    # to stop a runner started in the background by a script, where SIGINT is ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     code = 0
     try:
         stack.start()
         print(stack.summary(), flush=True)
+        # Children are started (and restarted) from this, the main thread: their death signal
+        # is tied to the thread that started them.
         while True:
-            dead = stack.dead_processes()
-            if dead:
-                for proc in dead:
-                    stack.console.say(
-                        f"{proc.name} exited unexpectedly (code {proc.exit_code()}); "
-                        f"see {proc.log_file}"
-                    )
-                code = 1
-                break
-            time.sleep(0.5)
+            stack.watch()  # restarts crashed processes; ProcessDied when it gives up
+            time.sleep(0.25)
     except KeyboardInterrupt:
         pass
     except PortInUse as exc:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from blueprint_stack.supervisor import RestartPolicy
 from servicekit.devstack import free_port
 
 # infra/src/blueprint_stack/config.py -> the repository root
@@ -102,12 +103,19 @@ class StackConfig:
     # Install missing PostgreSQL / Redis / nginx with apt-get (only possible as root).
     install_missing: bool = True
     ready_timeout: float = 60.0
+    # A process that crashes is started again with backoff; None: a crash stops the stack.
+    restart_policy: RestartPolicy | None = field(default_factory=RestartPolicy)
 
     # --- derived paths -----------------------------------------------------------------
     @property
     def metrics_dir(self) -> Path:
         """Where the HTTP workers of each service share their Prometheus metrics."""
         return self.var_dir / "metrics"
+
+    @property
+    def run_dir(self) -> Path:
+        """The runner's lock and one pid file per process it started."""
+        return self.var_dir / "run"
 
     @property
     def pg_dir(self) -> Path:
