@@ -231,10 +231,26 @@ else
   say "reusing the Debian root in $base (--clean to rebuild it)"
 fi
 
+if [ -d "$root" ]; then
+  say "removing the previous run's root"
+  rm -rf --one-file-system "$root"
+fi
 t=$(date +%s)
-rm -rf --one-file-system "$root"
 cp -a "$base" "$root"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# A machine whose network inspects TLS trusts that proxy's CA, added locally, and points pip, uv
+# and npm (which carry their own CA lists) at its CA bundle. The root gets the same trust, or
+# nothing could be downloaded from PyPI or npm in it.
+ca_env=()
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates" "$root/usr/local/share/fresh-debian-check"
+  cp -L /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  cp -L "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" \
+    "$root/usr/local/share/fresh-debian-check/ca-bundle.pem"
+  bundle=/usr/local/share/fresh-debian-check/ca-bundle.pem
+  ca_env=(SSL_CERT_FILE=$bundle PIP_CERT=$bundle NODE_EXTRA_CA_CERTS=$bundle)
+  say "this machine trusts local CAs: the root does too (${ca_env[*]})"
+fi
 
 # --- 2. the repository --------------------------------------------------------------------------
 
@@ -264,7 +280,7 @@ mount --bind "$cache/home" "$root/root/.cache"; mounts+=("$root/root/.cache")
 # in_root 'command line' [VAR=value ...]
 root_env=(chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-  npm_config_cache=/root/.cache/npm)
+  npm_config_cache=/root/.cache/npm "${ca_env[@]}")
 in_root() {
   local cmd=$1
   shift
@@ -283,7 +299,7 @@ else
   fail "make setup ($(elapsed "$t")): see $logs/setup.log"
   exit 1
 fi
-in_root 'echo "python3 $(python3 -V 2>&1 | cut -d" " -f2), $(uv --version 2>/dev/null || var/tools/bin/uv --version), node $(node --version), npm $(npm --version), $(nginx -v 2>&1 | cut -d" " -f3), $(redis-server --version | cut -d" " -f3), postgres $(ls /usr/lib/postgresql), compose: $(command -v docker-compose || echo none)"' \
+in_root 'echo "python3 $(python3 -V 2>&1 | cut -d" " -f2), $(uv --version 2>/dev/null || var/tools/bin/uv --version), node $(node --version), npm $(npm --version), $(nginx -v 2>&1 | cut -d" " -f3), redis $(redis-server --version | cut -d" " -f3 | cut -d= -f2), postgres $(ls /usr/lib/postgresql), compose: $(command -v docker-compose || echo none)"' \
   > "$logs/versions.log" 2>&1 || true
 say "installed: $(cat "$logs/versions.log")"
 
