@@ -308,21 +308,13 @@ say "installed: $(cat "$logs/versions.log")"
 current="make run"
 # Free ports, not the defaults, so the check can run beside a developer's stack (the root
 # shares this machine's network).
-read -r gw pg rd p1 p2 p3 p4 < <(in_root 'python3 -c "
+read -r gw pg rd p1 p2 p3 p4 e1 e2 e3 e4 < <(in_root 'python3 -c "
 import socket
-socks = [socket.socket() for _ in range(7)]
+socks = [socket.socket() for _ in range(11)]
 for s in socks:
     s.bind((\"127.0.0.1\", 0))
 print(*(s.getsockname()[1] for s in socks))
 "')
-# The events processes' metrics ports (8201-8204) have no setting in the runner yet.
-for port in 8201 8202 8203 8204; do
-  if in_root "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $port), 1)'" \
-      >/dev/null 2>&1; then
-    fail "port $port (an events process's metrics) is taken on this machine; stop what uses it"
-    exit 1
-  fi
-done
 say "make run with the gateway on :$gw (PostgreSQL :$pg, Redis :$rd, services :$p1 :$p2 :$p3 :$p4)"
 t=$(date +%s)
 # chroot, env and bash each exec the next: the background job's pid is make's own, the process
@@ -331,6 +323,8 @@ t=$(date +%s)
   BLUEPRINT_GATEWAY_PORT="$gw" BLUEPRINT_POSTGRES_PORT="$pg" BLUEPRINT_REDIS_PORT="$rd" \
   BLUEPRINT_TEMPLATE_SVC_PORT="$p1" BLUEPRINT_TASK_SVC_PORT="$p2" \
   BLUEPRINT_QC_SVC_PORT="$p3" BLUEPRINT_NOTIFY_SVC_PORT="$p4" \
+  BLUEPRINT_TEMPLATE_EVENTS_PORT="$e1" BLUEPRINT_TASK_EVENTS_PORT="$e2" \
+  BLUEPRINT_QC_EVENTS_PORT="$e3" BLUEPRINT_NOTIFY_EVENTS_PORT="$e4" \
   /bin/bash -c "cd $src && exec make run" > "$logs/run.log" 2>&1 &
 run_pid=$!
 sleep 1
