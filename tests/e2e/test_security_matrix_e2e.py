@@ -4,15 +4,23 @@ refused precisely, and no log line of the run holds a bearer token."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from blueprint_stack import Stack
+from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER
 
 from .support import World
 
@@ -136,3 +144,88 @@ def test_no_log_line_holds_a_bearer_token(
             found.append(f"{path.name}: a bearer token")
         found += [f"{path.name}: a token of this run" for s in secrets if s in text]
     assert not found, found
+
+
+def _forged_tokens(keys_dir: Path, org_id: uuid.UUID) -> dict[str, str]:
+    """Tokens an attacker could make, each wrong in one way."""
+    private = (keys_dir / "private.pem").read_bytes()
+    public = (keys_dir / "public.pem").read_bytes()
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    now = int(time.time())
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "org_id": str(org_id),
+        "roles": ["admin"],
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+    }
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def unsigned(header: dict[str, Any]) -> str:
+        return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}."
+
+    hs_head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    hs_body = b64(json.dumps(claims).encode())
+    hs_sig = b64(hmac.new(public, f"{hs_head}.{hs_body}".encode(), hashlib.sha256).digest())
+    return {
+        "alg none": unsigned({"alg": "none", "typ": "JWT"}),
+        "HS256 signed with the public key": f"{hs_head}.{hs_body}.{hs_sig}",
+        "expired": jwt.encode({**claims, "exp": now - 3600}, private, algorithm="RS256"),
+        "wrong audience": jwt.encode({**claims, "aud": "another-api"}, private, algorithm="RS256"),
+        "wrong issuer": jwt.encode({**claims, "iss": "evil"}, private, algorithm="RS256"),
+        "another issuer's key": jwt.encode(claims, other_key, algorithm="RS256"),
+        "signature stripped": jwt.encode(claims, private, algorithm="RS256").rsplit(".", 1)[0]
+        + ".",
+        "not yet valid": jwt.encode({**claims, "nbf": now + 3600}, private, algorithm="RS256"),
+    }
+
+
+def test_forged_tokens_are_401_problems_everywhere(
+    stack: Stack, gateway: httpx.Client, owner: World
+) -> None:
+    paths = [
+        f"/api/v1/templates/{owner.ids['template_id'][0]}",
+        f"/api/v1/projects/{owner.ids['project_id'][0]}",
+        f"/api/v1/tasks/{owner.ids['task_id'][0]}",
+        f"/api/v1/inspections/{owner.ids['inspection_id'][0]}",
+    ]
+    forged = _forged_tokens(Path(stack.config.keys_dir), owner.org_id)
+    for name, token in forged.items():
+        for path in paths:
+            resp = gateway.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert resp.status_code == 401, (name, path, resp.text)
+            assert resp.headers["content-type"] == "application/problem+json"
+
+
+def test_a_token_without_an_org_reads_nothing(
+    stack: Stack, gateway: httpx.Client, owner: World
+) -> None:
+
+    private = (Path(stack.config.keys_dir) / "private.pem").read_bytes()
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "sub": str(uuid.uuid4()),
+            "roles": ["admin"],
+            "iss": DEV_ISSUER,
+            "aud": DEV_AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+        },
+        private,
+        algorithm="RS256",
+    )
+    resp = gateway.get(
+        f"/api/v1/projects/{owner.ids['project_id'][0]}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code in {401, 403}, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
