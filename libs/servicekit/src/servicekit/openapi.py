@@ -86,6 +86,9 @@ def inferred_errors(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[
     if has_body:
         bad_request.append("BODY_NOT_JSON: the body is not JSON")
         out["413"] = "The body is larger than the service accepts (PAYLOAD_TOO_LARGE)"
+        media = sorted(op["requestBody"].get("content", {}))
+        if media != ["application/json"]:
+            out["415"] = f"The body's Content-Type is none of {', '.join(media)}"
     if ("query", "cursor") in params:
         bad_request.append("CURSOR_INVALID: a cursor not given by this list")
     if ("header", "if-match") in params:
