@@ -1,8 +1,9 @@
-"""Listing and re-driving the events a consumer group gave up on."""
+"""The events a consumer group gave up on: how they are written, listed and re-driven."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,6 +21,29 @@ class DeadLetter:
     error: str
     attempts: int
     failed_at: str
+
+
+def dead_letter_fields(
+    *,
+    event: Any,
+    stream: str,
+    entry_id: str,
+    group: str,
+    event_type: str,
+    error: str,
+    attempts: int,
+) -> dict[str, Any]:
+    """The fields of a dead-letter stream entry (read back by `list_dead_letters`)."""
+    return {
+        "event": event if event is not None else "",
+        "stream": stream,
+        "entry_id": entry_id,
+        "group": group,
+        "type": event_type,
+        "error": error,
+        "attempts": str(attempts),
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def _s(value: Any) -> str:
