@@ -5,7 +5,7 @@ UV ?= uv
 ROLES ?= planner,operator
 PYTEST_ARGS ?=
 
-.PHONY: help setup run token test lint typecheck pytest bench up down fmt
+.PHONY: help setup run token test lint typecheck pytest bench up down fmt chaos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing 
 bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@bash infra/scripts/setup.sh --bench
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
+
+chaos: setup  ## kill processes and restart databases under load, then prove nothing was lost (CHAOS_SECONDS=600)
+	@$(UV) run --frozen python -m tests.chaos
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
 	docker compose up --build
