@@ -115,7 +115,7 @@ def figures(outcome: Outcome, *, command: str | None = None) -> str:
     refused = Counter(
         f"{w.op} {w.status} {_code(w.response)}".strip()
         for w in writes
-        if w.status is not None and not w.acked
+        if w.status is not None and not w.effective
     )
     refused_detail = ", ".join(f"{k} x{n}" for k, n in sorted(refused.items()))
     lines = [
@@ -124,7 +124,7 @@ def figures(outcome: Outcome, *, command: str | None = None) -> str:
         f"requests sent: {r.requests_sent} ({r.reads} reads, {len(writes)} writes plus "
         f"{sum(len(w.failures) for w in writes)} retried attempts)",
         f"writes acknowledged: {acked}; refused: "
-        f"{sum(1 for w in writes if w.status is not None and not w.acked)}"
+        f"{sum(1 for w in writes if w.status is not None and not w.effective)}"
         + (f" ({refused_detail})" if refused_detail else ""),
         f"writes failed (5xx / connection / timeout) then retried with the same id: {len(retried)} "
         f"-> {sum(1 for w in retried if w.acked)} acknowledged "
