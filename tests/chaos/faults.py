@@ -184,7 +184,7 @@ class Injector:
 
         if await self._wait(back, self.grace * 4):
             fault.recovery = time.monotonic() - started
-            fault.how = "replaced by uvicorn"
+            fault.how = "uvicorn started a new worker"
             return fault
         fault.note = "uvicorn did not replace the worker; restarted the service"
         await asyncio.to_thread(self.stack.stop_process, service)
@@ -201,7 +201,9 @@ class Injector:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            await self._wait(lambda: _gone(pid), 10.0)
+            # Dead means reaped: a killed process's first thread shows as a zombie while its
+            # other threads are still exiting, and its ports are open until the last one is gone.
+            await self._wait(lambda: not proc.alive() or proc.pid != pid, 30.0)
         fault.how = await self._bring_back(name)
         fault.recovery = time.monotonic() - started
         return fault
@@ -273,11 +275,3 @@ class Injector:
                 return False
             await asyncio.sleep(0.1)
 
-
-def _gone(pid: int) -> bool:
-    """The process no longer runs (a zombie waiting for its parent counts as gone)."""
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
