@@ -12,10 +12,10 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 ROLES ?= planner,operator
 PYTEST_ARGS ?=
 
-.PHONY: help setup run token test lint typecheck pytest bench up down fmt fresh-debian-check
+.PHONY: help setup run token test lint typecheck pytest bench up down fmt chaos fresh-debian-check
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 setup:  ## install what is missing (apt packages, uv, the Python workspace)
 	@bash infra/scripts/setup.sh
@@ -44,6 +44,11 @@ pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing 
 bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@bash infra/scripts/setup.sh --bench
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
+
+FUZZ_EXAMPLES ?= 100
+chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), and long fuzzing (FUZZ_EXAMPLES=100 per role and operation)
+	@$(UV) run --frozen python -m tests.chaos
+	@BLUEPRINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz_e2e.py
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
 	$(COMPOSE) up --build
