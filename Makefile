@@ -45,8 +45,8 @@ bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@bash infra/scripts/setup.sh --bench
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
 
-FUZZ_EXAMPLES ?= 100
-chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), and long fuzzing (FUZZ_EXAMPLES=100 per role and operation)
+FUZZ_EXAMPLES ?= 40
+chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), and long fuzzing (FUZZ_EXAMPLES=40 per role and operation)
 	@$(UV) run --frozen python -m tests.chaos
 	@BLUEPRINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz_e2e.py
 
