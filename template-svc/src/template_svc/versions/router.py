@@ -292,6 +292,14 @@ async def diff_versions(
     "/{version}/export",
     response_model=VersionDocument,
     summary="Export a version as a JSON or YAML document (import reads it back)",
+    responses={
+        200: {
+            "description": "The version document: JSON, or YAML with `format=yaml`",
+            "content": {
+                "application/yaml": {"schema": {"$ref": "#/components/schemas/VersionDocument"}}
+            },
+        }
+    },
 )
 async def export_version(
     template_id: uuid.UUID,
