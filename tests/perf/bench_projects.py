@@ -238,6 +238,7 @@ async def bootstrap_once(
     async with db.sessionmaker() as session:
         answer = await service.create_project(
             session,
+            db=db,
             principal=principal,
             body=body,
             idempotency_key=None,

@@ -24,8 +24,8 @@ from task_svc.projects.schemas import (
     TaskBrief,
     Workload,
 )
+from task_svc.tasks.fsm import RESOLVED
 
-RESOLVED = frozenset({"done", "cancelled"})
 LIST_LIMIT = 100  # blocked and overdue lists are cut here (the task list has the rest)
 
 

@@ -47,6 +47,7 @@ async def create_project(
 ) -> Any:
     answer = await service.create_project(
         session,
+        db=request.app.state.db,
         principal=principal,
         body=body,
         idempotency_key=idempotency_key,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,13 +18,14 @@ from contracts.tasks import (
 from servicekit import idempotency
 from servicekit.auth import Principal
 from servicekit.context import current_trace_ids, request_id_var
+from servicekit.db import Database
 from servicekit.errors import AppError, Conflict, NotFound, VersionConflict
 from servicekit.events import emit
 from servicekit.idempotency import Answer, IdempotencyTable
 from servicekit.jsonutil import dumps
 from servicekit.pagination import as_datetime, as_uuid, cut_page, decode_cursor, encode_cursor
 from task_svc.db import outbox
-from task_svc.graph.bootstrap import GraphPlan, SnapshotError, due_at, plan_graph
+from task_svc.graph.bootstrap import GraphPlan, NodePlan, SnapshotError, due_at, plan_graph
 from task_svc.projects import bootstrap_sql, repository
 from task_svc.projects.models import IdempotencyKey, Project
 from task_svc.projects.schemas import (
@@ -36,10 +38,10 @@ from task_svc.projects.schemas import (
     TemplateRef,
 )
 from task_svc.settings import Settings
+from task_svc.tasks.fsm import RESOLVED
 from task_svc.templates_client import TemplateNotFound, TemplatesClient
 
 SOURCE = "task-svc"
-RESOLVED = ("done", "cancelled")
 
 # Project status changes a planner may ask for: action -> (allowed sources, target).
 STATUS_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -66,6 +68,7 @@ def _invalid(field: str, message: str, *, code: str, status: int = 422, **extra:
 async def create_project(
     session: AsyncSession,
     *,
+    db: Database,
     principal: Principal,
     body: ProjectCreate,
     idempotency_key: str | None,
@@ -77,56 +80,19 @@ async def create_project(
     key = idempotency.check_key(idempotency_key)
     req_hash = idempotency.request_hash("POST /api/v1/projects", body.model_dump_json().encode())
     if key is not None:
-        # A replay answers before the slow part (the call to template-svc).
-        stored = await idempotency.find_answer(
-            session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash
-        )
+        # A replay answers before the slow part (the call to template-svc), read in a scope of
+        # its own: the unit of work starts no transaction before the writes, so no connection
+        # idles in one while template-svc answers.
+        async with db.sessionmaker() as lookup:
+            stored = await idempotency.find_answer(
+                lookup, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash
+            )
         if stored is not None:
             return stored
-        # Nothing written yet: end the read so no connection idles in a transaction while
-        # template-svc answers (the writes below start a fresh one).
-        await session.rollback()
-
-    if body.due_at is not None and body.due_at < body.start_at:
-        raise _invalid(
-            "due_at",
-            f"must not be before start_at ({body.start_at.isoformat()}), got "
-            f"{body.due_at.isoformat()}",
-            code="DUE_BEFORE_START",
-        )
-    if body.deliverable_count > settings.max_deliverables:
-        raise _invalid(
-            "deliverables",
-            f"at most {settings.max_deliverables} deliverables per project, got "
-            f"{body.deliverable_count}",
-            code="TOO_MANY_DELIVERABLES",
-            limit=settings.max_deliverables,
-        )
+    _check_request(body, settings)
     names = body.deliverable_names()
-
     version = await _fetch_version(templates, org_id=org_id, body=body)
-    nodes = version["nodes"]
-    if not nodes:
-        raise _invalid(
-            "template_version", "the template version has no nodes", code="TEMPLATE_EMPTY"
-        )
-    task_total = len(nodes) * len(names)
-    if task_total > settings.max_tasks_per_project:
-        raise _invalid(
-            "deliverables",
-            f"{len(names)} deliverables x {len(nodes)} nodes = {task_total} tasks, more than "
-            f"the limit of {settings.max_tasks_per_project} tasks per project",
-            code="TOO_MANY_TASKS",
-            limit=settings.max_tasks_per_project,
-        )
-    try:
-        plan = plan_graph(nodes, version["edges"])
-    except SnapshotError as exc:
-        raise AppError(
-            f"template-svc returned a graph that cannot be started: {exc}",
-            code="TEMPLATE_GRAPH_INVALID",
-            status=502,
-        ) from exc
+    plan = _plan_version(version, deliverables=len(names), settings=settings)
 
     async def create() -> tuple[dict[str, Any], dict[str, str]]:
         read = await _bootstrap(
@@ -144,6 +110,51 @@ async def create_project(
     return await idempotency.run_idempotent(
         session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash, create=create
     )
+
+
+def _check_request(body: ProjectCreate, settings: Settings) -> None:
+    """What the request says on its own: dates in order, deliverables within the limit."""
+    if body.due_at is not None and body.due_at < body.start_at:
+        raise _invalid(
+            "due_at",
+            f"must not be before start_at ({body.start_at.isoformat()}), got "
+            f"{body.due_at.isoformat()}",
+            code="DUE_BEFORE_START",
+        )
+    if body.deliverable_count > settings.max_deliverables:
+        raise _invalid(
+            "deliverables",
+            f"at most {settings.max_deliverables} deliverables per project, got "
+            f"{body.deliverable_count}",
+            code="TOO_MANY_DELIVERABLES",
+            limit=settings.max_deliverables,
+        )
+
+
+def _plan_version(version: dict[str, Any], *, deliverables: int, settings: Settings) -> GraphPlan:
+    """The initial state of every node of the version, within the task limit."""
+    nodes = version["nodes"]
+    if not nodes:
+        raise _invalid(
+            "template_version", "the template version has no nodes", code="TEMPLATE_EMPTY"
+        )
+    task_total = len(nodes) * deliverables
+    if task_total > settings.max_tasks_per_project:
+        raise _invalid(
+            "deliverables",
+            f"{deliverables} deliverables x {len(nodes)} nodes = {task_total} tasks, more than "
+            f"the limit of {settings.max_tasks_per_project} tasks per project",
+            code="TOO_MANY_TASKS",
+            limit=settings.max_tasks_per_project,
+        )
+    try:
+        return plan_graph(nodes, version["edges"])
+    except SnapshotError as exc:
+        raise AppError(
+            f"template-svc returned a graph that cannot be started: {exc}",
+            code="TEMPLATE_GRAPH_INVALID",
+            status=502,
+        ) from exc
 
 
 async def _fetch_version(
@@ -214,27 +225,10 @@ async def _bootstrap(
     """Every row of the new project, a constant number of bulk statements."""
     org_id = principal.org
     project_id = uuid.uuid4()
-    nodes: list[dict[str, Any]] = version["nodes"]
     stamps = await repository.insert_project(
-        session,
-        {
-            "id": project_id,
-            "org_id": org_id,
-            "name": body.name,
-            "template_id": uuid.UUID(str(version["template_id"])),
-            "template_key": str(version.get("key", "")),
-            "template_version": int(version["version"]),
-            "template_checksum": str(version.get("checksum", "")),
-            "snapshot": version,
-            "status": "active",
-            "start_at": body.start_at,
-            "due_at": body.due_at,
-            "row_version": 1,
-            "created_by": principal.sub,
-        },
+        session, _project_row(project_id, principal=principal, body=body, version=version)
     )
     now: datetime = stamps.created_at
-
     serials = await bootstrap_sql.allocate_serials(
         session,
         org_id=org_id,
@@ -253,17 +247,80 @@ async def _bootstrap(
         names=names,
         serials=serial_list,
     )
+    graph = _task_graph(
+        version["nodes"],
+        plan,
+        deliverable_ids,
+        start_at=body.start_at,
+        now=now,
+        actor=principal.sub,
+    )
+    await _insert_task_graph(session, graph, org_id=org_id, project_id=project_id, now=now)
+    deliverables = [
+        (d_id, name, serial)
+        for d_id, name, serial in zip(deliverable_ids, names, serial_list, strict=True)
+    ]
+    read = _created_read(
+        project_id, principal=principal, body=body, version=version, plan=plan, now=now,
+        updated_at=stamps.updated_at, deliverables=deliverables, task_count=len(graph.rows.ids),
+    )  # fmt: skip
+    await emit(
+        session,
+        outbox,
+        _created_event(read, body=body),
+        source=SOURCE,
+        aggregate_type="project",
+        aggregate_id=project_id,
+    )
+    return read
 
+
+def _project_row(
+    project_id: uuid.UUID, *, principal: Principal, body: ProjectCreate, version: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": project_id,
+        "org_id": principal.org,
+        "name": body.name,
+        "template_id": uuid.UUID(str(version["template_id"])),
+        "template_key": str(version.get("key", "")),
+        "template_version": int(version["version"]),
+        "template_checksum": str(version.get("checksum", "")),
+        "snapshot": version,
+        "status": "active",
+        "start_at": body.start_at,
+        "due_at": body.due_at,
+        "row_version": 1,
+        "created_by": principal.sub,
+    }
+
+
+@dataclass
+class _TaskGraph:
+    """The rows of every task of a project: tasks, their `create` events, dependencies."""
+
+    rows: bootstrap_sql.TaskRows = field(default_factory=bootstrap_sql.TaskRows)
+    events: bootstrap_sql.EventRows = field(default_factory=bootstrap_sql.EventRows)
+    dep_tasks: list[uuid.UUID] = field(default_factory=list)
+    dep_blockers: list[uuid.UUID] = field(default_factory=list)
+
+
+def _task_graph(
+    nodes: list[dict[str, Any]],
+    plan: GraphPlan,
+    deliverable_ids: list[uuid.UUID],
+    *,
+    start_at: datetime,
+    now: datetime,
+    actor: str,
+) -> _TaskGraph:
+    """One task per node per deliverable, with its initial state from the plan."""
     # Per node, the values every deliverable shares.
     checklists = [dumps(n.get("qc_checklist") or []).decode() for n in nodes]
-    dues = [due_at(body.start_at, p.due_offset_hours) for p in plan.nodes]
+    dues = [due_at(start_at, p.due_offset_hours) for p in plan.nodes]
     estimates = [_decimal(n.get("estimate_hours")) for n in nodes]
-
-    rows = bootstrap_sql.TaskRows()
-    events = bootstrap_sql.EventRows()
-    dep_tasks: list[uuid.UUID] = []
-    dep_blockers: list[uuid.UUID] = []
-    actor = principal.sub
+    graph = _TaskGraph()
+    rows = graph.rows
     for deliverable_id in deliverable_ids:
         ids = [uuid.uuid4() for _ in nodes]
         for p in plan.nodes:
@@ -287,31 +344,40 @@ async def _bootstrap(
             rows.estimates.append(estimates[p.index])
             rows.role_hints.append(node.get("role_hint"))
             rows.row_versions.append(2 if p.auto_completed else 1)
-            for b in p.blockers:
-                dep_tasks.append(task_id)
-                dep_blockers.append(ids[b])
-            events.add(
-                task_id,
-                "create",
-                None,
-                p.initial_status,
-                actor,
-                {
-                    "status": p.initial_status,
-                    "open_blockers": p.open_blockers,
-                    "assigned_to": None,
-                    "node_key": p.key,
-                },
-                1,
-            )
-            if p.auto_completed:
-                events.add(task_id, "auto_complete", "ready", "done", "system", {}, 2)
+            graph.dep_tasks.extend(task_id for _ in p.blockers)
+            graph.dep_blockers.extend(ids[b] for b in p.blockers)
+            _add_create_events(graph.events, task_id, p, actor)
+    return graph
 
+
+def _add_create_events(
+    events: bootstrap_sql.EventRows, task_id: uuid.UUID, p: NodePlan, actor: str
+) -> None:
+    """A task's first events: `create`, then `auto_complete` for a milestone done at once."""
+    created = {
+        "status": p.initial_status,
+        "open_blockers": p.open_blockers,
+        "assigned_to": None,
+        "node_key": p.key,
+    }
+    events.add(task_id, "create", None, p.initial_status, actor, created, 1)
+    if p.auto_completed:
+        events.add(task_id, "auto_complete", "ready", "done", "system", {}, 2)
+
+
+async def _insert_task_graph(
+    session: AsyncSession,
+    graph: _TaskGraph,
+    *,
+    org_id: uuid.UUID,
+    project_id: uuid.UUID,
+    now: datetime,
+) -> None:
     await bootstrap_sql.insert_tasks(
-        session, org_id=org_id, project_id=project_id, now=now, rows=rows
+        session, org_id=org_id, project_id=project_id, now=now, rows=graph.rows
     )
     await bootstrap_sql.insert_dependencies(
-        session, project_id=project_id, task_ids=dep_tasks, blocker_ids=dep_blockers
+        session, project_id=project_id, task_ids=graph.dep_tasks, blocker_ids=graph.dep_blockers
     )
     trace_id, _span = current_trace_ids()
     await bootstrap_sql.insert_events(
@@ -320,69 +386,81 @@ async def _bootstrap(
         now=now,
         request_id=request_id_var.get(),
         trace_id=trace_id,
-        rows=events,
+        rows=graph.events,
     )
 
+
+def _created_read(
+    project_id: uuid.UUID,
+    *,
+    principal: Principal,
+    body: ProjectCreate,
+    version: dict[str, Any],
+    plan: GraphPlan,
+    now: datetime,
+    updated_at: datetime,
+    deliverables: list[tuple[uuid.UUID, str, str]],
+    task_count: int,
+) -> ProjectRead:
+    """The new project as `GET /api/v1/projects/{id}` would answer it."""
     per_deliverable = {s: plan.count(s) for s in ("blocked", "ready", "done")}
-    counts = StatusCounts(**{s: c * len(names) for s, c in per_deliverable.items()})
-    template = TemplateRef(
-        id=uuid.UUID(str(version["template_id"])),
-        key=str(version.get("key", "")),
-        version=int(version["version"]),
-        checksum=str(version.get("checksum", "")),
-    )
-    read = ProjectRead(
+    counts = StatusCounts(**{s: c * len(deliverables) for s, c in per_deliverable.items()})
+    return ProjectRead(
         id=project_id,
-        org_id=org_id,
+        org_id=principal.org,
         name=body.name,
         status="active",
-        template=template,
+        template=TemplateRef(
+            id=uuid.UUID(str(version["template_id"])),
+            key=str(version.get("key", "")),
+            version=int(version["version"]),
+            checksum=str(version.get("checksum", "")),
+        ),
         start_at=body.start_at,
         due_at=body.due_at,
         row_version=1,
         created_at=now,
         created_by=principal.sub,
-        updated_at=stamps.updated_at,
+        updated_at=updated_at,
         completed_at=None,
-        task_count=len(rows.ids),
+        task_count=task_count,
         task_counts=counts,
         deliverables=[
             DeliverableSummary(
                 id=d_id,
                 name=name,
                 position=i + 1,
-                serial=serial_list[i],
+                serial=serial,
                 status="in_progress",
                 row_version=1,
                 task_counts=StatusCounts(**per_deliverable),
                 progress=_progress(per_deliverable),
             )
-            for i, (d_id, name) in enumerate(zip(deliverable_ids, names, strict=True))
+            for i, (d_id, name, serial) in enumerate(deliverables)
         ],
     )
-    event = ProjectCreatedV1(
-        project_id=project_id,
-        org_id=org_id,
-        name=body.name,
-        template_id=template.id,
-        template_key=template.key,
-        template_version=template.version,
-        template_checksum=template.checksum,
+
+
+def _created_event(read: ProjectRead, *, body: ProjectCreate) -> ProjectCreatedV1:
+    return ProjectCreatedV1(
+        project_id=read.id,
+        org_id=read.org_id,
+        name=read.name,
+        template_id=read.template.id,
+        template_key=read.template.key,
+        template_version=read.template.version,
+        template_checksum=read.template.checksum,
         start_at=body.start_at,
         due_at=body.due_at,
-        created_by=principal.sub,
+        created_by=read.created_by,
         deliverables=[
             ProjectDeliverableV1(id=d.id, name=d.name, serial=d.serial, position=d.position)
             for d in read.deliverables
         ],
         task_count=read.task_count,
-        ready_count=counts.ready,
-        blocked_count=counts.blocked,
+        ready_count=read.task_counts.ready,
+        blocked_count=read.task_counts.blocked,
     )
-    await emit(
-        session, outbox, event, source=SOURCE, aggregate_type="project", aggregate_id=project_id
-    )
-    return read
 
 
 def _progress(counts: dict[str, int]) -> float:
