@@ -35,15 +35,14 @@ from task_svc.tasks.fsm import (
     WORKER_ROLES,
     Action,
     Guard,
-    PayloadError,
     Status,
     allowed_actions,
     failed_guards,
     may_perform,
     target_status,
     user_actions_from,
-    validate_payload,
 )
+from task_svc.tasks.fsm_payload import PayloadError, validate_payload
 from task_svc.tasks.history import (
     SYSTEM_ACTOR,
     EventRow,

@@ -20,6 +20,7 @@ from task_svc.tasks import fsm, metrics
 from task_svc.tasks import service as task_service
 from task_svc.tasks import transitions as service
 from task_svc.tasks.bulk import BulkItem, apply_bulk
+from task_svc.tasks.fsm_payload import PayloadError, validate_payload
 from task_svc.tasks.transition_schemas import (
     BulkTransitionRequest,
     BulkTransitionResult,
@@ -79,8 +80,8 @@ def _payload_problem(exc: RequestValidationError, *, system: bool = False) -> Ex
             action=str(act),
         )
     try:
-        fsm.validate_payload(act, body.get("payload"))
-    except fsm.PayloadError as err:
+        validate_payload(act, body.get("payload"))
+    except PayloadError as err:
         return Unprocessable(str(err), code="PAYLOAD_INVALID", field=err.field)
     return exc
 
