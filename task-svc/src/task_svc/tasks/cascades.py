@@ -69,16 +69,7 @@ async def resolve_blockers(
             tid = row["id"]
             if row["is_milestone"]:
                 _record_unblock(row, wave, row["row_version"] - 1, history, now)
-                history.status_change(
-                    row,
-                    action=Action.AUTO_COMPLETE,
-                    from_status=Status.READY,
-                    to_status=Status.DONE,
-                    actor=SYSTEM_ACTOR,
-                    row_version=row["row_version"],
-                    payload={},
-                    now=now,
-                )
+                history.auto_complete(row, row_version=row["row_version"], now=now)
                 result.auto_completed.append(tid)
                 result.resolved_deliverables.add(row["deliverable_id"])
                 next_wave.append(tid)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from contracts.tasks import TaskStatusChangedV1
 from servicekit.outbox import OutboxEvent, outbox_event
+from task_svc.tasks.fsm import Action, Status
 
 SOURCE = "task-svc"
 SYSTEM_ACTOR = "system"
@@ -107,6 +108,19 @@ class History:
             payload=payload,
         )
         self.publish(event, aggregate_type="task", aggregate_id=row["id"])
+
+    def auto_complete(self, row: TaskRow, *, row_version: int, now: datetime) -> None:
+        """Record a milestone completing by itself (system `auto_complete`, ready -> done)."""
+        self.status_change(
+            row,
+            action=Action.AUTO_COMPLETE,
+            from_status=Status.READY,
+            to_status=Status.DONE,
+            actor=SYSTEM_ACTOR,
+            row_version=row_version,
+            payload={},
+            now=now,
+        )
 
     def clear(self) -> None:
         self.events.clear()

@@ -44,7 +44,6 @@ from task_svc.tasks.fsm import (
 )
 from task_svc.tasks.fsm_payload import PayloadError, validate_payload
 from task_svc.tasks.history import (
-    SYSTEM_ACTOR,
     EventRow,
     History,
     TaskRow,
@@ -492,16 +491,7 @@ def plan_transition(
         now=now,
     )
     if auto_complete:
-        plan.history.status_change(
-            new,
-            action=Action.AUTO_COMPLETE,
-            from_status=Status.READY,
-            to_status=Status.DONE,
-            actor=SYSTEM_ACTOR,
-            row_version=new["row_version"],
-            payload={},
-            now=now,
-        )
+        plan.history.auto_complete(new, row_version=new["row_version"], now=now)
     plan.cascade = _cascade(task["status"], new["status"])
     plan.submits_for_qc = new["status"] == Status.IN_QC
     if action is Action.QC_REJECT and "rework_from_task_id" in payload:
