@@ -13,7 +13,7 @@ from servicekit.auth import Principal, require_roles
 from servicekit.bounds import INT4_MAX
 from servicekit.db import unit_of_work
 from task_svc.deliverables import signoff as service
-from task_svc.tasks.plan import Caller
+from task_svc.tasks.transition_request import Caller
 
 router = APIRouter(tags=["deliverables"])
 

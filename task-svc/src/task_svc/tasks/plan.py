@@ -24,13 +24,10 @@ from servicekit.errors import (
     AppError,
     Conflict,
     Forbidden,
-    Unprocessable,
     VersionConflict,
 )
-from servicekit.jsonutil import loads
 from task_svc.tasks.fsm import (
     RESOLVED,
-    SYSTEM_ACTIONS,
     TRANSITIONS,
     WORKER_ROLES,
     Action,
@@ -42,45 +39,18 @@ from task_svc.tasks.fsm import (
     target_status,
     user_actions_from,
 )
-from task_svc.tasks.fsm_payload import PayloadError, validate_payload
 from task_svc.tasks.history import (
     EventRow,
     History,
     TaskRow,
     task_event_fields,
 )
-
-# Keys the service adds to an event's payload (not part of the request): ignored when a
-# repeated client_event_id is compared with the original request.
-EFFECT_KEYS = frozenset({"assigned_to"})
+from task_svc.tasks.transition_request import Caller
 
 # Tasks change only while their project is active. QC decisions are the exception for a project
 # on hold: the inspection already happened, so its result is recorded (the task moves to done or
 # rework) and work resumes from there. In a cancelled or completed project nothing changes.
 HELD_PROJECT_ACTIONS: frozenset[Action] = frozenset({Action.QC_ACCEPT, Action.QC_REJECT})
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asks: a user (with roles) or a service / the system."""
-
-    actor: str
-    roles: frozenset[str]
-    user_id: uuid.UUID | None
-    system: bool = False
-
-
-@dataclass(frozen=True)
-class TransitionOutcome:
-    """The answer to a transition request: new, or the stored one of a repeated request."""
-
-    status_code: int
-    body: dict[str, Any]
-    replayed: bool
-
-    @property
-    def row_version(self) -> int:
-        return int(self.body["task"]["row_version"])
 
 
 @dataclass(frozen=True)
@@ -117,60 +87,6 @@ class Plan:
         """Whether the write locks the deliverable: a resolved task with no dependents goes
         straight to its deliverable, the next lock in the fixed order."""
         return self.cascade is Cascade.RESOLVED and not self.new.get("has_dependents", True)
-
-
-# ---------------------------------------------------------------------------------------------
-# The request on its own
-
-
-def parse_request(action: str, payload: Any, caller: Caller) -> tuple[Action, dict[str, Any]]:
-    """The action and its normalised payload; refuses an unknown action, a system action from
-    a user (and the reverse) and a payload that does not fit the action."""
-    try:
-        act = Action(action)
-    except ValueError:
-        raise Unprocessable(
-            f"unknown action {action!r}; the actions are: "
-            + ", ".join(a for a in TRANSITIONS if a not in SYSTEM_ACTIONS),
-            code="ACTION_UNKNOWN",
-            action=action,
-        ) from None
-    if act in SYSTEM_ACTIONS and not caller.system:
-        raise Forbidden(
-            f"action '{act}' is a system action: only the platform performs it",
-            code="SYSTEM_ACTION",
-            action=str(act),
-        )
-    if caller.system and act not in SYSTEM_ACTIONS:
-        raise Forbidden(
-            f"action '{act}' is a user action; services may only perform "
-            + ", ".join(sorted(SYSTEM_ACTIONS)),
-            code="USER_ACTION",
-            action=str(act),
-        )
-    try:
-        return act, validate_payload(act, payload)
-    except PayloadError as exc:
-        raise Unprocessable(str(exc), code="PAYLOAD_INVALID", field=exc.field) from None
-
-
-def replayed(
-    prior: tuple[Any, ...], *, client_event_id: str, act: Action, clean: dict[str, Any]
-) -> TransitionOutcome:
-    """The stored answer of an earlier request (action, payload, response, status_code) with
-    the same client_event_id; refused when that request was a different one."""
-    prior_payload = loads(prior[1]) if isinstance(prior[1], str) else (prior[1] or {})
-    original = {k: v for k, v in prior_payload.items() if k not in EFFECT_KEYS}
-    if prior[0] != act or original != clean:
-        raise Conflict(
-            f"client_event_id {client_event_id!r} was already used on this task for action "
-            f"'{prior[0]}' with payload {original}; use a new client_event_id for a different "
-            "request",
-            code="IDEMPOTENCY_KEY_REUSED",
-            client_event_id=client_event_id,
-        )
-    body = loads(prior[2]) if isinstance(prior[2], str) else prior[2]
-    return TransitionOutcome(status_code=prior[3] or 200, body=body or {}, replayed=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,16 +24,8 @@ from task_svc.tasks import cascades, repository, rework
 from task_svc.tasks import metrics as m
 from task_svc.tasks.fsm import Action
 from task_svc.tasks.history import TaskRow, task_event_fields
-from task_svc.tasks.plan import (
-    Caller,
-    Cascade,
-    Plan,
-    Refusal,
-    TransitionOutcome,
-    parse_request,
-    plan_transition,
-    replayed,
-)
+from task_svc.tasks.plan import Cascade, Plan, Refusal, plan_transition
+from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
 __all__ = ["Caller", "TransitionOutcome", "apply_locked", "apply_transition"]
 
