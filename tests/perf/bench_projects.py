@@ -5,7 +5,7 @@
 Starts its own PostgreSQL and Redis (servicekit.devstack), migrates task-svc's schema, then in
 the same run:
 
-1. Bootstrap, end to end through the project service (`projects.service.create_project` given
+1. Bootstrap, end to end through the project service (`projects.creation.create_project` given
    the frozen snapshot template-svc would return: validation, graph planning, serials, every row
    in one transaction, the outbox event, commit), for
    (a) a 10,000-node / 20,000-edge version into 1 deliverable and
@@ -46,7 +46,7 @@ from servicekit.db import Database, make_engine
 from servicekit.jsonutil import dumps
 from task_svc import SCHEMA
 from task_svc.graph.bootstrap import due_at, plan_graph
-from task_svc.projects import service
+from task_svc.projects import creation
 from task_svc.projects.schemas import ProjectCreate
 from task_svc.settings import Settings
 
@@ -236,8 +236,9 @@ async def bootstrap_once(
     settings: Settings,
 ) -> uuid.UUID:
     async with db.sessionmaker() as session:
-        answer = await service.create_project(
+        answer = await creation.create_project(
             session,
+            db=db,
             principal=principal,
             body=body,
             idempotency_key=None,

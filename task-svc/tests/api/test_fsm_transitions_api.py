@@ -66,11 +66,16 @@ async def test_fsm_api_assign_start_complete_unblocks_dependent(
     assert (row_b["status"], row_b["open_blockers"], row_b["row_version"]) == ("ready", 0, 2)
     events = await fsm_client.get(f"/api/v1/tasks/{b}/events", headers=op)
     assert [e["action"] for e in events.json()["items"]] == ["create", "unblock"]
-    outbox = await db_conn.execute(text("SELECT type FROM task.outbox ORDER BY seq"))
-    types = [r[0] for r in outbox]
+    outbox = await db_conn.execute(text("SELECT type, headers FROM task.outbox ORDER BY seq"))
+    rows = list(outbox)
+    types = [r[0] for r in rows]
     assert types.count("task.unblocked") == 1
     assert "task.assigned" in types
     assert "deliverable.ready_for_signoff" not in types  # b is not resolved yet
+    # Each event names the JSON Schema of its type, as every emitted event does.
+    assert [r[1]["dataschema"] for r in rows] == [f"urn:blueprint:event:{t}:v1" for t in types]
+    r = await fsm_client.get(f"/api/v1/tasks/{b}/events?cursor=page-2", headers=op)
+    assert (r.status_code, r.json()["code"]) == (400, "CURSOR_INVALID")
 
 
 async def test_fsm_api_errors_are_precise(
@@ -87,13 +92,13 @@ async def test_fsm_api_errors_are_precise(
     assert r.json()["detail"] == "action 'assign' needs payload.assign_to (a user id)"
 
     r = await act(fsm_client, planner, a, "pause", 1, {"reason": "x"})
-    assert r.status_code == 422 and r.json()["code"] == "ACTION_NOT_ALLOWED"
+    assert r.status_code == 409 and r.json()["code"] == "ACTION_NOT_ALLOWED"
     assert r.json()["current_status"] == "ready"
     assert "start" in r.json()["allowed_actions"]
 
     r = await act(fsm_client, planner, a, "assign", 7, {"assign_to": str(OPERATOR)})
     assert r.status_code == 409 and r.json()["code"] == "VERSION_CONFLICT"
-    assert (r.json()["row_version"], r.json()["current_status"]) == (1, "ready")
+    assert (r.json()["current_row_version"], r.json()["current_status"]) == (1, "ready")
 
     r = await act(fsm_client, op, b, "start", 1)
     assert r.status_code == 409 and r.json()["code"] == "TASK_BLOCKED"
@@ -179,7 +184,7 @@ async def test_fsm_api_idempotent_replay_and_mismatch(
     assert "Idempotent-Replayed" not in first.headers
     assert again.json() == first.json()
     other = await act(fsm_client, planner, a, "assign", 2, {"assign_to": str(OPERATOR2)}, "c-1")
-    assert other.status_code == 422 and other.json()["code"] == "IDEMPOTENCY_MISMATCH"
+    assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     n = await db_conn.execute(
         text("SELECT count(*) FROM task.task_events WHERE task_id = :t"), {"t": a}
     )
@@ -267,7 +272,13 @@ async def test_fsm_api_bulk_results_per_item(
     assert r.status_code == 207, r.text
     results = r.json()["results"]
     assert [x["status"] for x in results] == [200, 422, 200]
-    assert results[1]["body"]["code"] == "PAYLOAD_INVALID"
+    problem = results[1]["body"]
+    assert (problem["code"], problem["status"], problem["field"]) == (
+        "PAYLOAD_INVALID",
+        422,
+        "payload.assign_to",
+    )
+    assert problem["type"] == "/problems/payload-invalid"
     assert (await task_row(db_conn, a))["row_version"] == 3
     assert (await task_row(db_conn, b))["row_version"] == 1
 
@@ -300,12 +311,21 @@ async def test_signoff_approve_completes_project_and_reject_reopens(
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "in_progress"
     assert (await task_row(db_conn, a))["status"] == "rework"
+    r = await fsm_client.post(
+        url, headers=approver, json={"decision": "approved", "expected_row_version": 3}
+    )
+    assert (r.status_code, r.json()["code"]) == (409, "DELIVERABLE_NOT_READY")
+    assert r.json()["current_status"] == "in_progress"
     await act(fsm_client, op, a, "start", 4)
     await act(fsm_client, op, a, "complete", 5)
     r = await fsm_client.post(
         url, headers=approver, json={"decision": "approved", "expected_row_version": 3}
     )
     assert r.status_code == 409 and r.json()["code"] == "VERSION_CONFLICT"
+    assert (r.json()["current_row_version"], r.json()["current_status"]) == (
+        4,
+        "ready_for_signoff",
+    )
     r = await fsm_client.post(
         url, headers=approver, json={"decision": "approved", "expected_row_version": 4}
     )

@@ -107,7 +107,7 @@ async def test_transitions_metrics_count_ok_conflict_replay_and_refusals(
         a,
         {"action": "pause", "payload": {"reason": "x"}, "expected_row_version": 2},
     )
-    assert r.status_code == 422 and r.json()["code"] == "ACTION_NOT_ALLOWED"
+    assert r.status_code == 409 and r.json()["code"] == "ACTION_NOT_ALLOWED"
     r = await post(metrics_client, planner, uuid.uuid4(), {**assign, "expected_row_version": 1})
     assert r.status_code == 404
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from task_svc.graph.bootstrap import plan_graph
-from task_svc.projects import service
+from task_svc.projects import creation
 from task_svc.projects.schemas import ProjectCreate
 from task_svc.settings import Settings
 from task_svc.tasks.models import Task, TaskEvent
@@ -26,7 +26,7 @@ def principal(org_id: uuid.UUID) -> Principal:
 
 async def bootstrap(
     session: AsyncSession, org_id: uuid.UUID, deliverables: int, settings: Settings
-) -> service.ProjectRead:
+) -> creation.ProjectRead:
     version = version_json(org_id=org_id)
     body = ProjectCreate(
         name="Cabinets",
@@ -34,7 +34,7 @@ async def bootstrap(
         deliverables=deliverables,
         start_at=START,
     )
-    return await service._bootstrap(
+    return await creation._bootstrap(
         session,
         principal=principal(org_id),
         body=body,
@@ -137,7 +137,7 @@ async def test_milestones_without_blockers_complete_with_an_event(
     body = ProjectCreate(
         name="P", template_id=uuid.UUID(version["template_id"]), deliverables=1, start_at=START
     )
-    read = await service._bootstrap(
+    read = await creation._bootstrap(
         session,
         principal=principal(org_id),
         body=body,

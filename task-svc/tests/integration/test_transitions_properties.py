@@ -376,7 +376,7 @@ async def test_transitions_properties_finished_milestone_is_not_reopened(
             assert (await tasks_state(conn, [m]))[m]["status"] == "done"
             refused = await act(conn, m, "reopen")
             assert isinstance(refused, AppError)
-            assert (refused.code, refused.status) == ("ACTION_NOT_ALLOWED", 422)
+            assert (refused.code, refused.status) == ("ACTION_NOT_ALLOWED", 409)
             assert "milestone" in refused.detail
             # Reopening the work before it leaves the milestone done, flagged.
             body = await act(conn, a, "reopen")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from task_svc.tasks import fsm, fsm_doc
+from task_svc.tasks import fsm, fsm_doc, fsm_payload
 from task_svc.tasks.fsm import Action, Status
 
 ASSIGNEE = uuid.uuid4()
@@ -135,20 +135,20 @@ def test_fsm_allowed_actions_hide_start_with_open_blockers_and_for_milestones() 
     ],
 )
 def test_fsm_payload_errors(action: Action, payload: object, message: str) -> None:
-    with pytest.raises(fsm.PayloadError) as err:
-        fsm.validate_payload(action, payload)
+    with pytest.raises(fsm_payload.PayloadError) as err:
+        fsm_payload.validate_payload(action, payload)
     assert str(err.value) == message
 
 
 def test_fsm_qc_reject_takes_an_optional_upstream_task() -> None:
     inspection, upstream = uuid.uuid4(), uuid.uuid4()
-    clean = fsm.validate_payload(
+    clean = fsm_payload.validate_payload(
         Action.QC_REJECT,
         {"inspection_id": str(inspection), "rework_from_task_id": str(upstream).upper()},
     )
     assert clean == {"inspection_id": str(inspection), "rework_from_task_id": str(upstream)}
-    with pytest.raises(fsm.PayloadError) as err:
-        fsm.validate_payload(
+    with pytest.raises(fsm_payload.PayloadError) as err:
+        fsm_payload.validate_payload(
             Action.QC_REJECT, {"inspection_id": str(inspection), "rework_from_task_id": "x"}
         )
     assert err.value.field == "payload.rework_from_task_id"
@@ -156,11 +156,11 @@ def test_fsm_qc_reject_takes_an_optional_upstream_task() -> None:
 
 def test_fsm_payload_normalised() -> None:
     uid = uuid.uuid4()
-    assert fsm.validate_payload(Action.ASSIGN, {"assign_to": str(uid).upper()}) == {
+    assert fsm_payload.validate_payload(Action.ASSIGN, {"assign_to": str(uid).upper()}) == {
         "assign_to": str(uid)
     }
-    assert fsm.validate_payload(Action.COMPLETE, None) == {}
-    assert fsm.validate_payload(Action.PAUSE, {"reason": " parts "}) == {"reason": "parts"}
+    assert fsm_payload.validate_payload(Action.COMPLETE, None) == {}
+    assert fsm_payload.validate_payload(Action.PAUSE, {"reason": " parts "}) == {"reason": "parts"}
 
 
 def test_fsm_doc_is_up_to_date() -> None:

@@ -8,7 +8,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from task_svc.tasks.cascades import ancestors_of, branch_between
+from task_svc.tasks.rework import ancestors_of, branch_between
 
 IDS = [uuid.UUID(int=i + 1) for i in range(12)]
 

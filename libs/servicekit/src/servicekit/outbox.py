@@ -7,8 +7,10 @@ committed rows later. An INSERT fires `NOTIFY <schema>_outbox` so the relay wake
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -25,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.registry import dataschema_for, event_type_of, schema_version_of
 from servicekit.context import current_trace_ids, request_id_var, traceparent_var
 
 
@@ -139,3 +142,33 @@ async def add_event(
         )
     )
     return eid
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """A contracts model as the outbox row `emit` writes, for callers inserting many in one
+    statement: `payload` is the model's JSON; `dataschema` joins the headers of `event_headers`."""
+
+    id: uuid.UUID
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    payload: str
+    dataschema: str
+
+
+def outbox_event(model: BaseModel, *, aggregate_type: str, aggregate_id: Any) -> OutboxEvent:
+    """The outbox row of `model` (a contracts model with `event_type`), typed and versioned as
+    `emit` writes it."""
+    cls = type(model)
+    event_type = event_type_of(cls)
+    if event_type is None:
+        raise ValueError(f"{cls.__name__} has no `event_type` class variable")
+    return OutboxEvent(
+        id=uuid.uuid4(),
+        type=event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        payload=model.model_dump_json(),
+        dataschema=dataschema_for(event_type, schema_version_of(cls)),
+    )

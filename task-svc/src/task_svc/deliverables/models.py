@@ -21,8 +21,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from task_svc.db import Base
 
-DELIVERABLE_STATUSES = ("in_progress", "ready_for_signoff", "signed_off")
-
 
 class Deliverable(Base):
     __tablename__ = "deliverables"

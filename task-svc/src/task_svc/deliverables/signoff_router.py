@@ -13,7 +13,7 @@ from servicekit.auth import Principal, require_roles
 from servicekit.bounds import INT4_MAX
 from servicekit.db import unit_of_work
 from task_svc.deliverables import signoff as service
-from task_svc.tasks.transitions import Caller
+from task_svc.tasks.transition_request import Caller
 
 router = APIRouter(tags=["deliverables"])
 
@@ -57,6 +57,17 @@ class SignoffResult(BaseModel):
     "/api/v1/deliverables/{deliverable_id}/signoff",
     summary="Sign a deliverable off (or reject it, reopening tasks)",
     response_model=SignoffResult,
+    responses={
+        404: {"description": "DELIVERABLE_NOT_FOUND"},
+        409: {
+            "description": "the deliverable's state forbids it: VERSION_CONFLICT (with "
+            "current_row_version and current_status) or DELIVERABLE_NOT_READY (not "
+            "ready_for_signoff)"
+        },
+        422: {
+            "description": "PAYLOAD_INVALID: a rejection without (or with foreign) reopen_task_ids"
+        },
+    },
 )
 async def post_signoff(
     deliverable_id: uuid.UUID,

@@ -30,7 +30,7 @@ from servicekit.errors import AppError
 from servicekit.events import EventHandlers, emit
 from task_svc.db import outbox
 from task_svc.tasks import transitions
-from task_svc.tasks.cascades import SOURCE
+from task_svc.tasks.history import SOURCE
 
 log = logging.getLogger("task_svc.events")
 
@@ -41,7 +41,7 @@ QC_SERVICE = transitions.Caller(
 )
 # Problems that are not a verdict on the decision: raised, so the consumer retries the event and
 # finally dead-letters it with the error.
-NOT_A_REFUSAL: frozenset[str] = frozenset({"TASK_NOT_FOUND", "IDEMPOTENCY_MISMATCH"})
+NOT_A_REFUSAL: frozenset[str] = frozenset({"TASK_NOT_FOUND", "IDEMPOTENCY_KEY_REUSED"})
 
 
 def client_event_id(event_id: str) -> str:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-K = TypeVar("K", bound=Hashable)
+from task_svc.tasks.fsm import RESOLVED
 
-RESOLVED = frozenset({"done", "cancelled"})
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from task_svc.projects.schemas import (
     TaskBrief,
     Workload,
 )
+from task_svc.tasks.fsm import RESOLVED
 
-RESOLVED = frozenset({"done", "cancelled"})
 LIST_LIMIT = 100  # blocked and overdue lists are cut here (the task list has the rest)
 
 
@@ -120,23 +120,9 @@ def overdue_task(t: Any) -> OverdueTask:
     )
 
 
-def assemble_dashboard(
-    *,
-    project: Any,
-    deliverables: Sequence[Any],
-    tallies: Mapping[uuid.UUID, Tally],
-    loads: Mapping[uuid.UUID | None, Load],
-    blocked: list[BlockedTask],
-    overdue: list[OverdueTask],
-    remaining: RemainingWork,
-    now: datetime,
-) -> Dashboard:
-    """The dashboard from what the database aggregates: per-deliverable tallies, per-assignee
-    loads, the first blocked and overdue tasks, and the remaining work."""
-    total = Tally()
-    for tally in tallies.values():
-        total.merge(tally)
-    workload = [
+def _workload(loads: Mapping[uuid.UUID | None, Load]) -> list[Workload]:
+    """Open work per assignee (unassigned last), leaving out assignees with nothing open."""
+    return [
         Workload(
             assigned_to=who,
             open_tasks=load.open_tasks,
@@ -147,6 +133,11 @@ def assemble_dashboard(
         if load.open_tasks
     ]
 
+
+def _critical_path(
+    remaining: RemainingWork, *, now: datetime, due_at: datetime | None
+) -> tuple[CriticalPathRead, bool | None]:
+    """The longest chain through the remaining work, and whether it finishes after `due_at`."""
     path, remaining_hours = longest_path(remaining.hours, remaining.edge_from, remaining.edge_to)
     # Plain dicts, validated in one go by the model below: for a path of thousands of steps
     # that is about half the cost of constructing each step model in Python.
@@ -166,11 +157,35 @@ def assemble_dashboard(
             }
         )
     estimated_finish = now + timedelta(hours=remaining_hours) if path else None
-    late = None
-    if project.due_at is not None:
-        finish = estimated_finish or now
-        late = finish > project.due_at
+    late = None if due_at is None else (estimated_finish or now) > due_at
+    read = CriticalPathRead.model_validate(
+        {
+            "steps": steps,
+            "remaining_hours": round(remaining_hours, 2),
+            "estimated_finish": estimated_finish,
+            "as_of": now,
+        }
+    )
+    return read, late
 
+
+def assemble_dashboard(
+    *,
+    project: Any,
+    deliverables: Sequence[Any],
+    tallies: Mapping[uuid.UUID, Tally],
+    loads: Mapping[uuid.UUID | None, Load],
+    blocked: list[BlockedTask],
+    overdue: list[OverdueTask],
+    remaining: RemainingWork,
+    now: datetime,
+) -> Dashboard:
+    """The dashboard from what the database aggregates: per-deliverable tallies, per-assignee
+    loads, the first blocked and overdue tasks, and the remaining work."""
+    total = Tally()
+    for tally in tallies.values():
+        total.merge(tally)
+    critical_path, late = _critical_path(remaining, now=now, due_at=project.due_at)
     return Dashboard(
         project_id=project.id,
         status=project.status,
@@ -189,16 +204,33 @@ def assemble_dashboard(
         ],
         blocked=blocked,
         overdue=overdue,
-        workload=workload,
-        critical_path=CriticalPathRead.model_validate(
-            {
-                "steps": steps,
-                "remaining_hours": round(remaining_hours, 2),
-                "estimated_finish": estimated_finish,
-                "as_of": now,
-            }
-        ),
+        workload=_workload(loads),
+        critical_path=critical_path,
         late=late,
+    )
+
+
+def _remaining_work(tasks: Sequence[Any], edges: Sequence[Any]) -> RemainingWork:
+    """The unresolved tasks in rank order, and the edges between them by rank."""
+    ranked = sorted(
+        (t for t in tasks if t.status not in RESOLVED),
+        key=lambda t: (f"{t.node_key}\x00{t.deliverable_id}", str(t.id)),
+    )
+    index = {t.id: n for n, t in enumerate(ranked)}
+    edge_from: list[int] = []
+    edge_to: list[int] = []
+    for blocker_id, task_id in edges:
+        if blocker_id in index and task_id in index:
+            edge_from.append(index[blocker_id])
+            edge_to.append(index[task_id])
+    return RemainingWork(
+        ids=[t.id for t in ranked],
+        deliverable_ids=[t.deliverable_id for t in ranked],
+        titles=[t.title for t in ranked],
+        statuses=[t.status for t in ranked],
+        hours=[_hours(t.estimate_hours) for t in ranked],
+        edge_from=edge_from,
+        edge_to=edge_to,
     )
 
 
@@ -244,26 +276,7 @@ def build_dashboard(
             key=lambda t: (t.due_at, str(t.id)),
         )[:LIST_LIMIT]
     ]
-    ranked = sorted(
-        (t for t in tasks if t.status not in RESOLVED),
-        key=lambda t: (f"{t.node_key}\x00{t.deliverable_id}", str(t.id)),
-    )
-    index = {t.id: n for n, t in enumerate(ranked)}
-    edge_from: list[int] = []
-    edge_to: list[int] = []
-    for blocker_id, task_id in edges:
-        if blocker_id in index and task_id in index:
-            edge_from.append(index[blocker_id])
-            edge_to.append(index[task_id])
-    remaining = RemainingWork(
-        ids=[t.id for t in ranked],
-        deliverable_ids=[t.deliverable_id for t in ranked],
-        titles=[t.title for t in ranked],
-        statuses=[t.status for t in ranked],
-        hours=[_hours(t.estimate_hours) for t in ranked],
-        edge_from=edge_from,
-        edge_to=edge_to,
-    )
+    remaining = _remaining_work(tasks, edges)
     return assemble_dashboard(
         project=project,
         deliverables=deliverables,

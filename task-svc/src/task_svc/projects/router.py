@@ -14,7 +14,7 @@ from servicekit.conditional import etag, required_row_version
 from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
-from task_svc.projects import insights, service
+from task_svc.projects import creation, insights, service
 from task_svc.projects.models import PROJECT_STATUSES
 from task_svc.projects.schemas import (
     Dashboard,
@@ -45,8 +45,9 @@ async def create_project(
     principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> Any:
-    answer = await service.create_project(
+    answer = await creation.create_project(
         session,
+        db=request.app.state.db,
         principal=principal,
         body=body,
         idempotency_key=idempotency_key,

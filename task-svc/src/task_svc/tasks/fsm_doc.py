@@ -11,16 +11,44 @@ from task_svc.tasks.fsm import ROLES, SYSTEM_ACTIONS, TRANSITIONS, USER_ACTIONS,
 DOC_PATH = SERVICE_DIR.parent / "docs" / "fsm.md"
 
 
-def render() -> str:
-    lines = [
-        "# The task state machine",
-        "",
-        "Generated from `task_svc/tasks/fsm.py` by `python -m task_svc.tasks.fsm_doc`;",
-        "do not edit by hand.",
-        "",
-        "```mermaid",
-        "stateDiagram-v2",
-    ]
+# Every refusal of a transition: (status, codes, when). 422 only for a request invalid in
+# itself; 409 when the task's (or its project's, deliverable's) state forbids it.
+REFUSALS: tuple[tuple[int, str, str], ...] = (
+    (
+        409,
+        "`VERSION_CONFLICT`",
+        "`expected_row_version` (or `If-Match`) is stale; carries `current_row_version` and "
+        "`current_status`",
+    ),
+    (
+        409,
+        "`ACTION_NOT_ALLOWED`",
+        "the task's status does not allow the action (or the task is a milestone); carries "
+        "`current_status` and `allowed_actions`",
+    ),
+    (409, "`TASK_BLOCKED`", "the task has open blockers; `blockers` names them"),
+    (409, "`PROJECT_NOT_ACTIVE`", "the task's project is on hold, cancelled or completed"),
+    (409, "`DELIVERABLE_SIGNED_OFF`", "reopening or restoring a task of a signed-off deliverable"),
+    (
+        409,
+        "`IDEMPOTENCY_KEY_REUSED`",
+        "the `client_event_id` was used on this task for another action or payload",
+    ),
+    (409, "`REWORK_TASK_NOT_DONE`", "a QC reject names an upstream task that is not done"),
+    (403, "`ACTION_FORBIDDEN`", "the caller's roles or the assignee rule (table above)"),
+    (403, "`SYSTEM_ACTION`, `USER_ACTION`", "a user sent a system action, or a service a user one"),
+    (404, "`TASK_NOT_FOUND`", "no such task in the caller's org"),
+    (422, "`PAYLOAD_INVALID`, `ACTION_UNKNOWN`", "the request itself: fields, payload, action"),
+    (
+        422,
+        "`REWORK_TASK_NOT_FOUND`, `_OTHER_DELIVERABLE`, `_NOT_UPSTREAM`, `_IS_MILESTONE`",
+        "a QC reject's `rework_from_task_id` names a task that cannot be reworked",
+    ),
+)
+
+
+def _diagram() -> list[str]:
+    lines = ["```mermaid", "stateDiagram-v2"]
     initial = [Status.BLOCKED, Status.READY]
     lines += [f"    [*] --> {s}" for s in initial]
     for t in TRANSITIONS.values():
@@ -31,12 +59,11 @@ def render() -> str:
             for dst in targets or [src]:
                 label = f"{t.action} (system)" if t.action in SYSTEM_ACTIONS else str(t.action)
                 lines.append(f"    {src} --> {dst}: {label}")
-    lines += [
-        "```",
-        "",
-        "| action | from | to | payload | who | guards |",
-        "|---|---|---|---|---|---|",
-    ]
+    return [*lines, "```"]
+
+
+def _table() -> list[str]:
+    lines = ["| action | from | to | payload | who | guards |", "|---|---|---|---|---|---|"]
     for t in TRANSITIONS.values():
         to = str(t.to) if t.to is not None else "unchanged"
         if t.to_alt is not None:
@@ -46,11 +73,11 @@ def render() -> str:
         guards = ", ".join(str(g) for g in t.guards) or "-"
         sources = ", ".join(str(s) for s in t.sources)
         lines.append(f"| {t.action} | {sources} | {to} | {payload} | {who} | {guards} |")
-    lines += [
-        "",
-        "Resolved states: done, cancelled. A task with open blockers cannot start. Admin passes",
-        "every user rule; system actions are never callable by users.",
-        "",
+    return lines
+
+
+def _roles() -> list[str]:
+    lines = [
         "## Who may do what",
         "",
         "For a user holding one role (a user with several roles may do what any of them allows).",
@@ -64,7 +91,42 @@ def render() -> str:
     for action in USER_ACTIONS:
         cells = " | ".join(role_rule(action, role) for role in ROLES)
         lines.append(f"| {action} | {cells} |")
-    lines.append("")
+    return lines
+
+
+def _refusals() -> list[str]:
+    lines = [
+        "## Refusals",
+        "",
+        "Problem details (`application/problem+json`) with a stable `code`; a refused",
+        "transition changes nothing. 422 only for a request invalid in itself, 409 when the",
+        "state of the task (or of its project or deliverable) forbids it.",
+        "",
+        "| status | code | when |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| {status} | {codes} | {when} |" for status, codes, when in REFUSALS]
+
+
+def render() -> str:
+    lines = [
+        "# The task state machine",
+        "",
+        "Generated from `task_svc/tasks/fsm.py` by `python -m task_svc.tasks.fsm_doc`;",
+        "do not edit by hand.",
+        "",
+        *_diagram(),
+        "",
+        *_table(),
+        "",
+        "Resolved states: done, cancelled. A task with open blockers cannot start. Admin passes",
+        "every user rule; system actions are never callable by users.",
+        "",
+        *_roles(),
+        "",
+        *_refusals(),
+        "",
+    ]
     return "\n".join(lines)
 
 

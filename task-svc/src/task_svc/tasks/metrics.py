@@ -43,7 +43,7 @@ OUTCOME_OF_CODE: dict[str, str] = {
     "USER_ACTION": "forbidden",
     "PAYLOAD_INVALID": "payload_invalid",
     "ACTION_UNKNOWN": "payload_invalid",
-    "IDEMPOTENCY_MISMATCH": "mismatch",
+    "IDEMPOTENCY_KEY_REUSED": "mismatch",
     "TASK_NOT_FOUND": "not_found",
     # A QC reject whose rework_from_task_id cannot be reworked (docs/qc.md).
     "REWORK_TASK_NOT_FOUND": "rework_refused",

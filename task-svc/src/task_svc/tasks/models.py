@@ -27,19 +27,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from task_svc.db import Base
 
-TASK_STATUSES = (
-    "blocked",
-    "ready",
-    "in_progress",
-    "on_hold",
-    "in_qc",
-    "rework",
-    "done",
-    "cancelled",
-)
-RESOLVED_STATUSES = ("done", "cancelled")
-WORK_KINDS = ("work", "qc", "milestone")
-
 
 class Task(Base):
     __tablename__ = "tasks"

@@ -12,9 +12,10 @@ from sqlalchemy import ColumnElement, func, literal, literal_column, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.pagination import as_datetime, as_int, as_str
+from task_svc.tasks.fsm import RESOLVED
 from task_svc.tasks.models import Task, TaskDependency
 
-RESOLVED = ("done", "cancelled")
+_RESOLVED = sorted(RESOLVED)  # a stable order, so the statement caches
 
 # The list's columns: everything but the heavy ones (description, checklist).
 LIST_COLUMNS = (
@@ -96,9 +97,9 @@ def _conditions(org_id: uuid.UUID, f: TaskFilters, now: datetime) -> list[Column
     if f.milestone is not None:
         cond.append(Task.is_milestone.is_(f.milestone))
     if f.overdue is True:
-        cond += [Task.due_at.is_not(None), Task.due_at < now, Task.status.not_in(RESOLVED)]
+        cond += [Task.due_at.is_not(None), Task.due_at < now, Task.status.not_in(_RESOLVED)]
     elif f.overdue is False:
-        cond.append((Task.due_at.is_(None)) | (Task.due_at >= now) | Task.status.in_(RESOLVED))
+        cond.append((Task.due_at.is_(None)) | (Task.due_at >= now) | Task.status.in_(_RESOLVED))
     if f.blocked is True:
         cond.append(Task.open_blockers > 0)
     elif f.blocked is False:

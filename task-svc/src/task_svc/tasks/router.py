@@ -14,7 +14,7 @@ from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 from task_svc.tasks import service
-from task_svc.tasks.models import TASK_STATUSES
+from task_svc.tasks.fsm import Status
 from task_svc.tasks.queries import SORTS, TaskFilters
 from task_svc.tasks.schemas import TaskPage, TaskRead
 
@@ -42,10 +42,10 @@ def _statuses(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     flat = [s.strip() for v in values for s in v.split(",") if s.strip()]
-    unknown = [s for s in flat if s not in TASK_STATUSES]
+    unknown = [s for s in flat if s not in frozenset(Status)]
     if unknown:
         raise BadRequest(
-            f"unknown status {unknown[0]!r}: use any of {', '.join(TASK_STATUSES)}",
+            f"unknown status {unknown[0]!r}: use any of {', '.join(Status)}",
             code="STATUS_INVALID",
             errors=[{"in": "query", "field": "status", "message": "unknown status"}],
         )

@@ -1,4 +1,5 @@
-"""Task reads: the filtered list and one task with its neighbours and allowed actions."""
+"""Task reads: the filtered list, one task with its neighbours and allowed actions, and a
+task's history."""
 
 from __future__ import annotations
 
@@ -10,8 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import BadRequest, NotFound
-from servicekit.pagination import as_uuid, cut_page, decode_cursor, encode_cursor
-from task_svc.tasks import fsm, queries
+from servicekit.jsonutil import loads
+from servicekit.pagination import (
+    as_uuid,
+    cursor_invalid,
+    cut_page,
+    decode_cursor,
+    encode_cursor,
+)
+from task_svc.tasks import fsm, queries, repository
 from task_svc.tasks.models import Task
 from task_svc.tasks.queries import TaskFilters
 from task_svc.tasks.schemas import TaskListItem, TaskPage, TaskRead, TaskRef
@@ -132,3 +140,41 @@ async def get_task(session: AsyncSession, *, principal: Principal, task_id: uuid
         dependents=[TaskRef(id=r.id, title=r.title, status=r.status) for r in dependents],
         allowed=allowed_actions_for(task, principal),
     )
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def _event_item(r: dict[str, Any]) -> dict[str, Any]:
+    payload = r["payload"]
+    return {
+        **r,
+        "payload": loads(payload) if isinstance(payload, str) else payload,
+        "created_at": _iso(r["created_at"]),
+    }
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    task_id: uuid.UUID,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """A task's history, oldest first, with a cursor on the event id."""
+    after = 0
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise cursor_invalid() from None
+    conn = await session.connection()
+    if not await repository.task_exists(conn, task_id=task_id, org_id=org_id):
+        raise NotFound(f"task {task_id} not found", code="TASK_NOT_FOUND")
+    rows = await repository.list_events(
+        conn, task_id=task_id, org_id=org_id, after=after, limit=limit + 1
+    )
+    next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return {"items": [_event_item(r) for r in rows[:limit]], "next_cursor": next_cursor}

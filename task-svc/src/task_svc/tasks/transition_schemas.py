@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from servicekit.bounds import INT4_MAX
+from task_svc.tasks.bulk import MAX_BULK
 from task_svc.tasks.fsm import MAX_TEXT, TRANSITIONS, USER_ACTIONS, Action, PayloadField
-from task_svc.tasks.transitions import MAX_BULK
 
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 _KINDS: dict[str, Any] = {"uuid": uuid.UUID, "text": _Text, "list": list[dict[str, Any]]}

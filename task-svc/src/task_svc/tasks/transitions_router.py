@@ -17,7 +17,10 @@ from servicekit.db import Database, get_database, transaction, unit_of_work
 from servicekit.errors import AppError, Forbidden, Unprocessable
 from servicekit.jsonutil import FastJSONResponse
 from task_svc.tasks import fsm, metrics
+from task_svc.tasks import service as task_service
 from task_svc.tasks import transitions as service
+from task_svc.tasks.bulk import BulkItem, apply_bulk
+from task_svc.tasks.fsm_payload import PayloadError, validate_payload
 from task_svc.tasks.transition_schemas import (
     BulkTransitionRequest,
     BulkTransitionResult,
@@ -77,8 +80,8 @@ def _payload_problem(exc: RequestValidationError, *, system: bool = False) -> Ex
             action=str(act),
         )
     try:
-        fsm.validate_payload(act, body.get("payload"))
-    except fsm.PayloadError as err:
+        validate_payload(act, body.get("payload"))
+    except PayloadError as err:
         return Unprocessable(str(err), code="PAYLOAD_INVALID", field=err.field)
     return exc
 
@@ -124,7 +127,7 @@ async def bulk_transitions(
     db: Database = Depends(get_database),
 ) -> Response:
     items = [
-        service.BulkItem(
+        BulkItem(
             task_id=i.task_id,
             action=i.action,
             payload=i.payload,
@@ -133,9 +136,7 @@ async def bulk_transitions(
         )
         for i in body.items
     ]
-    results = await service.apply_bulk(
-        db, org_id=principal.org, items=items, caller=_caller(principal)
-    )
+    results = await apply_bulk(db, org_id=principal.org, items=items, caller=_caller(principal))
     return FastJSONResponse({"results": results}, status_code=207)
 
 
@@ -144,9 +145,14 @@ async def bulk_transitions(
     summary="Apply an action of the state machine to a task",
     response_model=TransitionResult,
     responses={
-        403: {"description": "the role or the assignee rule forbids it"},
-        409: {"description": "VERSION_CONFLICT or TASK_BLOCKED"},
-        422: {"description": "ACTION_NOT_ALLOWED, PAYLOAD_INVALID or IDEMPOTENCY_MISMATCH"},
+        403: {"description": "ACTION_FORBIDDEN: the role or the assignee rule forbids it"},
+        409: {
+            "description": "the task's state forbids it: VERSION_CONFLICT (with "
+            "current_row_version and current_status), ACTION_NOT_ALLOWED, TASK_BLOCKED, "
+            "PROJECT_NOT_ACTIVE, DELIVERABLE_SIGNED_OFF, or IDEMPOTENCY_KEY_REUSED (the "
+            "client_event_id was used for another request)"
+        },
+        422: {"description": "the request itself is invalid: PAYLOAD_INVALID or ACTION_UNKNOWN"},
     },
     openapi_extra={"parameters": [_IF_MATCH_DOC]},
 )
@@ -178,6 +184,10 @@ async def post_transition(
     "/api/v1/tasks/{task_id}/events",
     summary="A task's history, oldest first",
     response_model=TaskEventPage,
+    responses={
+        400: {"description": "CURSOR_INVALID: not a next_cursor of this list"},
+        404: {"description": "TASK_NOT_FOUND"},
+    },
 )
 async def get_events(
     task_id: uuid.UUID,
@@ -186,7 +196,7 @@ async def get_events(
     principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> dict[str, Any]:
-    return await service.list_events(
+    return await task_service.list_events(
         session, org_id=principal.org, task_id=task_id, limit=limit, cursor=cursor
     )
 

@@ -38,7 +38,7 @@ async def start_all(
         assert r.status_code == 200, r.text
 
 
-async def test_concurrency50_same_row_version_one_winner_one_event(
+async def test_simultaneous_same_row_version_one_winner_one_event(
     racing: httpx.AsyncClient, engine: AsyncEngine, jwt_keys: Any
 ) -> None:
     async with engine.begin() as conn:
@@ -62,7 +62,7 @@ async def test_concurrency50_same_row_version_one_winner_one_event(
     assert (await event_counts(engine, [a], "assign"))[a] == 1
 
 
-async def test_concurrency50_same_client_event_id_one_effect_identical_answers(
+async def test_simultaneous_same_client_event_id_one_effect_identical_answers(
     racing: httpx.AsyncClient, engine: AsyncEngine, jwt_keys: Any
 ) -> None:
     async with engine.begin() as conn:
@@ -89,7 +89,7 @@ async def test_concurrency50_same_client_event_id_one_effect_identical_answers(
     assert (await event_counts(engine, [b], "unblock"))[b] == 1
 
 
-async def test_concurrency50_many_blockers_of_one_task_complete_at_once(
+async def test_simultaneous_many_blockers_of_one_task_complete_at_once(
     racing: httpx.AsyncClient, engine: AsyncEngine, jwt_keys: Any
 ) -> None:
     blockers = [f"b{i:02d}" for i in range(N)]
@@ -107,7 +107,7 @@ async def test_concurrency50_many_blockers_of_one_task_complete_at_once(
     assert (await event_counts(engine, [d], "unblock"))[d] == 1
 
 
-async def test_concurrency50_blockers_with_many_shared_dependents_complete_at_once(
+async def test_simultaneous_blockers_with_many_shared_dependents_complete_at_once(
     racing: httpx.AsyncClient, engine: AsyncEngine, jwt_keys: Any
 ) -> None:
     # Blocker i blocks dependents 10*i .. 10*i+49: each has 50 dependents, most shared by

@@ -7,25 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from task_svc.tasks import cascades, metrics, transitions
+from task_svc.tasks import cascades, metrics, plan, rework, transition_request, transitions
 
-# `code="X"` keyword arguments and the first argument of cascades' `_refuse("X", ...)`.
+# `code="X"` keyword arguments and the first argument of rework's `_refuse("X", ...)`.
 CODE = re.compile(r'code="([A-Z_]+)"|_refuse\(\s*"([A-Z_]+)"')
-# Raised by the event reads next to the service, never by a transition.
-NOT_TRANSITION_CODES = frozenset({"CURSOR_INVALID"})
 
 
 def raised_codes() -> set[str]:
     found: set[str] = set()
-    for module in (transitions, cascades):
+    for module in (transition_request, plan, transitions, cascades, rework):
         source = Path(str(module.__file__)).read_text(encoding="utf-8")
         found |= {a or b for a, b in CODE.findall(source)}
-    return found - NOT_TRANSITION_CODES
+    return found
 
 
 def test_every_refusal_code_of_the_transition_service_is_mapped() -> None:
     codes = raised_codes()
-    assert "REWORK_TASK_NOT_UPSTREAM" in codes  # the scan sees cascades' refusals
+    assert "REWORK_TASK_NOT_UPSTREAM" in codes  # the scan sees rework's refusals
+    assert "ACTION_NOT_ALLOWED" in codes  # and the plan's
     assert sorted(codes - metrics.OUTCOME_OF_CODE.keys()) == []
 
 

@@ -1,0 +1,415 @@
+"""The domain model of a transition: given a locked task row, an action, who asks and the
+payload, what must happen — or why not. Pure Python, no I/O (unit-tested without a database).
+
+`plan_transition` decides every refusal the row alone can decide (project status, row version,
+the FSM table, who may act, the guards) and, when the action is allowed, the task's new values,
+the events to write, the answer and which cascades follow. The transition service
+(`transitions.py`) loads the row, plans, writes and runs the cascades.
+
+Milestones: a milestone restored with no open blocker completes at once (a `restore` event then
+an `auto_complete` one), and a finished milestone is not reopened (reopen the work before it):
+a milestone is only ever blocked, done or cancelled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from contracts.tasks import TaskAssignedV1
+from servicekit.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    VersionConflict,
+)
+from task_svc.tasks.fsm import (
+    RESOLVED,
+    TRANSITIONS,
+    WORKER_ROLES,
+    Action,
+    Guard,
+    Status,
+    allowed_actions,
+    failed_guards,
+    may_perform,
+    target_status,
+    user_actions_from,
+)
+from task_svc.tasks.history import (
+    EventRow,
+    History,
+    TaskRow,
+    task_event_fields,
+)
+from task_svc.tasks.transition_request import Caller
+
+# Tasks change only while their project is active. QC decisions are the exception for a project
+# on hold: the inspection already happened, so its result is recorded (the task moves to done or
+# rework) and work resumes from there. In a cancelled or completed project nothing changes.
+HELD_PROJECT_ACTIONS: frozenset[Action] = frozenset({Action.QC_ACCEPT, Action.QC_REJECT})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the action cannot be done now; nothing is written. `names_blockers`: the answer
+    lists the task's open blockers (the service reads them before answering)."""
+
+    error: AppError
+    names_blockers: bool = False
+
+
+class Cascade(Enum):
+    """What the transition does to the task's dependents and deliverable."""
+
+    NONE = "none"
+    RESOLVED = "resolved"  # the task became done or cancelled
+    UNRESOLVED = "unresolved"  # the task was done or cancelled and is not any more
+
+
+@dataclass
+class Plan:
+    """An allowed transition: the task's new values, its history, the answer, what follows."""
+
+    action: Action
+    new: dict[str, Any]
+    body: dict[str, Any]
+    history: History = field(default_factory=History)
+    cascade: Cascade = Cascade.NONE
+    submits_for_qc: bool = False  # to in_qc: a `task.submitted_for_qc` event (needs its round)
+    rework_from: uuid.UUID | None = None  # a QC reject naming an upstream task to redo
+
+    @property
+    def locks_deliverable(self) -> bool:
+        """Whether the write locks the deliverable: a resolved task with no dependents goes
+        straight to its deliverable, the next lock in the fixed order."""
+        return self.cascade is Cascade.RESOLVED and not self.new.get("has_dependents", True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refusals
+
+
+def _not_allowed(detail: str, status: str, allowed: list[str]) -> Refusal:
+    return Refusal(
+        Conflict(detail, code="ACTION_NOT_ALLOWED", current_status=status, allowed_actions=allowed)
+    )
+
+
+def _project_refusal(task: TaskRow, act: Action) -> Refusal | None:
+    """Refuse when the task's project is not active (see HELD_PROJECT_ACTIONS)."""
+    project_status = task["project_status"]
+    if project_status == "active":
+        return None
+    if project_status == "on_hold" and act in HELD_PROJECT_ACTIONS:
+        return None
+    hint = (
+        "resume the project first"
+        if project_status == "on_hold"
+        else "a cancelled or completed project is final"
+    )
+    return Refusal(
+        Conflict(
+            f"project {task['project_id']} is {project_status}: its tasks cannot change ({hint})",
+            code="PROJECT_NOT_ACTIVE",
+            project_id=str(task["project_id"]),
+            project_status=project_status,
+        )
+    )
+
+
+def _blocked() -> Refusal:
+    return Refusal(Conflict("task is blocked", code="TASK_BLOCKED"), names_blockers=True)
+
+
+def _forbidden_detail(act: Action, task: TaskRow, caller: Caller) -> str:
+    if task["assigned_to"] is not None and task["assigned_to"] == caller.user_id:
+        return (
+            f"your roles ({', '.join(sorted(caller.roles)) or 'none'}) only read tasks: working "
+            f"on a task assigned to you needs one of the roles {', '.join(sorted(WORKER_ROLES))}"
+        )
+    if act is Action.START and task["assigned_to"] is not None:
+        return (
+            f"task {task['id']} is assigned to {task['assigned_to']}: only the assignee may "
+            "start it (a planner can reassign it first)"
+        )
+    who = sorted(str(w) for w in TRANSITIONS[act].who)
+    return f"action '{act}' may be done by: {', '.join(who)} (admin always may)"
+
+
+def _guard_refusal(task: TaskRow, act: Action) -> Refusal | None:
+    status = task["status"]
+    failed = failed_guards(
+        act, open_blockers=task["open_blockers"], is_milestone=task["is_milestone"]
+    )
+    if Guard.NOT_MILESTONE in failed:
+        return _not_allowed(
+            f"task {task['id']} is a milestone: it completes by itself when its blockers are "
+            "resolved and cannot be started",
+            status,
+            [],
+        )
+    if Guard.NO_OPEN_BLOCKERS in failed:
+        return _blocked()
+    if Guard.IS_MILESTONE in failed:
+        return _not_allowed("only milestones complete by themselves", status, [])
+    if act is Action.REOPEN and task["is_milestone"]:
+        # A reopened milestone could never finish (it cannot be started): reopen its work.
+        return _not_allowed(
+            f"task {task['id']} is a milestone: it has no work of its own to redo; reopen the "
+            "tasks before it instead",
+            status,
+            [],
+        )
+    return None
+
+
+def refusal_of(
+    task: TaskRow,
+    act: Action,
+    caller: Caller,
+    *,
+    expected_row_version: int | None = None,
+    authorized: bool = False,
+) -> Refusal | None:
+    """Every refusal of `act` on the task, in the order the API reports them; None: allowed.
+
+    `authorized`: the caller's right was decided elsewhere (an approver's sign-off rejection
+    reopens tasks), so who may act and the project's status are not checked.
+    """
+    if not authorized and (refused := _project_refusal(task, act)) is not None:
+        return refused
+    status = task["status"]
+    if expected_row_version is not None and expected_row_version != task["row_version"]:
+        return Refusal(
+            VersionConflict(
+                f"task {task['id']} is at row_version {task['row_version']} (status "
+                f"'{status}'), not {expected_row_version}: reload it and decide again",
+                current_row_version=task["row_version"],
+                current_status=status,
+            )
+        )
+    if act is Action.START and status == Status.BLOCKED and not task["is_milestone"]:
+        return _blocked()  # starting a blocked task is refused by naming what blocks it
+    if status not in TRANSITIONS[act].sources:
+        allowed = user_actions_from(status)
+        return _not_allowed(
+            f"action '{act}' is not allowed from status '{status}'; from '{status}' the "
+            f"actions are: {', '.join(allowed) or 'none'}",
+            status,
+            allowed,
+        )
+    if not (caller.system or authorized) and not may_perform(
+        act, roles=caller.roles, user_id=caller.user_id, assigned_to=task["assigned_to"]
+    ):
+        return Refusal(
+            Forbidden(
+                _forbidden_detail(act, task, caller), code="ACTION_FORBIDDEN", action=str(act)
+            )
+        )
+    return _guard_refusal(task, act)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans
+
+
+def _iso(v: datetime | None) -> str | None:
+    return v.isoformat() if v is not None else None
+
+
+def task_view(row: TaskRow, caller: Caller) -> dict[str, Any]:
+    """The task as a transition answers it (with the caller's allowed actions)."""
+    assigned_to = row["assigned_to"]
+    return {
+        "id": str(row["id"]),
+        "project_id": str(row["project_id"]),
+        "deliverable_id": str(row["deliverable_id"]),
+        "node_key": row["node_key"],
+        "title": row["title"],
+        "status": row["status"],
+        "assigned_to": str(assigned_to) if assigned_to is not None else None,
+        "assigned_at": _iso(row["assigned_at"]),
+        "started_at": _iso(row["started_at"]),
+        "completed_at": _iso(row["completed_at"]),
+        "open_blockers": row["open_blockers"],
+        "qc_required": row["qc_required"],
+        "is_milestone": row["is_milestone"],
+        "row_version": row["row_version"],
+        "updated_at": _iso(row["updated_at"]),
+        "allowed_actions": allowed_actions(
+            row["status"],
+            roles=caller.roles,
+            user_id=caller.user_id,
+            assigned_to=assigned_to,
+            open_blockers=row["open_blockers"],
+            qc_required=row["qc_required"],
+            is_milestone=row["is_milestone"],
+        ),
+    }
+
+
+def _new_values(
+    task: TaskRow, act: Action, caller: Caller, clean: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The task's new row and the event's payload (the request's, plus what the action set)."""
+    status = task["status"]
+    to = target_status(
+        act, Status(status), qc_required=task["qc_required"], open_blockers=task["open_blockers"]
+    )
+    new = dict(task)
+    new["status"] = str(to)
+    new["row_version"] = task["row_version"] + 1
+    new["updated_at"] = now
+    event_payload = dict(clean)
+    if act is Action.ASSIGN:
+        new["assigned_to"] = uuid.UUID(clean["assign_to"])
+        new["assigned_at"] = now
+    elif act is Action.UNASSIGN:
+        new["assigned_to"] = None
+        new["assigned_at"] = None
+    elif act is Action.START:
+        if task["assigned_to"] is None and caller.user_id is not None:
+            new["assigned_to"] = caller.user_id
+            new["assigned_at"] = now
+            event_payload["assigned_to"] = str(caller.user_id)
+        if task["started_at"] is None:
+            new["started_at"] = now
+    if to is Status.DONE and status != Status.DONE:
+        new["completed_at"] = now
+    elif act is Action.REOPEN:
+        new["completed_at"] = None
+    return new, event_payload
+
+
+def _assigned(task: TaskRow, new: dict[str, Any], caller: Caller, now: datetime) -> TaskAssignedV1:
+    return TaskAssignedV1(
+        **task_event_fields(new, row_version=new["row_version"], now=now),
+        assigned_to=new["assigned_to"],
+        previous_assignee=task["assigned_to"],
+        actor=caller.actor,
+    )
+
+
+def _cascade(from_status: str, to_status: str) -> Cascade:
+    was, now_is = from_status in RESOLVED, to_status in RESOLVED
+    if now_is and not was:
+        return Cascade.RESOLVED
+    if was and not now_is:
+        return Cascade.UNRESOLVED
+    return Cascade.NONE
+
+
+def _record_action(
+    plan: Plan,
+    row: TaskRow,
+    *,
+    from_status: str,
+    actor: str,
+    payload: dict[str, Any],
+    client_event_id: str | None,
+    now: datetime,
+) -> None:
+    """The action's own event, with the answer (for an idempotent replay); a status change
+    also gets its `task.status_changed`."""
+    to_status = row["status"]
+    if to_status != from_status:
+        plan.history.status_change(
+            row,
+            action=plan.action,
+            from_status=from_status,
+            to_status=to_status,
+            actor=actor,
+            row_version=row["row_version"],
+            payload=payload,
+            now=now,
+            client_event_id=client_event_id,
+            response=plan.body,
+        )
+        return
+    plan.history.events.append(
+        EventRow(
+            row["org_id"],
+            row["id"],
+            plan.action,
+            from_status,
+            to_status,
+            actor,
+            payload,
+            row["row_version"],
+            client_event_id,
+            plan.body,
+            200,
+        )
+    )
+
+
+def _completed_milestone(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A milestone restored with nothing open before it completes at once, as it would have
+    when its last blocker was resolved."""
+    return {
+        **row,
+        "status": str(Status.DONE),
+        "row_version": row["row_version"] + 1,
+        "completed_at": now,
+    }
+
+
+def plan_transition(
+    task: TaskRow,
+    action: Action,
+    caller: Caller,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    expected_row_version: int | None = None,
+    client_event_id: str | None = None,
+    authorized: bool = False,
+    reopened_blockers: int = 0,
+) -> Plan | Refusal:
+    """What `action` does to the locked `task` (payload already validated), or why not.
+
+    `reopened_blockers`: blockers of the task that a QC reject sends back to rework with it
+    (known once the service has planned that rework).
+    """
+    refused = refusal_of(
+        task, action, caller, expected_row_version=expected_row_version, authorized=authorized
+    )
+    if refused is not None:
+        return refused
+    after, event_payload = _new_values(task, action, caller, payload, now)
+    after["open_blockers"] = task["open_blockers"] + reopened_blockers
+    auto_complete = after["status"] == Status.READY and task["is_milestone"]
+    new = _completed_milestone(after, now) if auto_complete else after
+    body = {
+        "task_id": str(task["id"]),
+        "action": str(action),
+        "from_status": task["status"],
+        "to_status": after["status"],
+        "row_version": new["row_version"],
+        "task": task_view(new, caller),
+    }
+    plan = Plan(action=action, new=new, body=body)
+    if after["assigned_to"] != task["assigned_to"]:
+        plan.history.publish(
+            _assigned(task, after, caller, now), aggregate_type="task", aggregate_id=task["id"]
+        )
+    _record_action(
+        plan,
+        after,
+        from_status=task["status"],
+        actor=caller.actor,
+        payload=event_payload,
+        client_event_id=client_event_id,
+        now=now,
+    )
+    if auto_complete:
+        plan.history.auto_complete(new, row_version=new["row_version"], now=now)
+    plan.cascade = _cascade(task["status"], new["status"])
+    plan.submits_for_qc = new["status"] == Status.IN_QC
+    if action is Action.QC_REJECT and "rework_from_task_id" in payload:
+        plan.rework_from = uuid.UUID(payload["rework_from_task_id"])
+    return plan
