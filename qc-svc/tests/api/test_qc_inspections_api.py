@@ -223,7 +223,7 @@ async def test_if_match_header_stands_in_for_expected_row_version(
         json={**defect, "client_event_id": str(uuid.uuid4()), "expected_row_version": 2},
         headers={**h, "If-Match": '"3"'},
     )
-    assert (resp.status_code, resp.json()["code"]) == (422, "ROW_VERSION_AMBIGUOUS")
+    assert (resp.status_code, resp.json()["code"]) == (400, "IF_MATCH_MISMATCH")
     resp = await client.post(
         f"{BASE}/{inspection.id}/defects",
         json={**defect, "client_event_id": str(uuid.uuid4())},

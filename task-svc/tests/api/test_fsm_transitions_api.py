@@ -93,7 +93,7 @@ async def test_fsm_api_errors_are_precise(
 
     r = await act(fsm_client, planner, a, "assign", 7, {"assign_to": str(OPERATOR)})
     assert r.status_code == 409 and r.json()["code"] == "VERSION_CONFLICT"
-    assert (r.json()["row_version"], r.json()["current_status"]) == (1, "ready")
+    assert (r.json()["current_row_version"], r.json()["current_status"]) == (1, "ready")
 
     r = await act(fsm_client, op, b, "start", 1)
     assert r.status_code == 409 and r.json()["code"] == "TASK_BLOCKED"

@@ -251,9 +251,7 @@ REFUSAL_READ_FIELDS = (
 def _expected_version(body_value: int | None, if_match: str | None) -> int:
     """The row version the client expects, from the body or an `If-Match` header: 428 when
     neither was sent, 422 `ROW_VERSION_AMBIGUOUS` when both were and they differ."""
-    return required_row_version(
-        body_value, if_match, mismatch_code=ROW_VERSION_AMBIGUOUS, mismatch_status=422
-    )
+    return required_row_version(body_value, if_match)
 
 
 def _fingerprint(command: Command, inspection_id: uuid.UUID, version: int, args: Any) -> str:
@@ -304,7 +302,6 @@ async def _run_command(
         raise VersionConflict(
             f"inspection {inspection_id} is at row_version {inspection.row_version}, "
             f"not {expected_version}; read it again and retry",
-            expected_row_version=expected_version,
             current_row_version=inspection.row_version,
             current_status=inspection.status,
         )

@@ -98,7 +98,7 @@ async def sign_off(
         raise VersionConflict(
             f"deliverable {deliverable_id} is at row_version {dl['row_version']} (status "
             f"'{dl['status']}'), not {expected_row_version}: reload it and decide again",
-            row_version=dl["row_version"],
+            current_row_version=dl["row_version"],
             current_status=dl["status"],
         )
     if dl["status"] != "ready_for_signoff":

@@ -390,7 +390,7 @@ async def check_locked(
         raise VersionConflict(
             f"task {row['id']} is at row_version {row['row_version']} (status '{status}'), "
             f"not {expected_row_version}: reload it and decide again",
-            row_version=row["row_version"],
+            current_row_version=row["row_version"],
             current_status=status,
         )
     t = TRANSITIONS[act]

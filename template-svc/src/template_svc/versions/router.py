@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_roles, require_user
-from servicekit.conditional import etag, expected_row_version, not_modified, required_row_version
+from servicekit.auth import CurrentUser, Principal, require_roles
+from servicekit.conditional import etag, expected_version, not_modified, required_version
 from servicekit.db import unit_of_work
 from servicekit.idempotency import request_fingerprint, run_idempotent
 from servicekit.jsonutil import FastJSONResponse
@@ -32,7 +32,7 @@ from template_svc.versions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/templates/{template_id}/versions", tags=["template versions"])
-writer = require_roles("planner")
+Planner = Annotated[Principal, Depends(require_roles("planner"))]
 VersionNumber = Path(ge=1, description="the version number (1, 2, ...)")
 
 
@@ -58,11 +58,12 @@ def version_response(row: TemplateVersion, status_code: int = 200, **headers: st
     summary="Create a draft: empty, cloned from a version, or with a graph",
 )
 async def create_version(
+    *,
     template_id: uuid.UUID,
     request: Request,
     body: VersionCreate | None = Body(default=None),
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     data = body or VersionCreate()
@@ -112,10 +113,11 @@ async def create_version(
     },
 )
 async def import_version(
+    *,
     template_id: uuid.UUID,
     request: Request,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     document = transfer.parse_document(await request.body(), request.headers.get("content-type"))
@@ -146,11 +148,12 @@ async def import_version(
 
 @router.get("", response_model=VersionPage, summary="List versions, newest first")
 async def list_versions(
+    *,
     template_id: uuid.UUID,
     status: Literal["draft", "published", "deprecated"] | None = Query(default=None),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> VersionPage:
     rows, next_cursor = await version_service.list_versions(
@@ -172,10 +175,11 @@ async def list_versions(
     summary="Read a version with its whole graph (ETag: row version; If-None-Match gives 304)",
 )
 async def get_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     if_none_match: str | None = Header(default=None, alias="If-None-Match"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.get_version(
@@ -192,11 +196,12 @@ async def get_version(
     summary="Replace a draft's graph (needs expected_row_version or If-Match)",
 )
 async def replace_version(
+    *,
     template_id: uuid.UUID,
     body: VersionReplace,
     version: int = VersionNumber,
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.replace_draft(
@@ -205,7 +210,7 @@ async def replace_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=required_row_version(
+        expected_row_version=required_version(
             body.expected_row_version, if_match, required_code="PRECONDITION_REQUIRED"
         ),
         graph=Graph(nodes=body.nodes, edges=body.edges).as_plain(),
@@ -220,11 +225,12 @@ async def replace_version(
     summary="Validate and freeze a draft (422 GRAPH_INVALID lists every problem)",
 )
 async def publish_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.publish(
@@ -233,7 +239,7 @@ async def publish_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_row_version(
+        expected_row_version=expected_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -246,11 +252,12 @@ async def publish_version(
     summary="Deprecate a published version (its graph stays readable and unchanged)",
 )
 async def deprecate_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.deprecate(
@@ -259,7 +266,7 @@ async def deprecate_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_row_version(
+        expected_row_version=expected_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -272,10 +279,11 @@ async def deprecate_version(
     summary="What changes from {version} to {other}: nodes and edges added, removed, changed",
 )
 async def diff_versions(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     other: int = Path(ge=1, description="the version to compare with"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> dict[str, Any]:
     return await version_service.diff_versions(
@@ -293,10 +301,11 @@ async def diff_versions(
     summary="Export a version as a JSON or YAML document (import reads it back)",
 )
 async def export_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     format: Literal["json", "yaml"] = Query(default="json"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     template, document = await version_service.export_document(
