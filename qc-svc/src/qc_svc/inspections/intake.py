@@ -16,7 +16,7 @@ from contracts.qc import QcInspectionCreatedV1, QcInspectionReopenedV1
 from qc_svc.inspections import repository as repo
 from qc_svc.inspections import rules
 from qc_svc.inspections.models import Inspection
-from qc_svc.inspections.publish import publish
+from qc_svc.inspections.publish import inspection_fields, publish
 from qc_svc.inspections.reads import get_or_404
 from qc_svc.inspections.rules import Decision, Status
 from servicekit.errors import Conflict, Unprocessable
@@ -82,13 +82,7 @@ async def create_inspection_from_submission(
 
 def _created_event(inspection: Inspection) -> QcInspectionCreatedV1:
     return QcInspectionCreatedV1(
-        inspection_id=inspection.id,
-        org_id=inspection.org_id,
-        project_id=inspection.project_id,
-        deliverable_id=inspection.deliverable_id,
-        task_id=inspection.task_id,
-        node_key=inspection.node_key,
-        round=inspection.round,
+        **inspection_fields(inspection),
         assignee_id=inspection.assignee_id,
         created_at=inspection.created_at,
     )
@@ -199,13 +193,7 @@ def _reopened_event(
     inspection: Inspection, *, code: str, detail: str, refused_at: datetime, now: datetime
 ) -> QcInspectionReopenedV1:
     return QcInspectionReopenedV1(
-        inspection_id=inspection.id,
-        org_id=inspection.org_id,
-        project_id=inspection.project_id,
-        deliverable_id=inspection.deliverable_id,
-        task_id=inspection.task_id,
-        node_key=inspection.node_key,
-        round=inspection.round,
+        **inspection_fields(inspection),
         inspector_id=inspection.inspector_id,
         refused_decision="accept" if inspection.decision == Decision.accept.value else "reject",
         rework_from_task_id=inspection.rework_from_task_id,

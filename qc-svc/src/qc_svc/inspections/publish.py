@@ -32,12 +32,9 @@ async def publish(session: AsyncSession, inspection: Inspection, payload: BaseMo
     )
 
 
-def decision_event(
-    inspection: Inspection, defects: Sequence[Defect]
-) -> QcInspectionPassedV1 | QcInspectionFailedV1:
-    """`qc.inspection.passed` or `.failed` for a decided inspection."""
-    assert inspection.inspector_id is not None and inspection.decided_at is not None
-    common: dict[str, Any] = {
+def inspection_fields(inspection: Inspection) -> dict[str, Any]:
+    """The fields every inspection event starts with."""
+    return {
         "inspection_id": inspection.id,
         "org_id": inspection.org_id,
         "project_id": inspection.project_id,
@@ -45,6 +42,16 @@ def decision_event(
         "task_id": inspection.task_id,
         "node_key": inspection.node_key,
         "round": inspection.round,
+    }
+
+
+def decision_event(
+    inspection: Inspection, defects: Sequence[Defect]
+) -> QcInspectionPassedV1 | QcInspectionFailedV1:
+    """`qc.inspection.passed` or `.failed` for a decided inspection."""
+    assert inspection.inspector_id is not None and inspection.decided_at is not None
+    common: dict[str, Any] = {
+        **inspection_fields(inspection),
         "inspector_id": inspection.inspector_id,
         "decided_at": inspection.decided_at,
     }
