@@ -2,10 +2,17 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= uv
+# uv is the one on PATH, else the private copy `make setup` installs under var/tools.
+ifeq ($(shell command -v uv 2>/dev/null),)
+export PATH := $(CURDIR)/var/tools/bin:$(PATH)
+endif
+# Compose: `docker compose` (v2) when the Docker CLI has it, else docker-compose (v1, which is
+# what Debian 12 packages).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 ROLES ?= planner,operator
 PYTEST_ARGS ?=
 
-.PHONY: help setup run token test lint typecheck pytest bench up down fmt
+.PHONY: help setup run token test lint typecheck pytest bench up down fmt fresh-debian-check
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +46,10 @@ bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
-	docker compose up --build
+	$(COMPOSE) up --build
 
-down:
-	docker compose down
+down:  ## stop what `make up` started
+	$(COMPOSE) down
+
+fresh-debian-check:  ## (slow, root) setup + `make run` smoke test in a fresh Debian 12 chroot
+	@bash infra/scripts/fresh-debian-check.sh $(CHECK_ARGS)

@@ -1,6 +1,7 @@
 """The compose stack and the observability configs agree with each other and with the code.
 
-- docker-compose.yml is valid for docker-compose (the 1.29 Debian package and later);
+- docker-compose.yml is valid for the Compose this machine has: `docker compose` (v2) when the
+  Docker CLI has it, else `docker-compose` (1.29 is what Debian 12 packages);
 - every metric a Grafana dashboard or a Prometheus rule queries is one the services export,
   taken from prometheus_client's registry after importing the services, never from a list;
 - the YAML and JSON configs parse, rules are well formed, every service is scraped, dashboards
@@ -172,19 +173,32 @@ def _compose() -> dict[str, Any]:
 # --- the compose file ------------------------------------------------------------------------
 
 
+def _compose_command() -> list[str] | None:
+    """`docker compose` (v2) when the Docker CLI has it, else `docker-compose`, as `make up`."""
+    docker = shutil.which("docker")
+    if docker is not None:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=60, check=False
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy is not None else None
+
+
 def test_compose_config_is_valid_for_docker_compose() -> None:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    command = _compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor docker-compose is installed (make setup)")
     result = subprocess.run(
-        [binary, "-f", str(COMPOSE_FILE), "config", "-q"],
+        [*command, "-f", str(COMPOSE_FILE), "config", "-q"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+    assert result.returncode == 0, f"`{' '.join(command)} config` failed:\n{result.stderr}"
 
 
 def test_compose_starts_the_services_after_provisioning_and_the_gateway_after_the_services() -> (

@@ -3,6 +3,8 @@ and the result accepted by the real nginx."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +49,57 @@ def test_limits_come_from_the_config(config: StackConfig) -> None:
     assert "rate=3r/m;" in text
     assert "burst=7 nodelay;" in text
     assert "client_max_body_size 16k;" in text
+
+
+def test_overrides_replace_the_runner_values_and_unknown_names_are_refused(
+    config: StackConfig,
+) -> None:
+    text = render_for_stack(config, {"GATEWAY_PROXY_READ_TIMEOUT": "1s"})
+    assert "proxy_read_timeout 1s;" in text
+    with pytest.raises(TemplateError, match="GATEWAY_NO_SUCH_VALUE"):
+        render_for_stack(config, {"GATEWAY_NO_SUCH_VALUE": "x"})
+
+
+_ERROR_PAGE = re.compile(r"^\s*error_page ([\d ]+?) (=\d*)? ?(/\S+?)(\?\S*)?;", re.M)
+_LOCATION = re.compile(r"^\s*location = (/_problem/\d+) \{(.*?)^\s{8}\}", re.M | re.S)
+_RETURN = re.compile(r"return (\d{3}) '(\{.*?\})';")
+
+
+def _problem_locations(text: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in _LOCATION.finditer(text)}
+
+
+def test_every_error_page_is_an_internal_problem_location(config: StackConfig) -> None:
+    # Error pages are reached by URI, never by a named location: nginx cannot jump to a named
+    # location for a request line it could not parse, and answered those with its HTML 500.
+    text = render_for_stack(config)
+    assert "error_page" in text
+    assert not re.search(r"error_page [^;]*@", text)
+    locations = _problem_locations(text)
+    pages = _ERROR_PAGE.findall(text)
+    handled = {int(code) for codes, *_ in pages for code in codes.split()}
+    assert handled >= {400, 404, 405, 413, 414, 429, 494, 500, 501, 502, 503, 504, 505}
+    for _codes, overwrite, uri, _args in pages:
+        body = locations[uri]
+        assert "internal;" in body, uri
+        assert "default_type application/problem+json;" in body, uri
+        returns = _RETURN.findall(body)
+        assert returns, uri
+        for status, problem in returns:
+            fields = json.loads(problem.replace("$req_id", "id").replace("$arg_limit", "1m"))
+            assert fields["status"] == int(status), uri
+            assert set(fields) == {"type", "title", "status", "detail", "code", "request_id"}, uri
+            if overwrite not in ("", "="):
+                assert overwrite == f"={status}", uri
+
+
+def test_the_header_limit_problems_name_the_configured_limits(config: StackConfig) -> None:
+    text = render_for_stack(config)
+    count, size = re.search(r"large_client_header_buffers (\d+) (\d+)k;", text).groups()  # type: ignore[union-attr]
+    locations = _problem_locations(text)
+    assert f"accepts ({size}k)" in locations["/_problem/414"]
+    assert f"up to {size}k" in locations["/_problem/431"]
+    assert f"up to {int(count) * int(size)}k" in locations["/_problem/431"]
 
 
 def test_a_missing_value_is_named() -> None:

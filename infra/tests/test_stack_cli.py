@@ -13,8 +13,10 @@ import jwt
 import pytest
 
 from blueprint_stack import Stack, StackConfig
+from blueprint_stack.cli import _parser, config_from_args
 from blueprint_stack.config import REPO_ROOT, SERVICES
 from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER, DEV_ORG_ID, DEV_USER_ID
+from blueprint_stack.testing import default_ports, listening_on
 from servicekit.devstack import PortInUse
 
 
@@ -38,20 +40,18 @@ def taken_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def port_args(config: StackConfig) -> list[str]:
-    args = [
-        "--postgres-port", str(config.postgres_port),
-        "--redis-port", str(config.redis_port),
-        "--gateway-port", str(config.gateway_port),
-    ]  # fmt: skip
-    for svc in SERVICES:
-        args += [f"--{svc.short}-port", str(config.service_port(svc.name))]
-    return args
+@pytest.fixture
+def default_ports_taken() -> Iterator[None]:
+    """As when a `make run` stack is running on this machine: every default port is taken."""
+    with listening_on(default_ports()):
+        yield
 
 
-def test_a_taken_port_is_one_clear_line(tmp_path: Path, taken_port: int) -> None:
+def test_a_taken_port_is_one_clear_line(
+    tmp_path: Path, taken_port: int, default_ports_taken: None
+) -> None:
     config = StackConfig.for_tests(tmp_path / "var", gateway_port=taken_port)
-    result = run_cli("run", "--no-install", "--var-dir", str(config.var_dir), *port_args(config))
+    result = run_cli("run", "--no-install", *config.run_args())
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().splitlines() == [
@@ -60,6 +60,32 @@ def test_a_taken_port_is_one_clear_line(tmp_path: Path, taken_port: int) -> None
     ]
     # Nothing was started or created.
     assert not config.var_dir.exists()
+
+
+@pytest.mark.parametrize("what", ["PostgreSQL", "Redis", "task-svc", "qc-svc-events metrics"])
+def test_a_taken_port_names_the_flag_and_variable_that_move_it(
+    tmp_path: Path, taken_port: int, what: str
+) -> None:
+    config = StackConfig.for_tests(tmp_path / "var")
+    [setting] = [s for s in config.ports() if s.what == what]
+    args = config.run_args()
+    args[args.index(setting.flag) + 1] = str(taken_port)
+    result = run_cli("run", "--no-install", *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"blueprint: port {taken_port} (wanted for {setting.what}) is already in use; stop "
+        f"whatever listens there or choose another port ({setting.flag} or {setting.env})"
+    ]
+
+
+def test_a_test_stack_needs_none_of_the_default_ports(tmp_path: Path) -> None:
+    config = StackConfig.for_tests(tmp_path / "var")
+    ports = [setting.port for setting in config.ports()]
+    assert len(set(ports)) == len(ports)
+    assert not set(ports) & set(default_ports())
+    # The flags a test passes to `run` set every port; none is left on its default.
+    parsed = config_from_args(_parser().parse_args(["run", *config.run_args()]))
+    assert parsed.ports() == config.ports()
 
 
 def test_the_library_refuses_a_taken_port_before_starting_anything(
@@ -123,12 +149,15 @@ def test_config_reads_ports_and_limits_from_the_environment(tmp_path: Path) -> N
             "BLUEPRINT_GATEWAY_PORT": "9080",
             "BLUEPRINT_TASK_SVC_PORT": "9102",
             "BLUEPRINT_WRITE_RATE": "5r/s",
+            "BLUEPRINT_QC_SVC_EVENTS_PORT": "9203",
         }
     )
     assert config.var_dir == tmp_path.resolve()
     assert config.gateway_port == 9080
     assert config.service_port("task-svc") == 9102
     assert config.service_port("qc-svc") == 8103
+    assert config.events_metrics_ports["qc-svc"] == 9203
+    assert config.events_metrics_ports["task-svc"] == 8202
     assert config.write_rate == "5r/s"
     assert config.postgres_port == 55432
 

@@ -1,9 +1,13 @@
-"""The runner's lifecycle: `run` stops everything on Ctrl-C / SIGTERM, and a second start reuses
-the data of the first."""
+"""The runner's lifecycle: `run` stops everything on Ctrl-C / SIGTERM (the way to stop it as a
+script's background job, where SIGINT is ignored), a second start reuses the data of the first,
+a crashed process is restarted while the stack stays up, and a runner killed with SIGKILL leaves
+nothing behind. Every test stack runs beside a `make run` stack's default ports."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -16,9 +20,18 @@ import httpx
 import pytest
 import redis
 
-from blueprint_stack import Stack, StackConfig
+from blueprint_stack import Stack, StackConfig, StackError
 from blueprint_stack.config import REPO_ROOT, SERVICES
-from blueprint_stack.testing import processes_mentioning, temp_var_dir, wait_for
+from blueprint_stack.supervisor import process_start_time
+from blueprint_stack.testing import (
+    default_ports,
+    descendants,
+    listening_on,
+    processes_mentioning,
+    still_running,
+    temp_var_dir,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +44,16 @@ def var_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def default_ports_taken() -> Iterator[None]:
+    """As when a `make run` stack is running on this machine: every default port is taken, and
+    the test stack, on ports of its own, must start beside it."""
+    with listening_on(default_ports()):
+        yield
+
+
 def cli_args(config: StackConfig) -> list[str]:
-    args = [
-        "--var-dir", str(config.var_dir), "--no-install",
-        "--postgres-port", str(config.postgres_port),
-        "--redis-port", str(config.redis_port),
-        "--gateway-port", str(config.gateway_port),
-    ]  # fmt: skip
-    for svc in SERVICES:
-        args += [f"--{svc.short}-port", str(config.service_port(svc.name))]
-    return args
+    return ["--no-install", *config.run_args()]
 
 
 def gateway_ready(config: StackConfig) -> bool:
@@ -63,27 +76,57 @@ def sql(stack: Stack, statement: str) -> object:
     return asyncio.run(_sql(stack.postgres.admin_dsn, statement))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
-    var_dir: Path, sig: signal.Signals
-) -> None:
-    config = StackConfig.for_tests(var_dir)
-    console = var_dir / "console.out"
-    with open(console, "wb") as out:
+def ignore_sigint() -> None:
+    # What a POSIX shell does to a job it starts in the background (`make run &` in a script).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_runner(
+    config: StackConfig, console: Path, *, background: bool = False
+) -> subprocess.Popen[bytes]:
+    """`python -m blueprint_stack run` on the config's ports; returns once it is running."""
+    with open(console, "ab") as out:
         runner = subprocess.Popen(
             [sys.executable, "-m", "blueprint_stack", "run", *cli_args(config)],
             cwd=REPO_ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=ignore_sigint if background else None,
         )
+    # The runner prints its summary once everything, the gateway last, is ready.
+    wait_for(
+        lambda: "Blueprint is running." in console.read_text() or runner.poll() is not None,
+        "the stack",
+        timeout=180,
+    )
+    assert runner.poll() is None, console.read_text()[-3000:]
+    return runner
+
+
+def stop_runner(runner: subprocess.Popen[bytes]) -> None:
+    """After a failed assertion: let the runner stop its children before giving up on it."""
+    if runner.poll() is None:
+        runner.send_signal(signal.SIGTERM)
+        try:
+            runner.wait(120)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            runner.wait(30)
+
+
+@pytest.mark.timeout(600)  # two full starts
+@pytest.mark.parametrize(
+    ("sig", "background"),
+    [(signal.SIGINT, False), (signal.SIGTERM, True)],
+    ids=["Ctrl-C", "SIGTERM-to-a-background-job"],
+)
+def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
+    var_dir: Path, sig: signal.Signals, background: bool, default_ports_taken: None
+) -> None:
+    config = StackConfig.for_tests(var_dir)
+    console = var_dir / "console.out"
+    runner = start_runner(config, console, background=background)
     try:
-        # The runner prints its summary once everything, the gateway last, is ready.
-        wait_for(
-            lambda: "Blueprint is running." in console.read_text() or runner.poll() is not None,
-            "the stack",
-            timeout=120,
-        )
-        assert runner.poll() is None, console.read_text()[-3000:]
         assert gateway_ready(config)
         assert "task-svc     | " in console.read_text()
         # Something to find again after the restart, in each store.
@@ -92,20 +135,17 @@ def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
         sql(first, "INSERT INTO public.lifecycle_marker VALUES ('kept')")
         redis.Redis(port=config.redis_port).set("lifecycle-marker", "kept")
         passwords = config.passwords_file.read_text()
+        children = descendants(runner.pid)
+        assert len(children) > len(SERVICES) * 2 + 3  # workers and backends too
 
+        # To the runner alone, as `kill` (or Ctrl-C in its terminal) sends it.
         runner.send_signal(sig)
         assert runner.wait(120) == 0, console.read_text()[-3000:]
     finally:
-        if runner.poll() is None:
-            # A failed assertion above: let the runner stop its children before giving up on it
-            # (SIGKILL alone would leave them running).
-            runner.send_signal(signal.SIGTERM)
-            try:
-                runner.wait(120)
-            except subprocess.TimeoutExpired:
-                runner.kill()
-                runner.wait(30)
+        stop_runner(runner)
+    assert still_running(children) == []
     assert processes_mentioning(str(var_dir)) == []
+    assert list(config.run_dir.glob("*.pid")) == []
     for name in ("postgres", "redis", "gateway", *(s.name for s in SERVICES)):
         assert (config.log_dir / f"{name}.log").stat().st_size > 0, name
 
@@ -116,6 +156,60 @@ def test_run_stops_everything_on_a_signal_and_a_restart_reuses_the_data(
         assert config.passwords_file.read_text() == passwords
         assert sql(again, "SELECT note FROM public.lifecycle_marker") == "kept"
         assert redis.Redis(port=config.redis_port).get("lifecycle-marker") == b"kept"
+    finally:
+        again.stop()
+    assert processes_mentioning(str(var_dir)) == []
+
+
+@pytest.mark.timeout(600)  # two full starts
+def test_a_crashed_process_comes_back_and_a_killed_runner_leaves_nothing_behind(
+    var_dir: Path, default_ports_taken: None
+) -> None:
+    config = StackConfig.for_tests(var_dir)
+    console = var_dir / "console.out"
+    runner = start_runner(config, console)
+    try:
+        # One runner per var dir: a second one refuses, and stops nothing of the first.
+        with pytest.raises(StackError, match=f"another runner \\(pid {runner.pid}\\)"):
+            Stack(config).start()
+        assert gateway_ready(config)
+
+        # An events process crashes: it comes back, on its port, while the stack stays up.
+        events = "task-svc-events"
+        pid_file = config.run_dir / f"{events}.pid"
+        crashed = json.loads(pid_file.read_text())["pid"]
+        os.kill(crashed, signal.SIGKILL)
+        metrics = f"http://127.0.0.1:{config.events_metrics_ports['task-svc']}/metrics"
+
+        def back() -> int | None:
+            try:
+                pid = int(json.loads(pid_file.read_text())["pid"])
+                answers = httpx.get(metrics, timeout=2, trust_env=False).status_code == 200
+            except (OSError, ValueError, httpx.HTTPError):
+                return None
+            return pid if pid != crashed and answers and process_start_time(pid) else None
+
+        restarted = wait_for(back, f"{events} to be restarted", timeout=120)
+        assert runner.poll() is None, console.read_text()[-3000:]
+        assert gateway_ready(config)
+        out = console.read_text()
+        assert f"{events} exited unexpectedly (killed by SIGKILL)" in out
+        assert f"{events} restarted (pid {restarted}, restart 1)" in out
+
+        # The runner is killed: every process under it goes too.
+        children = descendants(runner.pid)
+        assert restarted in children
+        runner.kill()
+        runner.wait(30)
+        wait_for(lambda: not still_running(children), "the killed runner's children to stop", 120)
+    finally:
+        stop_runner(runner)
+
+    # And the next start, on the same ports and var dir, succeeds.
+    again = Stack(config)
+    again.start()
+    try:
+        assert gateway_ready(config)
     finally:
         again.stop()
     assert processes_mentioning(str(var_dir)) == []

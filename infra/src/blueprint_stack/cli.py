@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
             dest=f"{svc.short}_port",
             help=f"{svc.name}; env {svc.port_env} ({svc.default_port})",
         )
+    for svc in SERVICES:
+        run.add_argument(
+            f"--{svc.short}-events-port",
+            type=int,
+            dest=f"{svc.short}_events_port",
+            help=f"/metrics of {svc.events_name}; env {svc.events_port_env} "
+            f"({svc.default_events_port})",
+        )
     run.add_argument(
         "--write-rate", help="gateway writes per client, e.g. 20r/s (env BLUEPRINT_WRITE_RATE)"
     )
@@ -51,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP worker processes per service (env BLUEPRINT_SERVICE_WORKERS, one per core)",
     )
     run.add_argument("--no-install", action="store_true", help="never run apt-get")
+    run.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="a process that crashes stops the stack (default: it is restarted with backoff)",
+    )
 
     token = sub.add_parser("token", help="print a dev bearer token for the local stack")
     _var_dir_arg(token)
@@ -96,13 +109,20 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         if value is not None:
             changes[attr] = value
     ports = dict(cfg.service_ports)
+    events_ports = dict(cfg.events_metrics_ports)
     for svc in SERVICES:
         value = getattr(args, f"{svc.short}_port", None)
         if value is not None:
             ports[svc.name] = value
+        value = getattr(args, f"{svc.short}_events_port", None)
+        if value is not None:
+            events_ports[svc.name] = value
     changes["service_ports"] = ports
+    changes["events_metrics_ports"] = events_ports
     if getattr(args, "no_install", False):
         changes["install_missing"] = False
+    if getattr(args, "no_restart", False):
+        changes["restart_policy"] = None
     return replace(cfg, **changes)  # type: ignore[arg-type]
 
 
@@ -112,27 +132,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def run(config: StackConfig) -> int:
     stack = Stack(config)
-    # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit.
+    # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit. It is the way
+    # to stop a runner started in the background by a script, where SIGINT is ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     code = 0
     try:
         stack.start()
         print(stack.summary(), flush=True)
+        # Children are started (and restarted) from this, the main thread: their death signal
+        # is tied to the thread that started them.
         while True:
-            dead = stack.dead_processes()
-            if dead:
-                for proc in dead:
-                    stack.console.say(
-                        f"{proc.name} exited unexpectedly (code {proc.exit_code()}); "
-                        f"see {proc.log_file}"
-                    )
-                code = 1
-                break
-            time.sleep(0.5)
+            stack.watch()  # restarts crashed processes; ProcessDied when it gives up
+            time.sleep(0.25)
     except KeyboardInterrupt:
         pass
     except PortInUse as exc:
-        print(f"blueprint: {exc}{_port_hint(exc.what)}", file=sys.stderr)
+        print(f"blueprint: {exc}{_port_hint(config, exc.what)}", file=sys.stderr)
         return 1
     except StackError as exc:
         print(f"blueprint: {exc}", file=sys.stderr)
@@ -148,18 +163,12 @@ def run(config: StackConfig) -> int:
     return code
 
 
-def _port_hint(what: str) -> str:
+def _port_hint(config: StackConfig, what: str) -> str:
     """Which flag / variable moves the port that was taken."""
-    hints = {
-        "PostgreSQL": ("--postgres-port", "BLUEPRINT_POSTGRES_PORT"),
-        "Redis": ("--redis-port", "BLUEPRINT_REDIS_PORT"),
-        "the gateway": ("--gateway-port", "BLUEPRINT_GATEWAY_PORT"),
-        **{svc.name: (f"--{svc.short}-port", svc.port_env) for svc in SERVICES},
-    }
-    if what not in hints:
-        return ""
-    flag, env = hints[what]
-    return f" ({flag} or {env})"
+    for setting in config.ports():
+        if setting.what == what:
+            return f" ({setting.flag} or {setting.env})"
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from blueprint_stack.supervisor import RestartPolicy
 from servicekit.devstack import free_port
 
 # infra/src/blueprint_stack/config.py -> the repository root
@@ -34,6 +35,19 @@ class ServiceDef:
     def port_env(self) -> str:
         return f"BLUEPRINT_{self.env_prefix}PORT"
 
+    @property
+    def events_name(self) -> str:
+        """Its `<service>-events` process (outbox relay and event consumer)."""
+        return f"{self.name}-events"
+
+    @property
+    def default_events_port(self) -> int:
+        return self.default_port + 100
+
+    @property
+    def events_port_env(self) -> str:
+        return f"BLUEPRINT_{self.env_prefix}EVENTS_PORT"
+
 
 SERVICES: tuple[ServiceDef, ...] = (
     ServiceDef("template-svc", "template_svc", "template", 8101),
@@ -48,7 +62,18 @@ def _default_service_ports() -> dict[str, int]:
 
 
 def _default_events_metrics_ports() -> dict[str, int]:
-    return {svc.name: svc.default_port + 100 for svc in SERVICES}
+    return {svc.name: svc.default_events_port for svc in SERVICES}
+
+
+@dataclass(frozen=True)
+class PortSetting:
+    """One port the stack listens on, and how the person running it moves it."""
+
+    port: int
+    what: str  # e.g. "PostgreSQL", "task-svc", "task-svc-events metrics"
+    flag: str  # the `run` flag, e.g. "--postgres-port"
+    env: str  # the environment variable, e.g. "BLUEPRINT_POSTGRES_PORT"
+    process: str  # the process that listens on it, e.g. "postgres"
 
 
 @dataclass(frozen=True)
@@ -78,12 +103,19 @@ class StackConfig:
     # Install missing PostgreSQL / Redis / nginx with apt-get (only possible as root).
     install_missing: bool = True
     ready_timeout: float = 60.0
+    # A process that crashes is started again with backoff; None: a crash stops the stack.
+    restart_policy: RestartPolicy | None = field(default_factory=RestartPolicy)
 
     # --- derived paths -----------------------------------------------------------------
     @property
     def metrics_dir(self) -> Path:
         """Where the HTTP workers of each service share their Prometheus metrics."""
         return self.var_dir / "metrics"
+
+    @property
+    def run_dir(self) -> Path:
+        """The runner's lock and one pid file per process it started."""
+        return self.var_dir / "run"
 
     @property
     def pg_dir(self) -> Path:
@@ -132,15 +164,49 @@ class StackConfig:
         host = "localhost" if self.gateway_host in ("127.0.0.1", "0.0.0.0") else self.gateway_host
         return f"http://{host}:{self.gateway_port}"
 
-    def ports(self) -> list[tuple[int, str]]:
-        """Every port the stack listens on, with what it is for."""
+    def ports(self) -> list[PortSetting]:
+        """Every port the stack listens on: what it is for, and its flag and variable.
+
+        The one list of ports: the runner checks them before starting anything, the CLI names
+        their flags when one is taken, and tests pass all of them (`run_args`), so none of them
+        can be left on its default by accident.
+        """
         return [
-            (self.postgres_port, "PostgreSQL"),
-            (self.redis_port, "Redis"),
-            *((self.service_port(s.name), s.name) for s in SERVICES),
-            *((self.events_metrics_ports[s.name], f"{s.name}-events metrics") for s in SERVICES),
-            (self.gateway_port, "the gateway"),
-        ]
+            PortSetting(
+                self.postgres_port, "PostgreSQL", "--postgres-port", "BLUEPRINT_POSTGRES_PORT",
+                "postgres",
+            ),
+            PortSetting(
+                self.redis_port, "Redis", "--redis-port", "BLUEPRINT_REDIS_PORT", "redis"
+            ),
+            *(
+                PortSetting(
+                    self.service_port(s.name), s.name, f"--{s.short}-port", s.port_env, s.name
+                )
+                for s in SERVICES
+            ),
+            *(
+                PortSetting(
+                    self.events_metrics_ports[s.name],
+                    f"{s.events_name} metrics",
+                    f"--{s.short}-events-port",
+                    s.events_port_env,
+                    s.events_name,
+                )
+                for s in SERVICES
+            ),
+            PortSetting(
+                self.gateway_port, "the gateway", "--gateway-port", "BLUEPRINT_GATEWAY_PORT",
+                "gateway",
+            ),
+        ]  # fmt: skip
+
+    def run_args(self) -> list[str]:
+        """`run` flags that put every port of this config in place (e.g. for a test stack)."""
+        args = ["--var-dir", str(self.var_dir)]
+        for setting in self.ports():
+            args += [setting.flag, str(setting.port)]
+        return args
 
     # --- construction ------------------------------------------------------------------
     @classmethod
@@ -169,10 +235,14 @@ class StackConfig:
             if key in env:
                 changes[attr] = env[key]
         ports = dict(cfg.service_ports)
+        events_ports = dict(cfg.events_metrics_ports)
         for svc in SERVICES:
             if svc.port_env in env:
                 ports[svc.name] = _int(svc.port_env, env[svc.port_env])
+            if svc.events_port_env in env:
+                events_ports[svc.name] = _int(svc.events_port_env, env[svc.events_port_env])
         changes["service_ports"] = ports
+        changes["events_metrics_ports"] = events_ports
         return replace(cfg, **changes)  # type: ignore[arg-type]
 
     @classmethod

@@ -58,15 +58,22 @@ def gateway_values(config: StackConfig) -> dict[str, str]:
     return values
 
 
-def render_for_stack(config: StackConfig) -> str:
-    return render(config.gateway_template.read_text(), gateway_values(config))
+def render_for_stack(config: StackConfig, overrides: Mapping[str, str] | None = None) -> str:
+    """The template filled with the stack's values; `overrides` replaces some of them (tests
+    render a gateway with, say, a short read timeout or an upstream of their own)."""
+    values = gateway_values(config)
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise TemplateError(f"the gateway template has no values named: {', '.join(unknown)}")
+    values.update(overrides or {})
+    return render(config.gateway_template.read_text(), values)
 
 
-def write_config(config: StackConfig) -> Path:
+def write_config(config: StackConfig, overrides: Mapping[str, str] | None = None) -> Path:
     """Render into var/nginx/nginx.conf and create the directories nginx writes to."""
     runtime = config.nginx_dir
     for sub in ("logs", "tmp"):
         (runtime / sub).mkdir(parents=True, exist_ok=True)
     target = runtime / "nginx.conf"
-    target.write_text(render_for_stack(config))
+    target.write_text(render_for_stack(config, overrides))
     return target

@@ -8,6 +8,8 @@ same class.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import importlib
 import json
 import os
@@ -32,6 +34,7 @@ from blueprint_stack.supervisor import (
     StackError,
     http_ready,
     port_ready,
+    stop_leftovers,
 )
 from servicekit.dbadmin import ServiceSchema, provision
 from servicekit.devstack import PostgresCluster, RedisServer, ensure_port_free
@@ -50,6 +53,7 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self._specs: dict[str, ProcessSpec] = {}
         self._passwords: dict[str, str] = {}
+        self._lock: int | None = None  # fd of var/run/runner.lock while this stack runs
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -62,11 +66,17 @@ class Stack:
 
     def _start(self) -> None:
         cfg = self.config
-        for port, what in cfg.ports():
-            ensure_port_free(port, what)
+        if cfg.run_dir.exists():
+            # An earlier run of this var dir may have been killed and left processes holding
+            # the ports: stop them first (only if no runner is using the var dir now).
+            self._take_lock()
+            stop_leftovers(cfg.run_dir, self.console)
+        for setting in cfg.ports():
+            ensure_port_free(setting.port, setting.what)
         ensure_installed(self.console, allowed=cfg.install_missing)
-        for d in (cfg.var_dir, cfg.log_dir):
+        for d in (cfg.var_dir, cfg.log_dir, cfg.run_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         ensure_key_pair(cfg.keys_dir)
         self._passwords = self._load_passwords()
 
@@ -92,6 +102,43 @@ class Stack:
         for name in reversed(list(self.processes)):
             self.processes[name].stop()
         self.processes.clear()
+        self._release_lock()
+
+    def _take_lock(self) -> None:
+        """One runner per var dir: a second one would stop the first one's processes as
+        leftovers. The lock goes with the runner, however it ends."""
+        if self._lock is not None:
+            return
+        path = self.config.run_dir / "runner.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StackError(
+                f"another runner (pid {holder}) is using {self.config.var_dir}; stop it first "
+                f"(kill -TERM {holder}) or choose another --var-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock)
+            self._lock = None
+
+    def watch(self) -> None:
+        """Called over and over while the stack runs (the runner's main loop): restart what
+        crashed, with backoff (`config.restart_policy`). Raises ProcessDied (a StackError) when a
+        process must not or can no longer be restarted; the caller then stops the stack.
+
+        Processes stopped on purpose (`stop_process`) stay stopped.
+        """
+        for proc in list(self.processes.values()):
+            proc.tend(self.config.restart_policy, self.config.ready_timeout)
 
     def stop_process(self, name: str, *, kill: bool = False) -> None:
         """Stop one process (e.g. a service, to see how the gateway copes).
@@ -117,7 +164,10 @@ class Stack:
             raise KeyError(f"no process {name!r}; known: {', '.join(self.processes)}") from None
 
     def dead_processes(self) -> list[ManagedProcess]:
-        return [p for p in self.processes.values() if p.popen is not None and not p.alive()]
+        """Processes that should be running and are not (crashed, not yet seen by `watch`)."""
+        return [
+            p for p in self.processes.values() if p.wanted and p.popen is not None and not p.alive()
+        ]
 
     def _launch(self, spec: ProcessSpec) -> None:
         self._launch_all([spec])
@@ -126,7 +176,9 @@ class Stack:
         """Start several processes at once, then wait for each to be ready."""
         started = []
         for spec in specs:
-            proc = ManagedProcess(spec, self.config.log_dir, self.console)
+            proc = ManagedProcess(
+                spec, self.config.log_dir, self.console, run_dir=self.config.run_dir
+            )
             self.processes[spec.name] = proc
             self._specs[spec.name] = spec
             proc.start()
@@ -151,10 +203,13 @@ class Stack:
         def ready() -> bool:
             return subprocess.run(isready, capture_output=True, check=False).returncode == 0
 
+        argv = self.postgres.command()
+        if Path(argv[0]).name == "setpriv":
+            # Changing the user clears the signal the server gets when the runner dies; setpriv
+            # sets it again after the change.
+            argv.insert(1, "--pdeathsig=keep")
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
-        return ProcessSpec(
-            "postgres", self.postgres.command(), ready=ready, stop_signal=signal.SIGINT
-        )
+        return ProcessSpec("postgres", argv, ready=ready, stop_signal=signal.SIGINT)
 
     def redis_spec(self) -> ProcessSpec:
         argv = self.redis.command()
@@ -170,10 +225,13 @@ class Stack:
             "--workers", str(workers),
         )  # fmt: skip
         # The workers of one service add up their metrics in a directory of their own, emptied
-        # before they start (prometheus_client's multiprocess mode).
+        # before they start, and again before a restart (prometheus_client's multiprocess mode).
         metrics_dir = self.config.metrics_dir / svc.name
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        metrics_dir.mkdir(parents=True)
+
+        def empty_metrics_dir() -> None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+
         env = {
             **self.service_env(svc),
             f"{svc.env_prefix}EVENTS_IN_PROCESS": "false",
@@ -185,6 +243,7 @@ class Stack:
             env=env,
             cwd=self.config.repo_root,
             ready=http_ready(f"http://127.0.0.1:{port}/readyz"),
+            prepare=empty_metrics_dir,
         )
 
     def events_spec(self, svc: ServiceDef) -> ProcessSpec:
@@ -323,7 +382,9 @@ class Stack:
                 ),
                 cwd=self.config.repo_root,
             )
-            proc = ManagedProcess(spec, self.config.log_dir, self.console)
+            proc = ManagedProcess(
+                spec, self.config.log_dir, self.console, run_dir=self.config.run_dir
+            )
             proc.start()
             runs.append((svc, proc))
         failed = []
@@ -333,6 +394,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.stop()
                 code = -1
+            proc.stop()  # already exited: this removes its pid file
             if code != 0:
                 failed.append(f"{svc.name} (exit {code}):\n{proc.log_tail(2000)}")
         if failed:
@@ -363,15 +425,22 @@ class Stack:
             f"{cfg.nginx_dir}/logs/access.log",
             "A token:       make token ROLES=planner,operator",
             "               (uv run python -m blueprint_stack token --roles planner,operator)",
-            "Ctrl-C stops everything.",
+            "Restarts:      "
+            + (
+                cfg.restart_policy.describe()
+                if cfg.restart_policy is not None
+                else "off (--no-restart): a crashed process stops the stack"
+            ),
+            f"Ctrl-C stops everything (in a script: kill -TERM {os.getpid()}).",
         ]
         return "\n".join(lines)
 
 
 def ensure_port_free_for(config: StackConfig, name: str) -> None:
-    for svc in SERVICES:
-        if svc.name == name:
-            ensure_port_free(config.service_port(name), name)
+    """Refuse to start process `name` again while something else holds one of its ports."""
+    for setting in config.ports():
+        if setting.process == name:
+            ensure_port_free(setting.port, setting.what)
 
 
 def service(name: str) -> ServiceDef:

@@ -1,11 +1,18 @@
 """A small process supervisor: start children in their own process groups, copy their output to
 one log file each and (optionally) to the console with a `name | ` prefix, wait for readiness,
-and stop them for good (a polite signal, a wait, then SIGKILL to the whole group).
+restart a child that crashes (with backoff, giving up on a crash loop), and stop them for good
+(a polite signal, a wait, then SIGKILL to the whole group).
+
+Nothing outlives the runner: each child gets its stop signal from the kernel when the runner dies,
+even by SIGKILL (Linux's parent-death signal), and each writes a pid file, so the next start can
+stop whatever an earlier runner still left behind (`stop_leftovers`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -25,8 +32,43 @@ from servicekit.devstack.ports import port_is_free
 Readiness = Callable[[], bool]
 
 
+# Every child gets this variable (the runner's var/run directory), so a leftover child of an
+# earlier run can be told apart from an unrelated process that got a recycled pid.
+RUN_DIR_ENV = "BLUEPRINT_STACK_RUN_DIR"
+
+
 class StackError(RuntimeError):
     """Something the person running the stack must fix; printed as a message, not a traceback."""
+
+
+class ProcessDied(StackError):
+    """A process exited on its own and will not be restarted (no restart policy, or a crash
+    loop): the stack stops."""
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How a process that exits on its own is started again, like compose's
+    `restart: unless-stopped`: after a delay that doubles with each crash, and not at all once it
+    crashes `max_crashes` times within `window` seconds (a crash loop stops the stack)."""
+
+    first_delay: float = 0.5
+    max_delay: float = 30.0
+    # Up this long since its last start: its crashes are forgiven, the next delay is first_delay.
+    stable_after: float = 60.0
+    max_crashes: int = 5
+    window: float = 300.0
+
+    def delay(self, crashes: int) -> float:
+        """Seconds to wait before the restart that follows the `crashes`-th recent crash."""
+        return float(min(self.max_delay, self.first_delay * 2 ** max(0, crashes - 1)))
+
+    def describe(self) -> str:
+        return (
+            f"a crashed process is restarted after {self.first_delay:g}s, doubling to "
+            f"{self.max_delay:g}s; {self.max_crashes} crashes within {self.window:g}s stop the "
+            f"stack"
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +82,11 @@ class ProcessSpec:
     ready: Readiness | None = None
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 15.0
+    # Started again when it crashes (under the stack's RestartPolicy); False: a crash stops the
+    # stack.
+    restart: bool = True
+    # Called before every start (the first and each restart), e.g. to empty a scratch directory.
+    prepare: Callable[[], None] | None = None
 
 
 def http_ready(url: str, status: int = 200) -> Readiness:
@@ -86,12 +133,22 @@ class Console:
 
 
 class ManagedProcess:
-    def __init__(self, spec: ProcessSpec, log_dir: Path, console: Console) -> None:
+    def __init__(
+        self, spec: ProcessSpec, log_dir: Path, console: Console, *, run_dir: Path | None = None
+    ) -> None:
         self.spec = spec
         self.log_file = log_dir / f"{spec.name}.log"
         self.console = console
+        # Where its pid file goes (`<name>.pid`), for `stop_leftovers` after a killed runner.
+        self.run_dir = run_dir
         self.popen: subprocess.Popen[bytes] | None = None
         self._pump: threading.Thread | None = None
+        # True from start() until stop()/kill(): it should be running, so an exit is a crash.
+        self.wanted = False
+        self.restarts = 0
+        self._started_at = 0.0
+        self._crashes: list[float] = []  # monotonic times of recent crashes
+        self._restart_at: float | None = None
 
     @property
     def name(self) -> str:
@@ -108,10 +165,16 @@ class ManagedProcess:
         return None if self.popen is None else self.popen.poll()
 
     def start(self) -> None:
+        """Start the process (from a thread that lives as long as it should: its death signal
+        fires when the thread that started it ends; the runner uses its main thread)."""
         if self.alive():
             return
+        if self.spec.prepare is not None:
+            self.spec.prepare()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.spec.env}
+        if self.run_dir is not None:
+            env[RUN_DIR_ENV] = str(self.run_dir)
         try:
             self.popen = subprocess.Popen(
                 list(self.spec.argv),
@@ -123,15 +186,46 @@ class ManagedProcess:
                 # Its own process group: Ctrl-C in the terminal reaches only the runner, which
                 # then stops the children in order; and the whole group can be killed at once.
                 start_new_session=True,
+                # If the runner dies without stopping it (SIGKILL), the kernel sends it its stop
+                # signal.
+                preexec_fn=_death_signal_hook(self.spec.stop_signal),
             )
         except OSError as exc:
             raise StackError(
                 f"{self.name} could not be started ({self.spec.argv[0]}): {exc}"
             ) from exc
+        self.wanted = True
+        self._started_at = time.monotonic()
+        self._write_pid_file(self.popen.pid)
         self._pump = threading.Thread(
             target=self._copy_output, name=f"log-{self.name}", daemon=True
         )
         self._pump.start()
+
+    @property
+    def pid_file(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / f"{self.name}.pid"
+
+    def _write_pid_file(self, pid: int) -> None:
+        path = self.pid_file
+        if path is None:
+            return
+        record = {
+            "name": self.name,
+            "pid": pid,
+            "start_time": process_start_time(pid),
+            "stop_signal": int(self.spec.stop_signal),
+            "stop_timeout": self.spec.stop_timeout,
+            "argv": list(self.spec.argv),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record) + "\n")
+        tmp.replace(path)
+
+    def _remove_pid_file(self) -> None:
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
 
     def _copy_output(self) -> None:
         assert self.popen is not None and self.popen.stdout is not None
@@ -169,6 +263,9 @@ class ManagedProcess:
         return code
 
     def stop(self) -> None:
+        """Stop it for good (it is not restarted until start() is called again)."""
+        self.wanted = False
+        self._restart_at = None
         proc = self.popen
         if proc is None:
             return
@@ -182,24 +279,93 @@ class ManagedProcess:
                 )
                 _kill_group(proc.pid)
                 proc.wait(10)
-        # Whatever the leader left behind in its group goes too.
-        _kill_group(proc.pid)
-        if self._pump is not None:
-            self._pump.join(5)
-        self.popen = None
-        self._pump = None
+        self._clean_up_exited()
 
     def kill(self) -> None:
-        """Kill the process and its group at once with SIGKILL (a crash: no cleanup runs)."""
+        """Kill the process and its group at once with SIGKILL, as a crash would (no cleanup
+        runs), and leave it stopped: it is not restarted until start() is called again."""
+        self.wanted = False
+        self._restart_at = None
         proc = self.popen
         if proc is None:
             return
         _kill_group(proc.pid)
         proc.wait(10)
+        self._clean_up_exited()
+
+    def _clean_up_exited(self) -> None:
+        """After the leader exited: whatever it left in its group goes too, its output is
+        copied to the end, and its pid file is removed."""
+        proc = self.popen
+        if proc is None:
+            return
+        _kill_group(proc.pid)
         if self._pump is not None:
             self._pump.join(5)
+        self._remove_pid_file()
         self.popen = None
         self._pump = None
+
+    # --- crashes ---------------------------------------------------------------------------
+    def tend(self, policy: RestartPolicy | None, ready_timeout: float) -> None:
+        """Called over and over by the runner: notice a crash, restart the process when its
+        backoff is over, and raise ProcessDied when it must not (or no longer) be restarted."""
+        if not self.wanted:
+            return
+        now = time.monotonic()
+        if self._restart_at is not None:
+            if now >= self._restart_at:
+                self._restart_at = None
+                self._restart(ready_timeout)
+            return
+        proc = self.popen
+        if proc is None:
+            return
+        up_for = now - self._started_at
+        stable = policy is not None and up_for >= policy.stable_after
+        if proc.poll() is None:
+            if stable:
+                self._crashes.clear()  # it stayed up: its next crash starts the backoff over
+            return
+        how = describe_exit(proc.returncode)
+        self._clean_up_exited()
+        if stable:
+            self._crashes.clear()
+        if policy is None or not self.spec.restart:
+            self.wanted = False
+            raise ProcessDied(
+                f"{self.name} exited unexpectedly ({how}); stopping the stack; its log: "
+                f"{self.log_file}"
+            )
+        self._crashes = [t for t in self._crashes if now - t < policy.window] + [now]
+        crashes = len(self._crashes)
+        if crashes >= policy.max_crashes:
+            self.wanted = False
+            raise ProcessDied(
+                f"{self.name} crashed {crashes} times within {policy.window:g}s (the last: "
+                f"{how}); gave up restarting it and stopping the stack; its log: {self.log_file}"
+            )
+        delay = policy.delay(crashes)
+        self.console.say(
+            f"{self.name} exited unexpectedly ({how}) after {up_for:.1f}s; restarting it in "
+            f"{delay:g}s (crash {crashes} of {policy.max_crashes} allowed within "
+            f"{policy.window:g}s); its log: {self.log_file}"
+        )
+        self._restart_at = now + delay
+
+    def _restart(self, ready_timeout: float) -> None:
+        self.restarts += 1
+        self.start()
+        try:
+            self.wait_ready(ready_timeout)
+        except StackError:
+            # Dead, or not ready in time: a crash like any other, counted by the next tend().
+            proc = self.popen
+            if proc is not None and proc.poll() is None:
+                _kill_group(proc.pid)
+                proc.wait(10)
+            return
+        self.console.say(f"{self.name} restarted (pid {self.pid}, restart {self.restarts})")
 
     def log_tail(self, chars: int = 3000) -> str:
         if self._pump is not None and self.popen is not None and self.popen.poll() is not None:
@@ -210,6 +376,168 @@ class ManagedProcess:
             return "(no log)"
 
 
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+# --- dying with the runner -----------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def _death_signal_hook(sig: int) -> Callable[[], None] | None:
+    """A hook run in the child between fork and exec: the kernel sends the child `sig` when the
+    thread that forked it dies, even by SIGKILL (PR_SET_PDEATHSIG; it survives exec)."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    args = (ctypes.c_ulong(sig), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, *args)
+        if os.getppid() != parent:  # the runner died before the line above took effect
+            os.kill(os.getpid(), sig)
+
+    return hook
+
+
+# --- what an earlier runner left behind ------------------------------------------------------
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from the state on (field 3), or None for a process that is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    if not fields or fields[0] in ("Z", "X"):  # a zombie holds no port and runs no code
+        return None
+    return fields
+
+
+def process_start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot): with the pid, it names one process for good."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def _session_of(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[3]) if fields else None
+
+
+def _has_run_dir_marker(pid: int, run_dir: Path) -> bool:
+    marker = f"{RUN_DIR_ENV}={run_dir}".encode()
+    try:
+        return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _strays(leader: int, run_dir: Path) -> list[int]:
+    """Other processes of the session `leader` started that carry this run's marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == leader:
+            continue
+        pid = int(entry.name)
+        if _session_of(pid) == leader and _has_run_dir_marker(pid, run_dir):
+            found.append(pid)
+    return found
+
+
+def _wait_gone(alive: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop_leftovers(run_dir: Path, console: Console) -> list[str]:
+    """Stop what a runner that died without stopping its children (SIGKILL, a power cut of the
+    terminal...) left running from `run_dir`'s pid files; remove the pid files. Returns the names
+    of the processes it stopped.
+
+    A process is stopped only when it is the one its pid file names (same pid *and* start time),
+    or when it carries this run directory's marker in its environment: never by name, and never an
+    unrelated process that got a recycled pid.
+    """
+    stopped = []
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        try:
+            record = json.loads(pid_file.read_text())
+            leftover = _Leftover(
+                name=str(record["name"]),
+                pid=int(record["pid"]),
+                start_time=record["start_time"],
+                stop_signal=int(record.get("stop_signal", signal.SIGTERM)),
+                stop_timeout=float(record.get("stop_timeout", 15.0)),
+                run_dir=run_dir,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            pid_file.unlink(missing_ok=True)
+            continue
+        if leftover.leader_alive() or leftover.strays():
+            console.say(
+                f"{leftover.name} (pid {leftover.pid}) was left running by an earlier run that "
+                f"did not stop it; stopping it"
+            )
+            leftover.stop()
+            stopped.append(leftover.name)
+        pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+@dataclass(frozen=True)
+class _Leftover:
+    name: str
+    pid: int
+    start_time: int | None
+    stop_signal: int
+    stop_timeout: float
+    run_dir: Path
+
+    def leader_alive(self) -> bool:
+        return self.start_time is not None and process_start_time(self.pid) == self.start_time
+
+    def strays(self) -> list[int]:
+        return _strays(self.pid, self.run_dir)
+
+    def stop(self) -> None:
+        """Its polite stop signal, a wait, then SIGKILL to its group and to marked strays."""
+        if self.leader_alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, self.stop_signal)
+            if not _wait_gone(self.leader_alive, self.stop_timeout) and self.leader_alive():
+                _kill_group(self.pid)
+                _wait_gone(self.leader_alive, 10)
+        for stray in self.strays():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(stray, signal.SIGKILL)
+        _wait_gone(lambda: bool(self.strays()), 10)

@@ -222,3 +222,27 @@ async def test_xlsx_holds_the_same_numbers_with_real_types(
              r["cumulative_share"]) for r in pareto] == PARETO
     assert wb["Defects by code"]["F2"].number_format == "0.00%"
     assert wb["By node"]["I2"].number_format == "0.00%"  # first_pass_yield
+
+
+@pytest.mark.parametrize("suffix", ["", ".xlsx"])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"to": "0001-01-01"}, "to"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, "from"),
+        ({"from": "9999-12-31"}, "from"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "from"),
+    ],
+)
+async def test_report_days_at_the_calendars_edge_are_a_precise_422(
+    client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    suffix: str,
+    params: dict[str, str],
+    field: str,
+) -> None:
+    headers = jwt_keys.headers(["planner"], org_id=ORG)
+    resp = await client.get(URL + suffix, params=params, headers=headers)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "DATE_OUT_OF_RANGE"
+    assert resp.json()["errors"][0]["field"] == field

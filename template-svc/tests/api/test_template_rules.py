@@ -357,3 +357,56 @@ async def test_oversized_import_is_refused(
     )
     assert resp.status_code == 413
     assert resp.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_numbers_beyond_the_column_type_are_a_precise_422(
+    client: httpx.AsyncClient, planner: dict[str, str]
+) -> None:
+    """Version numbers and row versions beyond PostgreSQL's integer answer 422 naming the
+    field, on every route that takes one (they used to fail in the database with a 500)."""
+    tid = (await _create(client, planner, "big-numbers", draft=small_graph()))["id"]
+    big, bigger = 2**31, 2**53
+    cases: list[tuple[str, str, Any, str]] = [
+        ("GET", f"{BASE}/{tid}/versions/{big}", None, "version"),
+        ("GET", f"{BASE}/{tid}/versions/1/diff/{bigger}", None, "other"),
+        ("GET", f"{BASE}/{tid}/versions/{big}/export", None, "version"),
+        ("POST", f"{BASE}/{tid}/versions/{big}/publish", None, "version"),
+        ("POST", f"{BASE}/{tid}/versions/{big}/deprecate", None, "version"),
+        ("PUT", f"{BASE}/{tid}/versions/{big}", small_graph(), "version"),
+        (
+            "PUT",
+            f"{BASE}/{tid}/versions/1",
+            {**small_graph(), "expected_row_version": big},
+            "expected_row_version",
+        ),
+        ("POST", f"{BASE}/{tid}/versions", {"clone_from": big}, "clone_from"),
+    ]
+    for method, url, body, field in cases:
+        resp = await client.request(method, url, json=body, headers=planner)
+        assert resp.status_code == 422, (method, url, resp.text)
+        assert any(e["field"] == field for e in resp.json()["errors"]), (url, resp.json())
+    stale = await client.put(
+        f"{BASE}/{tid}/versions/1",
+        json=small_graph(),
+        headers={**planner, "If-Match": f'"{big}"'},
+    )
+    assert stale.status_code == 400, stale.text
+
+
+async def test_a_deeply_nested_or_aliased_yaml_import_is_refused_precisely(
+    client: httpx.AsyncClient, planner: dict[str, str]
+) -> None:
+    tid = (await _create(client, planner, "yaml-bombs"))["id"]
+    url = f"{BASE}/{tid}/versions/import"
+    headers = {**planner, "Content-Type": "application/yaml"}
+    deep = "format: blueprint.template-version/v1\nnodes: " + "[" * 50_000 + "]" * 50_000
+    resp = await client.post(url, content=deep.encode(), headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == "DOCUMENT_UNREADABLE"
+    assert "deep" in resp.json()["detail"]
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )
+    resp = await client.post(url, content=laughs.encode(), headers=headers)
+    assert resp.status_code == 400, resp.text
+    assert "alias" in resp.json()["detail"]

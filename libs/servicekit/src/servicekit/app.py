@@ -17,6 +17,7 @@ from servicekit.errors import install_error_handlers
 from servicekit.events.handlers import EventHandlers
 from servicekit.events.runtime import EventsRuntime
 from servicekit.jsonutil import FastJSONResponse
+from servicekit.limits import RequestLimitsMiddleware
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.settings import BaseServiceSettings
@@ -111,6 +112,12 @@ def build_app(
     app.state.service_tokens = ServiceTokenProvider(settings)
     install_error_handlers(app)
     openapi.install(app)
+    # Added last is outermost: the context (request id, metrics, the 500 answer) wraps the limits.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_request_body_bytes,
+    )
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from servicekit.bounds import INT4_MAX
 from servicekit.errors import AppError, BadRequest, VersionConflict
 
 _IF_MATCH = re.compile(r'^\s*(W/)?"?(\d+)"?\s*$', re.ASCII)
@@ -67,7 +68,7 @@ def if_match_version(if_match: str | None) -> ExpectedVersion | None:
     if if_match is None:
         return None
     m = _IF_MATCH.match(if_match)
-    if m is None or int(m.group(2)) < 1:
+    if m is None or not 1 <= int(m.group(2)) <= INT4_MAX:
         raise BadRequest(
             f'If-Match must be a row_version in quotes, such as "3"; got {if_match!r}',
             code=IF_MATCH_INVALID,

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -134,6 +136,13 @@ def problem_body(
     if rid:
         body["request_id"] = rid
     body.update(extra)
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        # Every field error has the same shape (in, field, message, type), whoever raised it.
+        body["errors"] = [
+            e if not isinstance(e, dict) or "type" in e else {**e, "type": "value_error"}
+            for e in errors
+        ]
     return body
 
 
@@ -263,13 +272,49 @@ async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unhandled_handler(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+def internal_error_response(method: str, path: str, exc: BaseException) -> Response:
+    """The 500 problem for an unexpected error, which is logged with its trace (never sent)."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return problem_response(
         status=500,
         code="INTERNAL_ERROR",
         title="Internal server error",
         detail="the server failed to handle this request; quote the request_id when reporting it",
+        instance=path,
+    )
+
+
+async def _unhandled_handler(request: Request, exc: Exception) -> Response:
+    return internal_error_response(request.method, request.url.path, exc)
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """A value the database refused as data (SQLSTATE class 22: out of range, bad encoding,
+    invalid datetime) or asyncpg refused to encode as a parameter, wherever it is wrapped."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.exceptions.DataError):
+            return True
+        if str(getattr(current, "sqlstate", "") or "").startswith("22"):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> Response:
+    """The last line of defence for values no schema bounded: a 422, never a 500. Schemas bound
+    what they know (integers to the column type, text without NUL); this catches the rest."""
+    if not _is_data_error(exc):
+        return internal_error_response(request.method, request.url.path, exc)
+    log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        status=422,
+        code="VALUE_OUT_OF_RANGE",
+        title="A value cannot be stored",
+        detail="a value in the request is outside what can be stored (a number too large, a "
+        "date beyond the calendar's range or text that cannot be encoded): check the fields",
         instance=request.url.path,
     )
 
@@ -278,4 +323,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
+    app.add_exception_handler(DBAPIError, _database_error_handler)
+    app.add_exception_handler(asyncpg.exceptions.DataError, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

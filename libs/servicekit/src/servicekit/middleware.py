@@ -1,6 +1,12 @@
-"""Per-request context: request id in and out, RED metrics by route template, access log.
+"""Per-request context: request id in and out, RED metrics by route template, access log, and
+the 500 answer for an unexpected error.
 
 A plain ASGI middleware (not BaseHTTPMiddleware): it costs a few microseconds per request.
+
+An unexpected error is answered here and not re-raised. Starlette's outermost error middleware
+answers too, but then re-raises, and the server closes the kept-alive connection after the
+answer: the gateway, which pools connections to the service, could then send the next client's
+request onto a connection being closed and answer that unrelated request with a 502.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import request_id_var, traceparent_var
+from servicekit.errors import internal_error_response
 from servicekit.metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -49,10 +56,12 @@ class RequestContextMiddleware:
             traceparent_var.set(traceparent)
         rid_header = (b"x-request-id", request_id.encode())
         status = 500
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 headers.append(rid_header)
@@ -63,6 +72,11 @@ class RequestContextMiddleware:
         self.in_flight.inc()
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started:
+                raise  # half an answer is out: only closing the connection can end it
+            response = internal_error_response(scope["method"], scope["path"], exc)
+            await response(scope, receive, send_wrapper)
         finally:
             self.in_flight.dec()
             elapsed = time.perf_counter() - start

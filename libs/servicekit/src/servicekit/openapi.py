@@ -59,6 +59,59 @@ _STANDARD_ERRORS = {
 }
 
 
+def _body_properties(doc: dict[str, Any], op: dict[str, Any]) -> set[str]:
+    """Top-level property names of the operation's JSON request body (refs resolved)."""
+    content = op.get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema", {})
+    schemas = doc.get("components", {}).get("schemas", {})
+    names: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if "$ref" in node:
+            node = schemas.get(node["$ref"].rsplit("/", 1)[-1], {})
+        names |= set(node.get("properties", {}))
+        for key in ("allOf", "anyOf", "oneOf"):
+            pending.extend(node.get(key, []))
+    return names
+
+
+def inferred_errors(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[str, str]:
+    """The refusals an operation can answer because of its shape, whatever its rules: what
+    the platform's shared code does with ids, bodies, cursors and preconditions."""
+    params = {(p.get("in"), str(p.get("name", "")).lower()) for p in op.get("parameters", [])}
+    has_body = "requestBody" in op
+    out: dict[str, str] = {}
+    bad_request = []
+    if has_body:
+        bad_request.append("BODY_NOT_JSON: the body is not JSON")
+        out["413"] = "The body is larger than the service accepts (PAYLOAD_TOO_LARGE)"
+        media = sorted(op["requestBody"].get("content", {}))
+        if media != ["application/json"]:
+            out["415"] = f"The body's Content-Type is none of {', '.join(media)}"
+    if ("query", "cursor") in params:
+        bad_request.append("CURSOR_INVALID: a cursor not given by this list")
+    if ("header", "if-match") in params:
+        bad_request.append('IF_MATCH_INVALID: If-Match is not a quoted row version like "3"')
+    if ("header", "idempotency-key") in params:
+        bad_request.append("IDEMPOTENCY_KEY_INVALID: the key is empty or too long")
+    if bad_request:
+        out["400"] = "Malformed request (" + "; ".join(bad_request) + ")"
+    if any(where == "path" for where, _ in params):
+        out["404"] = (
+            "No such resource in your organisation (NOT_FOUND or the resource's own code); "
+            "another organisation's ids answer exactly the same"
+        )
+    if has_body or params:
+        out["422"] = _STANDARD_ERRORS["422"]
+    if ("header", "if-match") in params or "expected_row_version" in _body_properties(doc, op):
+        out["409"] = "The row changed since it was read (VERSION_CONFLICT) or its state forbids it"
+        out["428"] = "The change needs the row version last read (ROW_VERSION_REQUIRED)"
+    if path.startswith("/api/"):
+        out["429"] = "Too many writes: the gateway's rate limit (RATE_LIMITED), retry later"
+    return out
+
+
 def _description(response: dict[str, Any], default: str) -> str:
     given = str(response.get("description") or "")
     return default if given in {"", "Validation Error"} else given
@@ -95,9 +148,9 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
             public = path.startswith("/api/")
             if public or path.startswith("/internal/"):
                 op["security"] = [{"bearer": []}]
-                for status, text in _STANDARD_ERRORS.items():
-                    if status == "422" and status not in responses:
-                        continue
+                errors = {k: v for k, v in _STANDARD_ERRORS.items() if k != "422"}
+                errors.update(inferred_errors(doc, path, op))
+                for status, text in errors.items():
                     responses[status] = {
                         "description": _description(responses.get(status, {}), text),
                         "content": _problem_content(),

@@ -47,6 +47,16 @@ class BaseServiceSettings(BaseSettings):
         description="OTLP/HTTP traces endpoint, e.g. http://localhost:4318/v1/traces. Unset: off.",
     )
     readiness_timeout_seconds: float = 2.0
+    max_request_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest total size of a request's headers; larger answers 431.",
+    )
+    max_request_body_bytes: int = Field(
+        default=17 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body (a whole 10,000-node graph fits); larger answers 413.",
+    )
     gc_tuning: bool = Field(
         default=True,
         description="After start-up, freeze the objects the app holds and collect the youngest "

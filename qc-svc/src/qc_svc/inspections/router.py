@@ -32,6 +32,7 @@ from qc_svc.inspections.schemas import (
 from qc_svc.inspections.views import InspectionView, to_read
 from qc_svc.roles import Inspector, QcReader
 from servicekit.auth import Principal
+from servicekit.bounds import INT2_MAX, INT4_MAX
 from servicekit.conditional import ExpectedVersion, etag, required_version
 from servicekit.db import unit_of_work
 from servicekit.errors import Unprocessable
@@ -164,7 +165,7 @@ async def list_inspections(
     deliverable_id: uuid.UUID | None = None,
     task_id: uuid.UUID | None = None,
     inspector: str | None = Query(default=None, description="a user id, or `me`"),
-    round: int | None = Query(default=None, ge=1),
+    round: int | None = Query(default=None, ge=1, le=INT2_MAX),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
@@ -305,7 +306,7 @@ async def remove_defect(
     client_event_id: uuid.UUID | None = Query(
         default=None, description="your id for this command (or an Idempotency-Key header)"
     ),
-    expected_row_version: int | None = Query(default=None, ge=1),
+    expected_row_version: int | None = Query(default=None, ge=1, le=INT4_MAX),
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:

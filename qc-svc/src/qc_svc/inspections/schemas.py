@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from qc_svc.inspections.rules import Decision, Result, Severity, Status
+from servicekit.bounds import INT4_MAX
 from servicekit.pagination import CursorPage
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -19,6 +20,7 @@ MAX_DESCRIPTION = 4000
 _VERSION = Field(
     default=None,
     ge=1,
+    le=INT4_MAX,
     description="the row_version you read; or send `If-Match: \"<row_version>\"` instead",
     examples=[1],
 )

@@ -19,7 +19,9 @@ router = APIRouter(prefix="/api/v1/qc/reports", tags=["qc reports"])
 
 READERS = ("inspector", "planner", "viewer")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FROM = Query(default=None, alias="from", description="first day (UTC, inclusive)")
+FROM = Query(
+    default=None, alias="from", description="first day (UTC, inclusive), 1970-01-01 to 9998-12-31"
+)
 TO = Query(default=None, alias="to", description="last day (UTC, inclusive); default today")
 
 

@@ -15,12 +15,34 @@ from servicekit.errors import Unprocessable
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 5
+# The days a report can cover: nothing was inspected before the first, and the day after the
+# last must still be a date (the range ends at the next midnight).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+def _check_day(value: date | None, field: str) -> None:
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise Unprocessable(
+            f"'{field}' must be a day from {FIRST_DAY} to {LAST_DAY}, got {value}",
+            code="DATE_OUT_OF_RANGE",
+            errors=[
+                {
+                    "in": "query",
+                    "field": field,
+                    "message": f"a day from {FIRST_DAY} to {LAST_DAY}",
+                    "type": "value_error",
+                }
+            ],
+        )
 
 
 def resolve_range(
     date_from: date | None, date_to: date | None, *, today: date
 ) -> tuple[date, date]:
     """The inclusive day range; by default the last 30 days up to today."""
+    _check_day(date_from, "from")
+    _check_day(date_to, "to")
     end = date_to or today
     start = date_from or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal, require_roles
+from servicekit.bounds import INT4_MAX
 from servicekit.db import unit_of_work
 from task_svc.deliverables import signoff as service
 from task_svc.tasks.transitions import Caller
@@ -38,7 +39,7 @@ class SignoffRequest(BaseModel):
     decision: Literal["approved", "rejected"]
     comment: str | None = Field(default=None, max_length=2000)
     reopen_task_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
-    expected_row_version: int = Field(ge=1)
+    expected_row_version: int = Field(ge=1, le=INT4_MAX)
 
 
 class SignoffResult(BaseModel):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+from servicekit.bounds import INT4_MAX
 from servicekit.pagination import CursorPage
 
 MAX_NAME = 200
@@ -15,6 +16,17 @@ MAX_DELIVERABLE_NAME = 200
 # A ceiling no setting can raise: the per-deployment limit (settings.max_deliverables) is checked
 # by the service on the count, before any list of that size is built.
 DELIVERABLES_CEILING = 10_000
+_DELIVERABLES_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": DELIVERABLES_CEILING},
+        {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_DELIVERABLE_NAME},
+            "minItems": 1,
+            "maxItems": DELIVERABLES_CEILING,
+        },
+    ]
+}
 
 PROJECT_CREATE_EXAMPLE: dict[str, Any] = {
     "name": "Cabinets for ACME, order 4711",
@@ -40,12 +52,15 @@ class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME)
     template_id: uuid.UUID
     template_version: int | None = Field(
-        default=None, ge=1, description="the version to pin; default: the latest published one"
+        default=None,
+        ge=1,
+        le=INT4_MAX,
+        description="the version to pin; default: the latest published one",
     )
     allow_deprecated: bool = Field(
         default=False, description="start from a deprecated version anyway"
     )
-    deliverables: int | list[str] = Field(
+    deliverables: Annotated[int | list[str], WithJsonSchema(_DELIVERABLES_SCHEMA)] = Field(
         description=(
             "how many deliverables (named '#1', '#2', ...) or their names, in order; at most "
             "the deployment's limit (200 by default)"
@@ -66,10 +81,8 @@ class ProjectCreate(BaseModel):
     @classmethod
     def _deliverables(cls, value: int | list[str]) -> int | list[str]:
         count = value if isinstance(value, int) else len(value)
-        if count < 1:
-            raise ValueError("a project needs at least 1 deliverable")
-        if count > DELIVERABLES_CEILING:
-            raise ValueError(f"at most {DELIVERABLES_CEILING} deliverables, got {count}")
+        if not 1 <= count <= DELIVERABLES_CEILING:
+            raise ValueError(f"give 1 to {DELIVERABLES_CEILING} deliverables, got {count}")
         if isinstance(value, int):
             return value
         names = [n.strip() for n in value]
@@ -109,7 +122,7 @@ class ProjectStatusChange(BaseModel):
     )
 
     expected_row_version: int | None = Field(
-        default=None, ge=1, description="or send If-Match: \"<row_version>\""
+        default=None, ge=1, le=INT4_MAX, description='or send If-Match: "<row_version>"'
     )
     reason: str | None = Field(default=None, max_length=2000)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from servicekit.bounds import INT4_MAX
 from task_svc.tasks.fsm import MAX_TEXT, TRANSITIONS, USER_ACTIONS, Action, PayloadField
 from task_svc.tasks.transitions import MAX_BULK
 
@@ -70,6 +71,7 @@ def _request_model(action: Action) -> type[BaseModel]:
             Field(
                 default=None,
                 ge=1,
+                le=INT4_MAX,
                 description='the row_version you last read (or send If-Match: "<row_version>")',
             ),
         ),
@@ -143,7 +145,7 @@ class BulkTransitionItem(BaseModel):
     task_id: uuid.UUID
     action: str = Field(description="a user action, e.g. assign, start, pause")
     payload: dict[str, Any] = Field(default_factory=dict)
-    expected_row_version: int = Field(ge=1)
+    expected_row_version: int = Field(ge=1, le=INT4_MAX)
     client_event_id: str | None = Field(default=None, min_length=1, max_length=200)
 
 

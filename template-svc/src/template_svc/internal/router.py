@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import ServiceCaller
+from servicekit.bounds import INT4_MAX
 from servicekit.db import unit_of_work
 from template_svc.graph.canonical import checksum
 from template_svc.graph.schemas import Edge, Node
@@ -77,7 +78,7 @@ async def latest_published_version(
 async def template_version(
     *,
     template_id: uuid.UUID,
-    version: int = Path(ge=1),
+    version: int = Path(ge=1, le=INT4_MAX),
     org_id: uuid.UUID = Query(description="the org the template must belong to"),
     caller: ServiceCaller,
     session: AsyncSession = unit_of_work(),

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.bounds import INT4_MAX
 from servicekit.pagination import CursorPage, encode_cursor
 from template_svc.graph import limits as L
 from template_svc.graph.schemas import GRAPH_EXAMPLE, Graph
@@ -73,7 +74,7 @@ class TemplateUpdate(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=L.MAX_NAME_LENGTH)
     description: str | None = Field(default=None, max_length=L.MAX_DESCRIPTION_LENGTH)
-    expected_row_version: int | None = Field(default=None, ge=1)
+    expected_row_version: int | None = Field(default=None, ge=1, le=INT4_MAX)
 
 
 class RowVersionGuard(BaseModel):
@@ -83,7 +84,7 @@ class RowVersionGuard(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"expected_row_version": 1}]}
     )
 
-    expected_row_version: int | None = Field(default=None, ge=1)
+    expected_row_version: int | None = Field(default=None, ge=1, le=INT4_MAX)
 
 
 class TemplateRead(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Resp
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import CurrentUser, Principal, require_roles
+from servicekit.bounds import INT4_MAX
 from servicekit.conditional import etag, expected_version, not_modified, required_version
 from servicekit.db import unit_of_work
 from servicekit.idempotency import request_fingerprint, run_idempotent
@@ -33,7 +34,7 @@ from template_svc.versions.schemas import (
 
 router = APIRouter(prefix="/api/v1/templates/{template_id}/versions", tags=["template versions"])
 Planner = Annotated[Principal, Depends(require_roles("planner"))]
-VersionNumber = Path(ge=1, description="the version number (1, 2, ...)")
+VersionNumber = Path(ge=1, le=INT4_MAX, description="the version number (1, 2, ...)")
 
 
 def version_body(row: TemplateVersion) -> dict[str, Any]:
@@ -282,7 +283,7 @@ async def diff_versions(
     *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
-    other: int = Path(ge=1, description="the version to compare with"),
+    other: int = Path(ge=1, le=INT4_MAX, description="the version to compare with"),
     principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> dict[str, Any]:

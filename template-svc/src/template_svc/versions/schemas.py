@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servicekit.bounds import INT4_MAX
 from servicekit.pagination import CursorPage, encode_cursor
 from template_svc.graph import limits as L
 from template_svc.graph.canonical import checksum
@@ -66,7 +67,9 @@ class VersionCreate(BaseModel):
         json_schema_extra={"examples": [{"clone_from": 1, "changelog": "Add a final inspection"}]},
     )
 
-    clone_from: int | None = Field(default=None, ge=1, description="copy this version's graph")
+    clone_from: int | None = Field(
+        default=None, ge=1, le=INT4_MAX, description="copy this version's graph"
+    )
     graph: Graph | None = None
     changelog: str = Field(default="", max_length=L.MAX_CHANGELOG_LENGTH)
 
@@ -86,7 +89,7 @@ class VersionReplace(Graph):
     )
 
     expected_row_version: int | None = Field(
-        default=None, ge=1, description='or send If-Match: "<row_version>"'
+        default=None, ge=1, le=INT4_MAX, description='or send If-Match: "<row_version>"'
     )
     changelog: str | None = Field(default=None, max_length=L.MAX_CHANGELOG_LENGTH)
 
@@ -235,7 +238,7 @@ class VersionDocument(Graph):
 
     format: Literal["blueprint.template-version/v1"]
     template: TemplateInfo | None = None
-    version: int | None = None
+    version: int | None = Field(default=None, ge=1, le=INT4_MAX)
     status: VersionStatus | None = None
     checksum: str | None = None
     changelog: str = Field(default="", max_length=L.MAX_CHANGELOG_LENGTH)

@@ -48,6 +48,45 @@ def _errors(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+MAX_YAML_DEPTH = 32
+
+
+class _DocumentLoader(yaml.SafeLoader):
+    """Safe YAML with the two bombs defused: nesting deeper than a template document ever needs
+    (the composer recurses per level) and aliases (a few lines of them expand to millions of
+    nodes for whatever walks the result)."""
+
+    def __init__(self, stream: bytes) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"YAML aliases (*{event.anchor}) are not accepted in a template document "
+                f"(line {event.start_mark.line + 1}): write the values out"
+            )
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            mark = self.peek_event().start_mark
+            raise yaml.YAMLError(
+                f"the document nests deeper than {MAX_YAML_DEPTH} levels (line {mark.line + 1})"
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _load_yaml(raw: bytes) -> Any:
+    loader = _DocumentLoader(raw)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def parse_document(raw: bytes, content_type: str | None) -> VersionDocument:
     """Parse and check an import document; every refusal is a precise problem."""
     kind = media_kind(content_type)
@@ -59,7 +98,7 @@ def parse_document(raw: bytes, content_type: str | None) -> VersionDocument:
             title="Payload too large",
         )
     try:
-        data = orjson.loads(raw) if kind == "json" else yaml.safe_load(raw)
+        data = orjson.loads(raw) if kind == "json" else _load_yaml(raw)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise BadRequest(
             f"the document is not valid {kind.upper()}: {exc}", code="DOCUMENT_UNREADABLE"
