@@ -139,7 +139,7 @@ def migrate(admin_dsn: str, database: str, services_dir: Path) -> None:
 def mint_dev_token(
     keys_dir: Path, *, sub: str, org_id: str, roles: list[str], ttl_seconds: int
 ) -> str:
-    from servicekit.auth import mint_token
+    from servicekit.devstack.tokens import mint_token
 
     key = (keys_dir / PRIVATE_KEY).read_bytes()
     return mint_token(key, sub=sub, org_id=org_id, roles=roles, ttl_seconds=ttl_seconds)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc_svc import ROLE, SCHEMA, SERVICE_DIR
-from qc_svc.inspections import service as inspection_service
+from qc_svc.inspections import intake
 from qc_svc.inspections.models import Inspection
 from qc_svc.main import create_app
 from qc_svc.settings import Settings
@@ -48,7 +48,7 @@ def submission(**overrides: Any) -> dict[str, Any]:
 
 
 async def submit_with(session: AsyncSession, **overrides: Any) -> Inspection:
-    inspection, _ = await inspection_service.create_inspection_from_submission(
+    inspection, _ = await intake.create_inspection_from_submission(
         session, **submission(**overrides)
     )
     await session.flush()

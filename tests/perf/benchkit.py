@@ -33,10 +33,10 @@ from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
-from servicekit.auth import mint_token
 from servicekit.dbadmin import ServiceSchema, provision
 from servicekit.devstack import PostgresCluster, RedisServer, free_port
 from servicekit.devstack.ports import wait_for_port
+from servicekit.devstack.tokens import mint_token
 from servicekit.migrations import upgrade
 from servicekit.testing.keys import ensure_key_pair
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from servicekit.auth import ROLES, mint_token
+from servicekit.auth import ROLES
+from servicekit.devstack.tokens import mint_token
 
 DEV_ORG_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
 DEV_USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")

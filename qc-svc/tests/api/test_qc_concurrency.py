@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from qc_svc.db import outbox
-from qc_svc.inspections import service
+from qc_svc.inspections import intake
 from qc_svc.inspections.models import Inspection
 from servicekit.testing.plugin import JwtKeys
 
@@ -26,7 +26,7 @@ async def test_two_inspectors_claiming_at_once_one_wins_the_other_gets_409(
     make_submission: Callable[..., dict[str, Any]],
 ) -> None:
     async with AsyncSession(engine, expire_on_commit=False) as s:
-        inspection, _ = await service.create_inspection_from_submission(s, **make_submission())
+        inspection, _ = await intake.create_inspection_from_submission(s, **make_submission())
         await s.commit()
 
     async def claim(user: uuid.UUID) -> httpx.Response:
@@ -54,7 +54,7 @@ async def test_the_same_command_sent_concurrently_applies_once_and_replays(
     make_submission: Callable[..., dict[str, Any]],
 ) -> None:
     async with AsyncSession(engine, expire_on_commit=False) as s:
-        inspection, _ = await service.create_inspection_from_submission(s, **make_submission())
+        inspection, _ = await intake.create_inspection_from_submission(s, **make_submission())
         await s.commit()
     body = {"expected_row_version": 1, "client_event_id": str(uuid.uuid4())}
     headers = jwt_keys.headers(["inspector"])
@@ -79,7 +79,7 @@ async def test_a_submission_delivered_twice_at_once_creates_one_inspection(
 
     async def deliver() -> tuple[uuid.UUID, bool]:
         async with AsyncSession(engine, expire_on_commit=False) as s:
-            inspection, created = await service.create_inspection_from_submission(s, **fields)
+            inspection, created = await intake.create_inspection_from_submission(s, **fields)
             await s.commit()
             return inspection.id, created
 

@@ -143,7 +143,8 @@ async def test_accept_is_refused_naming_unanswered_failed_items_and_critical_def
     resp = await client.post(
         f"{BASE}/{inspection.id}/decision", json=cmd(4, decision="accept"), headers=h
     )
-    assert resp.status_code == 422
+    # The inspection's state forbids the accept: 409, like every refusal of "not now".
+    assert resp.status_code == 409
     problem = resp.json()
     assert resp.headers["content-type"] == "application/problem+json"
     assert problem["code"] == "ACCEPT_BLOCKED"
@@ -165,7 +166,7 @@ async def test_reject_needs_a_reason_and_a_finding(
     await claimed(client, jwt_keys, inspection.id)
     url = f"{BASE}/{inspection.id}/decision"
     resp = await client.post(url, json=cmd(2, decision="reject", reason="bad"), headers=h)
-    assert (resp.status_code, resp.json()["code"]) == (422, "REJECT_WITHOUT_FINDINGS")
+    assert (resp.status_code, resp.json()["code"]) == (409, "REJECT_WITHOUT_FINDINGS")
     await client.put(
         f"{BASE}/{inspection.id}/results",
         json=cmd(2, results=[{"code": "PAINT-01", "result": "fail"}]),
@@ -223,7 +224,7 @@ async def test_if_match_header_stands_in_for_expected_row_version(
         json={**defect, "client_event_id": str(uuid.uuid4()), "expected_row_version": 2},
         headers={**h, "If-Match": '"3"'},
     )
-    assert (resp.status_code, resp.json()["code"]) == (422, "ROW_VERSION_AMBIGUOUS")
+    assert (resp.status_code, resp.json()["code"]) == (400, "IF_MATCH_MISMATCH")
     resp = await client.post(
         f"{BASE}/{inspection.id}/defects",
         json={**defect, "client_event_id": str(uuid.uuid4())},
@@ -267,7 +268,7 @@ async def test_same_client_event_id_replays_the_first_answer_and_does_nothing_el
     ]
 
 
-async def test_same_client_event_id_with_other_arguments_is_422(
+async def test_same_client_event_id_with_other_arguments_is_409(
     client: httpx.AsyncClient, jwt_keys: JwtKeys, submit: Any
 ) -> None:
     inspection = await submit()
@@ -278,9 +279,17 @@ async def test_same_client_event_id_with_other_arguments_is_422(
     resp = await client.post(
         f"{BASE}/{inspection.id}/defects", json={**defect, "severity": "major"}, headers=h
     )
-    assert resp.status_code == 422
+    assert resp.status_code == 409
     assert resp.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert resp.json()["original_action"] == "add_defect"
+    assert resp.json()["client_event_id"] == defect["client_event_id"]
+    # Another command (or another inspection) with that id is another request too.
+    other = await client.post(
+        f"{BASE}/{inspection.id}/claim", json=cmd(3, client_event_id=defect["client_event_id"]),
+        headers=h,
+    )
+    assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert other.json()["original_inspection_id"] == str(inspection.id)
 
 
 async def test_only_the_claiming_inspector_may_record_and_a_claimed_one_cannot_be_taken(
@@ -421,3 +430,86 @@ async def test_list_filters_and_cursor_pagination(
     assert (bad.status_code, bad.json()["code"]) == (400, "CURSOR_INVALID")
     bad = await client.get(BASE, params={"status": "lost"}, headers=h)
     assert bad.status_code == 422
+
+
+async def test_a_stale_if_match_is_412_and_a_weak_tag_never_matches(
+    client: httpx.AsyncClient, jwt_keys: JwtKeys, submit: Any
+) -> None:
+    inspection = await submit()
+    h = as_inspector(jwt_keys)
+    await claimed(client, jwt_keys, inspection.id)
+    url = f"{BASE}/{inspection.id}/results"
+    results = {"results": [{"code": "WELD-01", "result": "pass"}]}
+    for tag in ('"1"', 'W/"2"'):
+        resp = await client.put(
+            url,
+            json={**results, "client_event_id": str(uuid.uuid4())},
+            headers={**h, "If-Match": tag},
+        )
+        assert (resp.status_code, resp.json()["code"]) == (412, "VERSION_CONFLICT")
+        assert (resp.json()["current_row_version"], resp.json()["current_status"]) == (
+            2,
+            "claimed",
+        )
+        assert resp.headers["ETag"] == '"2"'
+    body = (await client.get(f"{BASE}/{inspection.id}", headers=h)).json()
+    assert (body["row_version"], body["checklist"][0]["result"]) == (2, None)
+
+
+async def test_an_idempotency_key_header_stands_in_for_client_event_id(
+    client: httpx.AsyncClient, jwt_keys: JwtKeys, submit: Any
+) -> None:
+    inspection = await submit()
+    h = as_inspector(jwt_keys)
+    await claimed(client, jwt_keys, inspection.id)
+    url = f"{BASE}/{inspection.id}/defects"
+    defect = {"code": "DENT", "severity": "minor", "description": "d", "expected_row_version": 2}
+    keyed = {**h, "Idempotency-Key": "dent-1"}
+    first = await client.post(url, json=defect, headers=keyed)
+    again = await client.post(url, json=defect, headers=keyed)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["ETag"] == first.headers["ETag"] == '"3"'
+    reused = await client.post(url, json={**defect, "code": "DING"}, headers=keyed)
+    assert (reused.status_code, reused.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert reused.json()["idempotency_key"] == "dent-1"
+
+    both = await client.post(
+        url,
+        json={**defect, "expected_row_version": 3, "client_event_id": str(uuid.uuid4())},
+        headers={**h, "Idempotency-Key": "dent-2"},
+    )
+    assert (both.status_code, both.json()["code"]) == (400, "IDEMPOTENCY_KEY_MISMATCH")
+    neither = await client.post(url, json={**defect, "expected_row_version": 3}, headers=h)
+    assert (neither.status_code, neither.json()["code"]) == (422, "VALIDATION_FAILED")
+    assert neither.json()["errors"][0]["field"] == "client_event_id"
+    current = (await client.get(f"{BASE}/{inspection.id}", headers=h)).json()
+    assert (current["row_version"], len(current["defects"])) == (3, 1)
+
+
+async def test_events_carry_their_dataschema(
+    client: httpx.AsyncClient, jwt_keys: JwtKeys, submit: Any, session: AsyncSession
+) -> None:
+    inspection = await submit()
+    h = as_inspector(jwt_keys)
+    await claimed(client, jwt_keys, inspection.id)
+    await client.put(
+        f"{BASE}/{inspection.id}/results",
+        json=cmd(2, results=[{"code": "WELD-01", "result": "pass"},
+                             {"code": "WELD-02", "result": "pass"}]),
+        headers=h,
+    )
+    resp = await client.post(
+        f"{BASE}/{inspection.id}/decision", json=cmd(3, decision="accept"), headers=h
+    )
+    assert resp.status_code == 200, resp.text
+    rows = await session.execute(
+        select(outbox.c.type, outbox.c.headers)
+        .where(outbox.c.aggregate_id == str(inspection.id))
+        .order_by(outbox.c.seq)
+    )
+    assert [(r.type, r.headers["dataschema"]) for r in rows] == [
+        ("qc.inspection.created", "urn:blueprint:event:qc.inspection.created:v1"),
+        ("qc.inspection.passed", "urn:blueprint:event:qc.inspection.passed:v1"),
+    ]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qc_svc.db import outbox
-from qc_svc.inspections import service
+from qc_svc.inspections import intake
 from qc_svc.inspections.models import Inspection
 
 MakeSubmission = Callable[..., dict[str, Any]]
@@ -31,7 +31,7 @@ async def test_a_submission_creates_a_pending_inspection_with_the_checklist_copi
     session: AsyncSession, make_submission: MakeSubmission, checklist: list[dict[str, Any]]
 ) -> None:
     fields = make_submission()
-    inspection, created = await service.create_inspection_from_submission(session, **fields)
+    inspection, created = await intake.create_inspection_from_submission(session, **fields)
     assert created
     assert inspection.status == "pending"
     assert inspection.round == 1
@@ -51,8 +51,8 @@ async def test_the_same_submission_twice_gives_one_inspection_and_one_event(
     session: AsyncSession, make_submission: MakeSubmission
 ) -> None:
     fields = make_submission()
-    first, created_first = await service.create_inspection_from_submission(session, **fields)
-    second, created_second = await service.create_inspection_from_submission(session, **fields)
+    first, created_first = await intake.create_inspection_from_submission(session, **fields)
+    second, created_second = await intake.create_inspection_from_submission(session, **fields)
     assert (created_first, created_second) == (True, False)
     assert second.id == first.id
     count = await session.scalar(
@@ -66,8 +66,8 @@ async def test_each_round_of_a_task_gets_its_own_inspection(
     session: AsyncSession, make_submission: MakeSubmission
 ) -> None:
     fields = make_submission()
-    first, _ = await service.create_inspection_from_submission(session, **fields)
-    second, created = await service.create_inspection_from_submission(
+    first, _ = await intake.create_inspection_from_submission(session, **fields)
+    second, created = await intake.create_inspection_from_submission(
         session, **{**fields, "round": 2}
     )
     assert created

@@ -21,15 +21,12 @@ from contracts.tasks import (
 )
 from qc_svc.db import outbox
 from qc_svc.events.handlers import handlers, open_inspection_round, record_refused_decision
-from qc_svc.inspections import service
+from qc_svc.inspections import commands, reads
 from qc_svc.inspections.models import Inspection
-from qc_svc.inspections.schemas import (
-    ClaimRequest,
-    DecisionRequest,
-    DefectCreate,
-    ResultsRequest,
-)
+from qc_svc.inspections.rules import Decision, Result, ResultEntry, Severity
+from qc_svc.inspections.views import to_read
 from servicekit.auth import Principal
+from servicekit.conditional import ExpectedVersion
 from servicekit.errors import AppError
 from servicekit.testing.plugin import DEFAULT_ORG
 
@@ -102,8 +99,13 @@ async def events_of(session: AsyncSession, inspection_id: uuid.UUID) -> list[tup
     return [(r.type, {**r.payload, "_event_id": str(r.id)}) for r in rows]
 
 
-def cmd(version: int) -> dict[str, Any]:
-    return {"expected_row_version": version, "client_event_id": uuid.uuid4()}
+def cmd(version: int, inspection_id: uuid.UUID) -> dict[str, Any]:
+    """The arguments every command takes: who, which inspection, at which row version."""
+    return {
+        "principal": INSPECTOR,
+        "inspection_id": inspection_id,
+        "expected": ExpectedVersion(version),
+    }
 
 
 async def rejected_naming(session: AsyncSession, upstream: uuid.UUID | None) -> Inspection:
@@ -112,28 +114,19 @@ async def rejected_naming(session: AsyncSession, upstream: uuid.UUID | None) -> 
     await open_inspection_round(session, event)
     inspection = await inspection_of(session, event.data.task_id)
     iid = inspection.id
-    await service.claim(
-        session, principal=INSPECTOR, inspection_id=iid, body=ClaimRequest(**cmd(1))
+    await commands.claim(session, **cmd(1, iid))
+    await commands.record_results(
+        session, **cmd(2, iid), results=[ResultEntry("PAINT-1", Result.failed)]
     )
-    await service.record_results(
-        session,
-        principal=INSPECTOR,
-        inspection_id=iid,
-        body=ResultsRequest(results=[{"code": "PAINT-1", "result": "fail"}], **cmd(2)),
+    await commands.add_defect(
+        session, **cmd(3, iid), code="RUN", severity=Severity.major, description="runs"
     )
-    await service.add_defect(
+    await commands.decide(
         session,
-        principal=INSPECTOR,
-        inspection_id=iid,
-        body=DefectCreate(code="RUN", severity="major", description="runs", **cmd(3)),
-    )
-    await service.decide(
-        session,
-        principal=INSPECTOR,
-        inspection_id=iid,
-        body=DecisionRequest(
-            decision="reject", reason="repaint", rework_from_task_id=upstream, **cmd(4)
-        ),
+        **cmd(4, iid),
+        decision=Decision.reject,
+        reason="repaint",
+        rework_from_task_id=upstream,
     )
     await session.refresh(inspection)
     assert (inspection.status, inspection.row_version) == ("failed", 5)
@@ -171,7 +164,8 @@ async def test_qcflow_a_refused_reject_goes_back_to_the_inspector_once(
     assert inspection.row_version == 6
     # Results and defects are kept; the refused decision moved into the history.
     assert inspection.checklist[0]["result"] == "fail"
-    shown = await service.get_inspection(session, principal=INSPECTOR, inspection_id=inspection.id)
+    view = await reads.get_inspection(session, principal=INSPECTOR, inspection_id=inspection.id)
+    shown = to_read(view).model_dump(mode="json")
     assert [d["code"] for d in shown["defects"]] == ["RUN"]
     assert (shown["decision"], shown["reason"], shown["decided_at"]) == (None, None, None)
     assert shown["rework_from_task_id"] is None
@@ -216,13 +210,14 @@ async def test_qcflow_after_a_refusal_the_inspector_decides_again_with_a_new_eve
     inspection = await rejected_naming(session, uuid.uuid4())
     await record_refused_decision(session, refused(inspection))
 
-    again = await service.decide(
+    again = await commands.decide(
         session,
-        principal=INSPECTOR,
-        inspection_id=inspection.id,
-        body=DecisionRequest(decision="reject", reason="repaint the door", **cmd(6)),
+        **cmd(6, inspection.id),
+        decision=Decision.reject,
+        reason="repaint the door",
+        rework_from_task_id=None,
     )
-    assert (again.status_code, again.row_version, again.replayed) == (200, 7, False)
+    assert (again.inspection.status, again.row_version) == ("failed", 7)
     await session.refresh(inspection)
     assert (inspection.status, inspection.row_version) == ("failed", 7)
     assert inspection.rework_from_task_id is None
@@ -249,20 +244,12 @@ async def test_qcflow_a_refused_accept_also_returns_to_the_inspector(
     await open_inspection_round(session, event)
     inspection = await inspection_of(session, event.data.task_id)
     iid = inspection.id
-    await service.claim(
-        session, principal=INSPECTOR, inspection_id=iid, body=ClaimRequest(**cmd(1))
+    await commands.claim(session, **cmd(1, iid))
+    await commands.record_results(
+        session, **cmd(2, iid), results=[ResultEntry("PAINT-1", Result.passed)]
     )
-    await service.record_results(
-        session,
-        principal=INSPECTOR,
-        inspection_id=iid,
-        body=ResultsRequest(results=[{"code": "PAINT-1", "result": "pass"}], **cmd(2)),
-    )
-    await service.decide(
-        session,
-        principal=INSPECTOR,
-        inspection_id=iid,
-        body=DecisionRequest(decision="accept", **cmd(3)),
+    await commands.decide(
+        session, **cmd(3, iid), decision=Decision.accept, reason=None, rework_from_task_id=None
     )
     # A refusal of a reject does not touch an accepted inspection.
     await record_refused_decision(session, refused(inspection, "PROJECT_NOT_ACTIVE", "failed"))

@@ -18,7 +18,7 @@ from qc_svc.inspections.rules import (
     Status,
 )
 from qc_svc.reports.service import resolve_range
-from servicekit.conditional import required_row_version
+from servicekit.conditional import ExpectedVersion, required_version
 from servicekit.errors import AppError
 from servicekit.pagination import as_datetime, as_uuid, decode_cursor, encode_cursor
 
@@ -166,39 +166,32 @@ def test_a_reject_with_reason_is_allowed_exactly_with_a_finding(
 @pytest.mark.parametrize(
     ("body", "header", "expected", "code"),
     [
-        (3, None, 3, None),
-        (None, '"4"', 4, None),
-        (None, 'W/"5"', 5, None),
-        (2, '"2"', 2, None),
-        (2, '"3"', None, "ROW_VERSION_AMBIGUOUS"),
+        (3, None, ExpectedVersion(3), None),
+        (None, '"4"', ExpectedVersion(4, from_header=True), None),
+        (None, 'W/"5"', ExpectedVersion(5, from_header=True, weak=True), None),
+        (2, '"2"', ExpectedVersion(2, from_header=True), None),
+        (2, '"3"', None, "IF_MATCH_MISMATCH"),
         (None, None, None, "ROW_VERSION_REQUIRED"),
         (None, '"abc"', None, "IF_MATCH_INVALID"),
         (None, '"0"', None, "IF_MATCH_INVALID"),
     ],
 )
 def test_expected_version_from_body_or_if_match(
-    body: int | None, header: str | None, expected: int | None, code: str | None
+    body: int | None, header: str | None, expected: ExpectedVersion | None, code: str | None
 ) -> None:
     if code is None:
-        assert qc_expected_version(body, header) == expected
+        assert required_version(body, header) == expected
     else:
         with pytest.raises(AppError) as err:
-            qc_expected_version(body, header)
+            required_version(body, header)
         assert (err.value.code, err.value.status) == (code, VERSION_REFUSAL_STATUS[code])
 
 
 VERSION_REFUSAL_STATUS = {
-    "ROW_VERSION_AMBIGUOUS": 422,
+    "IF_MATCH_MISMATCH": 400,
     "ROW_VERSION_REQUIRED": 428,
     "IF_MATCH_INVALID": 400,
 }
-
-
-def qc_expected_version(body: int | None, header: str | None) -> int:
-    """The expected row version as qc-svc's commands resolve it."""
-    return required_row_version(
-        body, header, mismatch_code="ROW_VERSION_AMBIGUOUS", mismatch_status=422
-    )
 
 
 def test_cursor_round_trips_and_garbage_is_refused() -> None:

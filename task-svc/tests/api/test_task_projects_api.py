@@ -257,7 +257,7 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(
     different = await api.post(
         "/api/v1/projects", json=body(template_id, deliverables=2), headers=headers
     )
-    assert different.status_code == 422
+    assert different.status_code == 409
     assert different.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await project_count(session, org) == 1
     # The same key in another org is another request.

@@ -122,7 +122,7 @@ async def test_create_publish_freeze_clone_and_diff(
     )
     assert stale.status_code == 409
     assert stale.json()["code"] == "VERSION_CONFLICT"
-    assert stale.json()["row_version"] == 1
+    assert stale.json()["current_row_version"] == 1
     assert stale.json()["current_status"] == "draft"
 
     put = await client.put(

@@ -130,8 +130,14 @@ async def test_put_needs_a_row_version_and_checks_it(
     lost = await client.put(url, json={**small_graph(), "expected_row_version": 1}, headers=planner)
     assert lost.status_code == 409
     assert lost.json()["code"] == "VERSION_CONFLICT"
-    assert lost.json()["row_version"] == 2
-    # Nothing changed by the refused write.
+    assert (lost.json()["current_row_version"], lost.json()["current_status"]) == (2, "draft")
+    # A stale If-Match is a failed precondition (RFC 9110), and a weak tag never matches.
+    for tag in ('"1"', 'W/"2"'):
+        stale = await client.put(url, json=small_graph(), headers={**planner, "If-Match": tag})
+        assert (stale.status_code, stale.json()["code"]) == (412, "VERSION_CONFLICT")
+        assert stale.json()["current_row_version"] == 2
+        assert stale.headers["ETag"] == '"2"'
+    # Nothing changed by the refused writes.
     assert (await client.get(url, headers=planner)).json()["row_version"] == 2
 
 
@@ -236,7 +242,7 @@ async def test_idempotency_key_replays_the_first_answer(
     listed = await client.get(BASE, params={"q": "idem"}, headers=planner)
     assert len(listed.json()["items"]) == 1
     other = await client.post(BASE, json={**body, "name": "Other"}, headers=headers)
-    assert other.status_code == 422
+    assert other.status_code == 409
     assert other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 

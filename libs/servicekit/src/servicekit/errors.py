@@ -78,7 +78,34 @@ class Conflict(AppError):
 
 
 class VersionConflict(Conflict):
+    """The row moved on since the client read it; nothing was changed.
+
+    One shape everywhere: the problem carries `current_row_version` and `current_status`, and an
+    `ETag` header of the current version. 409 when the body named the version
+    (`expected_row_version`); 412 Precondition Failed when an `If-Match` header did (RFC 9110);
+    the code is `VERSION_CONFLICT` either way.
+    """
+
     code, title = "VERSION_CONFLICT", "Version conflict"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        current_row_version: int,
+        current_status: str,
+        from_header: bool = False,
+    ) -> None:
+        super().__init__(
+            detail,
+            status=412 if from_header else 409,
+            title="Precondition failed" if from_header else None,
+            headers={"ETag": f'"{current_row_version}"'},
+            current_row_version=current_row_version,
+            current_status=str(current_status),
+        )
+        self.current_row_version = current_row_version
+        self.current_status = str(current_status)
 
 
 class Unprocessable(AppError):

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from servicekit.errors import PROBLEM_JSON
+
 PROBLEM_REF = "#/components/schemas/Problem"
 
 PROBLEM_SCHEMAS: dict[str, Any] = {
@@ -94,7 +96,10 @@ def inferred_errors(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[
     if ("header", "if-match") in params:
         bad_request.append('IF_MATCH_INVALID: If-Match is not a quoted row version like "3"')
     if ("header", "idempotency-key") in params:
-        bad_request.append("IDEMPOTENCY_KEY_INVALID: the key is empty or too long")
+        bad_request.append(
+            "IDEMPOTENCY_KEY_INVALID: the key is empty or too long; IDEMPOTENCY_KEY_MISMATCH: "
+            "it disagrees with the body's client_event_id"
+        )
     if bad_request:
         out["400"] = "Malformed request (" + "; ".join(bad_request) + ")"
     if any(where == "path" for where, _ in params):
@@ -107,6 +112,15 @@ def inferred_errors(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[
     if ("header", "if-match") in params or "expected_row_version" in _body_properties(doc, op):
         out["409"] = "The row changed since it was read (VERSION_CONFLICT) or its state forbids it"
         out["428"] = "The change needs the row version last read (ROW_VERSION_REQUIRED)"
+    if ("header", "if-match") in params:
+        out["412"] = (
+            "If-Match names a row version that is not the current one, or a weak tag "
+            "(VERSION_CONFLICT, with current_row_version and current_status)"
+        )
+    if ("header", "idempotency-key") in params:
+        out.setdefault(
+            "409", "The Idempotency-Key was used for another request (IDEMPOTENCY_KEY_REUSED)"
+        )
     if path.startswith("/api/"):
         out["429"] = "Too many writes: the gateway's rate limit (RATE_LIMITED), retry later"
     return out
@@ -151,9 +165,14 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
                 errors = {k: v for k, v in _STANDARD_ERRORS.items() if k != "422"}
                 errors.update(inferred_errors(doc, path, op))
                 for status, text in errors.items():
+                    declared = responses.get(status, {})
+                    content = _problem_content()
+                    example = declared.get("content", {}).get(PROBLEM_JSON, {}).get("example")
+                    if example is not None:
+                        content[PROBLEM_JSON]["example"] = example
                     responses[status] = {
-                        "description": _description(responses.get(status, {}), text),
-                        "content": _problem_content(),
+                        "description": _description(declared, text),
+                        "content": content,
                     }
             for status, resp in responses.items():
                 if status[:1] in {"4", "5"} and "content" not in resp:

@@ -1,4 +1,5 @@
-"""The transactional outbox and the consumer inbox: tables and the helper that writes an event.
+"""The transactional outbox and the consumer inbox: tables, and `emit`, the one way to write an
+event.
 
 An event is written in the same transaction as the change it describes; a relay publishes
 committed rows later. An INSERT fires `NOTIFY <schema>_outbox` so the relay wakes at once.
@@ -109,36 +110,38 @@ def event_headers() -> dict[str, str]:
     return headers
 
 
-async def add_event(
+async def emit(
     session: AsyncSession,
-    table: Table,
+    outbox: Table,
+    payload: BaseModel,
     *,
-    type: str,
     source: str,
     aggregate_type: str,
     aggregate_id: Any,
-    payload: dict[str, Any],
     event_id: uuid.UUID | None = None,
-    headers: dict[str, str] | None = None,
 ) -> uuid.UUID:
-    """Add an event to the current unit of work; it is published only if the transaction commits.
+    """Add `payload` (a libs/contracts model) as an event of this unit of work; it is published
+    only if the transaction commits. The event carries its contract's `dataschema`, the trace
+    and the request id; `aggregate_id` becomes the CloudEvents `subject`.
 
-    `headers` add to the trace and request ids taken from the current context (for example the
-    payload's `dataschema`).
+    Write it after taking the aggregate's row lock, so that one aggregate's events get
+    increasing outbox sequence numbers in commit order.
     """
+    event_type = event_type_of(type(payload))
+    if event_type is None:
+        raise ValueError(f"{type(payload).__name__} has no `event_type` class variable")
     eid = event_id or uuid.uuid4()
-    all_headers = event_headers()
-    if headers:
-        all_headers.update(headers)
+    headers = event_headers()
+    headers["dataschema"] = dataschema_for(event_type, schema_version_of(type(payload)))
     await session.execute(
-        insert(table).values(
+        insert(outbox).values(
             id=eid,
-            type=type,
+            type=event_type,
             source=source,
             aggregate_type=aggregate_type,
             aggregate_id=str(aggregate_id),
-            payload=payload,
-            headers=all_headers,
+            payload=payload.model_dump(mode="json"),
+            headers=headers,
         )
     )
     return eid

@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
@@ -16,13 +16,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, ConfigDict
 
 from servicekit.app import build_app
-from servicekit.auth import Principal, mint_token, require_roles, require_service
+from servicekit.auth import Principal, ServiceCaller, require_roles
+from servicekit.devstack.tokens import mint_token
 from servicekit.errors import NotFound
 from servicekit.settings import BaseServiceSettings
 from servicekit.testing.keys import generate_rsa_pair
 from servicekit.testing.plugin import JwtKeys
 
 router = APIRouter()
+Viewer = Annotated[Principal, Depends(require_roles("viewer"))]
+Planner = Annotated[Principal, Depends(require_roles("planner"))]
 
 
 class ThingCreate(BaseModel):
@@ -32,16 +35,14 @@ class ThingCreate(BaseModel):
 
 
 @router.get("/api/v1/things/{thing_id}")
-async def read_thing(thing_id: uuid.UUID, who: Principal = Depends(require_roles("viewer"))) -> Any:
+async def read_thing(thing_id: uuid.UUID, who: Viewer) -> Any:
     if thing_id.int == 0:
         raise NotFound(f"thing {thing_id} does not exist")
     return {"id": str(thing_id), "org_id": str(who.org_id), "roles": sorted(who.roles)}
 
 
 @router.post("/api/v1/things", status_code=201)
-async def create_thing(
-    body: ThingCreate, who: Principal = Depends(require_roles("planner"))
-) -> Any:
+async def create_thing(body: ThingCreate, who: Planner) -> Any:
     return {"name": body.name}
 
 
@@ -51,7 +52,7 @@ async def boom() -> Any:
 
 
 @router.get("/internal/ping")
-async def internal_ping(caller: Principal = require_service()) -> Any:
+async def internal_ping(caller: ServiceCaller) -> Any:
     return {"caller": caller.sub}
 
 

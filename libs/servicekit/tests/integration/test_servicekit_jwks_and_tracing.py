@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from servicekit.auth import TokenVerifier, _pem_to_jwk, mint_token
+from servicekit.auth.verify import TokenVerifier, pem_to_jwk
+from servicekit.devstack.tokens import mint_token
 from servicekit.errors import Unauthorized
 from servicekit.testing.keys import generate_rsa_pair
 
@@ -69,7 +70,7 @@ def recorder() -> Iterator[_Recorder]:
 
 
 def _jwk(public_pem: bytes, kid: str) -> dict[str, Any]:
-    jwk = _pem_to_jwk(public_pem)
+    jwk = pem_to_jwk(public_pem)
     jwk.update(kid=kid, use="sig", alg="RS256")
     return jwk
 

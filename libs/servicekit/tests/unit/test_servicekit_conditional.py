@@ -1,17 +1,22 @@
-"""servicekit.conditional: If-Match vs expected_row_version, 428 without either, ETags."""
+"""servicekit.conditional: If-Match vs expected_row_version, 428 without either, 409 vs 412 for a
+stale version, ETags."""
 
 from __future__ import annotations
 
 import pytest
 
 from servicekit.conditional import (
+    ExpectedVersion,
+    check_version,
     etag,
     expected_row_version,
+    expected_version,
     not_modified,
     parse_if_match,
     required_row_version,
+    required_version,
 )
-from servicekit.errors import AppError
+from servicekit.errors import AppError, VersionConflict
 
 
 @pytest.mark.parametrize(
@@ -46,10 +51,53 @@ def test_body_and_header_that_disagree_are_refused() -> None:
     assert (err.value.status, err.value.code) == (400, "IF_MATCH_MISMATCH")
 
 
-def test_the_disagreement_code_is_a_parameter() -> None:
-    with pytest.raises(AppError) as err:
-        required_row_version(4, '"5"', mismatch_code="ROW_VERSION_AMBIGUOUS", mismatch_status=422)
-    assert (err.value.status, err.value.code) == (422, "ROW_VERSION_AMBIGUOUS")
+@pytest.mark.parametrize(
+    ("body", "header", "expected"),
+    [
+        (None, None, None),
+        (4, None, ExpectedVersion(4)),
+        (None, '"4"', ExpectedVersion(4, from_header=True)),
+        (4, '"4"', ExpectedVersion(4, from_header=True)),
+        (None, 'W/"4"', ExpectedVersion(4, from_header=True, weak=True)),
+    ],
+)
+def test_expected_version_says_where_the_version_came_from(
+    body: int | None, header: str | None, expected: ExpectedVersion | None
+) -> None:
+    assert expected_version(body, header) == expected
+
+
+def test_a_stale_body_version_is_409_and_a_stale_if_match_is_412() -> None:
+    check_version(ExpectedVersion(3), current_row_version=3, current_status="draft", what="x")
+    check_version(None, current_row_version=3, current_status="draft", what="x")
+    with pytest.raises(VersionConflict) as body:
+        check_version(
+            required_version(2, None),
+            current_row_version=3,
+            current_status="draft",
+            what="version 1",
+        )
+    assert (body.value.status, body.value.code) == (409, "VERSION_CONFLICT")
+    assert body.value.extra == {"current_row_version": 3, "current_status": "draft"}
+    assert body.value.headers["ETag"] == '"3"'
+    with pytest.raises(VersionConflict) as header:
+        check_version(
+            required_version(None, '"2"'),
+            current_row_version=3,
+            current_status="draft",
+            what="version 1",
+        )
+    assert (header.value.status, header.value.code) == (412, "VERSION_CONFLICT")
+    assert header.value.title == "Precondition failed"
+    assert header.value.extra == {"current_row_version": 3, "current_status": "draft"}
+
+
+def test_a_weak_if_match_never_matches() -> None:
+    weak = required_version(None, 'W/"3"')
+    with pytest.raises(VersionConflict) as err:
+        check_version(weak, current_row_version=3, current_status="draft", what="version 1")
+    assert err.value.status == 412
+    assert "weak" in err.value.detail
 
 
 def test_required_row_version_is_428_without_either() -> None:
@@ -61,6 +109,9 @@ def test_required_row_version_is_428_without_either() -> None:
         required_row_version(None, None, required_code="PRECONDITION_REQUIRED")
     assert (named.value.status, named.value.code) == (428, "PRECONDITION_REQUIRED")
     assert required_row_version(None, '"2"') == 2
+    with pytest.raises(AppError) as also:
+        required_version(None, None)
+    assert also.value.status == 428
 
 
 def test_etag_and_if_none_match() -> None:

@@ -1,7 +1,7 @@
-"""servicekit.idempotency: the parts without a database (keys, request hashes, answers).
+"""servicekit.idempotency: the parts without a database (keys, request hashes, the replay rule).
 
 The stored-answer round trip (lock, replay, a reused key) runs against PostgreSQL in the API tests
-of template-svc and task-svc, which keep their own tables.
+of qc-svc, template-svc and task-svc, which keep their own tables.
 """
 
 from __future__ import annotations
@@ -14,9 +14,15 @@ from servicekit.idempotency import (
     MAX_KEY_LENGTH,
     REPLAY_HEADER,
     Answer,
+    CommandKey,
+    StoredAnswer,
     check_key,
+    command_key,
+    fingerprint,
+    replay,
     request_fingerprint,
     request_hash,
+    required_command_key,
 )
 from servicekit.jsonutil import loads
 
@@ -69,3 +75,44 @@ def test_a_replayed_answer_says_so() -> None:
     assert REPLAY_HEADER not in resp.headers
     replay = Answer(201, {"id": 1}, {"ETag": '"1"'}, replayed=True).response()
     assert replay.headers[REPLAY_HEADER] == "true" and replay.headers["ETag"] == '"1"'
+
+
+def test_a_command_key_comes_from_the_body_or_the_header() -> None:
+    assert command_key(None, None) is None
+    assert command_key("abc", None) == CommandKey("abc", "client_event_id")
+    assert command_key(None, " k-1 ") == CommandKey("k-1", "Idempotency-Key")
+    assert command_key("k-1", "k-1") == CommandKey("k-1", "client_event_id")
+    with pytest.raises(AppError) as err:
+        command_key("k-1", "k-2")
+    assert (err.value.status, err.value.code) == (400, "IDEMPOTENCY_KEY_MISMATCH")
+    with pytest.raises(AppError) as missing:
+        required_command_key(None, None, where="query")
+    assert (missing.value.status, missing.value.code) == (422, "VALIDATION_FAILED")
+    assert missing.value.extra["errors"][0] == {
+        "in": "query",
+        "field": "client_event_id",
+        "message": "required field is missing (or send an Idempotency-Key header)",
+        "type": "missing",
+    }
+
+
+def test_fingerprint_ignores_key_order_but_not_values_or_scope() -> None:
+    base = fingerprint("decide 1", {"decision": "reject", "reason": "r"})
+    assert base == fingerprint("decide 1", {"reason": "r", "decision": "reject"})
+    assert base != fingerprint("decide 2", {"decision": "reject", "reason": "r"})
+    assert base != fingerprint("decide 1", {"decision": "reject", "reason": "s"})
+
+
+def test_replay_gives_the_stored_answer_or_refuses_another_request_with_409() -> None:
+    stored = StoredAnswer(
+        "h1", 201, b'{"id":1}', {"ETag": '"2"'}, {"original_action": "add_defect"}
+    )
+    key = CommandKey("k", "client_event_id")
+    answer = replay(stored, key=key, request_hash="h1")
+    assert answer == Answer(201, b'{"id":1}', {"ETag": '"2"'}, replayed=True)
+    resp = answer.response()
+    assert resp.body == b'{"id":1}' and resp.headers[REPLAY_HEADER] == "true"
+    with pytest.raises(AppError) as err:
+        replay(stored, key=key, request_hash="h2")
+    assert (err.value.status, err.value.code) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert err.value.extra == {"client_event_id": "k", "original_action": "add_defect"}

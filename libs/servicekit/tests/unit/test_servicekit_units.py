@@ -99,7 +99,8 @@ def test_json_renders_database_uuids_decimals_and_sets() -> None:
 
 
 async def test_a_verified_token_is_not_verified_again_until_it_expires() -> None:
-    from servicekit.auth import Principal, TokenVerifier, mint_token
+    from servicekit.auth import Principal, TokenVerifier
+    from servicekit.devstack.tokens import mint_token
     from servicekit.testing.keys import generate_rsa_pair
 
     class CountingVerifier(TokenVerifier):

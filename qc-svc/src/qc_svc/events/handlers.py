@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import Envelope
 from contracts.tasks import TaskQcDecisionRefusedV1, TaskSubmittedForQcV1
-from qc_svc.inspections import service as inspection_service
+from qc_svc.inspections import intake
 from servicekit.events import EventHandlers
 
 handlers = EventHandlers()
@@ -32,7 +32,7 @@ async def open_inspection_round(
     session: AsyncSession, event: Envelope[TaskSubmittedForQcV1]
 ) -> None:
     data = event.data
-    await inspection_service.create_inspection_from_submission(
+    await intake.create_inspection_from_submission(
         session,
         org_id=data.org_id,
         task_id=data.task_id,
@@ -59,7 +59,7 @@ async def record_refused_decision(
     session: AsyncSession, event: Envelope[TaskQcDecisionRefusedV1]
 ) -> None:
     data = event.data
-    await inspection_service.reopen_after_refusal(
+    await intake.reopen_after_refusal(
         session,
         org_id=data.org_id,
         inspection_id=data.inspection_id,

@@ -1,4 +1,4 @@
-"""Tables of the inspections domain: inspection, defect, and the command log for replays."""
+"""Tables of the inspections domain: inspection, defect, and the command answers for replays."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qc_svc.db import Base
+from servicekit.idempotency import IdempotencyTable
 
 STATUSES = ("pending", "claimed", "passed", "failed")
 DECISIONS = ("accept", "reject")
@@ -106,12 +107,13 @@ class Defect(Base):
 
 
 class InspectionCommand(Base):
-    """The result of each successful command, by client_event_id: what a retry gets back."""
+    """The answer of each successful command, by its idempotency key: what a retry gets back."""
 
     __tablename__ = "inspection_command"
 
     org_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
-    client_event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    # The command's client_event_id, or its Idempotency-Key header.
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
     inspection_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("inspection.id", ondelete="CASCADE"), index=True
     )
@@ -120,6 +122,17 @@ class InspectionCommand(Base):
     status_code: Mapped[int] = mapped_column(SmallInteger)
     # The exact bytes of the first answer, so a replay is byte-for-byte the same body.
     response_body: Mapped[str] = mapped_column(Text)
-    row_version: Mapped[int] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, str]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
     actor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+COMMAND_ANSWERS = IdempotencyTable(
+    InspectionCommand.__table__,
+    body_column="response_body",
+    headers_column="response_headers",
+    body_as_text=True,
+    context_columns=("action", "inspection_id"),
+)

@@ -12,7 +12,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qc_svc.inspections.models import Defect, Inspection, InspectionCommand
+from qc_svc.inspections.models import Defect, Inspection
 
 
 async def insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> Inspection | None:
@@ -67,26 +67,6 @@ async def get_defect(
 ) -> Defect | None:
     stmt = select(Defect).where(Defect.id == defect_id, Defect.inspection_id == inspection_id)
     return (await session.scalars(stmt)).one_or_none()
-
-
-async def get_command(
-    session: AsyncSession, *, org_id: uuid.UUID, client_event_id: uuid.UUID
-) -> InspectionCommand | None:
-    stmt = select(InspectionCommand).where(
-        InspectionCommand.org_id == org_id, InspectionCommand.client_event_id == client_event_id
-    )
-    return (await session.scalars(stmt)).one_or_none()
-
-
-async def record_command(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store a command's answer; False if another command holds that client_event_id already."""
-    stmt = (
-        insert(InspectionCommand)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["org_id", "client_event_id"])
-        .returning(InspectionCommand.client_event_id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,26 @@
 """HTTP routes of inspections: reads for planners, viewers and inspectors; commands for
-inspectors. (task-svc reports a refused decision by the `task.qc_decision_refused` event.)"""
+inspectors. (task-svc reports a refused decision by the `task.qc_decision_refused` event.)
+
+The router reads the headers (`If-Match`, `Idempotency-Key`), makes the one service call inside
+servicekit's idempotent `run_command`, and renders the answer; the services take domain
+arguments and return an `InspectionView`.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from qc_svc.inspections import service
+from qc_svc.inspections import commands, reads
+from qc_svc.inspections.models import COMMAND_ANSWERS
 from qc_svc.inspections.repository import ListFilters
-from qc_svc.inspections.rules import Status
+from qc_svc.inspections.rules import Command, ResultEntry, Status
 from qc_svc.inspections.schemas import (
     ClaimRequest,
     DecisionRequest,
@@ -21,17 +29,26 @@ from qc_svc.inspections.schemas import (
     InspectionRead,
     ResultsRequest,
 )
-from servicekit.auth import Principal, require_roles
+from qc_svc.inspections.views import InspectionView, to_read
+from qc_svc.roles import Inspector, QcReader
+from servicekit.auth import Principal
 from servicekit.bounds import INT2_MAX, INT4_MAX
-from servicekit.conditional import etag
+from servicekit.conditional import ExpectedVersion, etag, required_version
 from servicekit.db import unit_of_work
 from servicekit.errors import Unprocessable
-from servicekit.jsonutil import FastJSONResponse
+from servicekit.idempotency import (
+    Answer,
+    CommandKey,
+    fingerprint,
+    required_command_key,
+    run_command,
+)
+from servicekit.jsonutil import FastJSONResponse, dumps
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
 
-READERS = ("inspector", "planner", "viewer")
+Session = Annotated[AsyncSession, unit_of_work()]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -39,23 +56,44 @@ IfMatch = Annotated[
         description='`"<row_version>"`: an alternative to expected_row_version in the body',
     ),
 ]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="an alternative to client_event_id in the body (send one of them)",
+    ),
+]
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"description": "stale row_version (VERSION_CONFLICT) or wrong status"},
-    422: {"description": "a guard refused, or the client_event_id was used for another command"},
-    428: {"description": "neither expected_row_version nor If-Match was sent"},
+    400: {"description": "a malformed If-Match or Idempotency-Key, or one that disagrees with "
+          "the body (IF_MATCH_INVALID, IF_MATCH_MISMATCH, IDEMPOTENCY_KEY_INVALID, "
+          "IDEMPOTENCY_KEY_MISMATCH)"},
+    403: {"description": "NOT_THE_INSPECTOR: only the inspector who claimed it"},
+    409: {
+        "description": "the inspection's state forbids it: VERSION_CONFLICT (stale "
+        "expected_row_version), INSPECTION_STATUS_CONFLICT, ACCEPT_BLOCKED, "
+        "REJECT_WITHOUT_FINDINGS, or IDEMPOTENCY_KEY_REUSED (the key was used for another "
+        "command)",
+        "content": {
+            "application/problem+json": {
+                "example": {
+                    "type": "/problems/version-conflict",
+                    "title": "Version conflict",
+                    "status": 409,
+                    "detail": "inspection 5b0c... is at row_version 3 (status 'claimed'), not "
+                    "2: read it again and retry",
+                    "code": "VERSION_CONFLICT",
+                    "current_row_version": 3,
+                    "current_status": "claimed",
+                }
+            }
+        },
+    },
+    412: {"description": "VERSION_CONFLICT: a stale If-Match (or a weak W/ tag)"},
+    422: {"description": "the request itself is invalid: fields, CHECKLIST_ITEM_UNKNOWN, "
+          "CHECKLIST_ITEM_REPEATED, REJECT_REASON_REQUIRED, REWORK_TASK_ON_ACCEPT, "
+          "REWORK_TASK_IS_INSPECTED_TASK, or neither client_event_id nor Idempotency-Key"},
+    428: {"description": "ROW_VERSION_REQUIRED: neither expected_row_version nor If-Match"},
 }
-
-
-def _answer(result: service.CommandResult) -> Response:
-    headers = {"ETag": etag(result.row_version)}
-    if result.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(
-        result.content,
-        status_code=result.status_code,
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 def _inspector_filter(inspector: str | None, principal: Principal) -> uuid.UUID | None:
@@ -80,8 +118,48 @@ def _inspector_filter(inspector: str | None, principal: Principal) -> uuid.UUID 
         ) from exc
 
 
+def _arguments(body: BaseModel) -> dict[str, Any]:
+    """What a command asks, without its key and version (the request hash adds the version)."""
+    return body.model_dump(mode="json", exclude={"client_event_id", "expected_row_version"})
+
+
+async def _command(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    command: Command,
+    inspection_id: uuid.UUID,
+    key: CommandKey,
+    expected: ExpectedVersion,
+    args: dict[str, Any],
+    run: Callable[[], Awaitable[InspectionView]],
+    status_code: int = 200,
+) -> Response:
+    """Run a command once per idempotency key and answer with the inspection and its ETag."""
+
+    async def answer() -> Answer:
+        view = await run()
+        return Answer(status_code, dumps(to_read(view)), {"ETag": etag(view.row_version)})
+
+    result = await run_command(
+        session,
+        COMMAND_ANSWERS,
+        org_id=principal.org,
+        key=key,
+        request_hash=fingerprint(
+            f"{command.value} {inspection_id}", {"expected_row_version": expected.version, **args}
+        ),
+        run=answer,
+        values={"inspection_id": inspection_id, "action": command.value,
+                "actor_id": principal.user_id},
+    )
+    return result.response()
+
+
 @router.get("", response_model=InspectionPage, summary="List inspections")
 async def list_inspections(
+    principal: QcReader,
+    session: Session,
     status: Status | None = None,
     project_id: uuid.UUID | None = None,
     deliverable_id: uuid.UUID | None = None,
@@ -90,8 +168,6 @@ async def list_inspections(
     round: int | None = Query(default=None, ge=1, le=INT2_MAX),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = Depends(require_roles(*READERS)),
-    session: AsyncSession = unit_of_work(),
 ) -> Response:
     filters = ListFilters(
         status=status.value if status else None,
@@ -101,20 +177,20 @@ async def list_inspections(
         inspector_id=_inspector_filter(inspector, principal),
         round=round,
     )
-    page = await service.list_inspections(
+    views, next_cursor = await reads.list_inspections(
         session, principal=principal, filters=filters, cursor=cursor, limit=limit
     )
-    return FastJSONResponse(page)
+    return FastJSONResponse(
+        InspectionPage(items=[to_read(v) for v in views], next_cursor=next_cursor)
+    )
 
 
 @router.get("/{inspection_id}", response_model=InspectionRead, summary="Read an inspection")
 async def get_inspection(
-    inspection_id: uuid.UUID,
-    principal: Principal = Depends(require_roles(*READERS)),
-    session: AsyncSession = unit_of_work(),
+    inspection_id: uuid.UUID, principal: QcReader, session: Session
 ) -> Response:
-    body = await service.get_inspection(session, principal=principal, inspection_id=inspection_id)
-    return FastJSONResponse(body, headers={"ETag": etag(body["row_version"])})
+    view = await reads.get_inspection(session, principal=principal, inspection_id=inspection_id)
+    return FastJSONResponse(to_read(view), headers={"ETag": etag(view.row_version)})
 
 
 @router.post(
@@ -126,14 +202,23 @@ async def get_inspection(
 async def claim_inspection(
     inspection_id: uuid.UUID,
     body: ClaimRequest,
+    principal: Inspector,
+    session: Session,
     if_match: IfMatch = None,
-    principal: Principal = Depends(require_roles("inspector")),
-    session: AsyncSession = unit_of_work(),
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return _answer(
-        await service.claim(
-            session, principal=principal, inspection_id=inspection_id, body=body, if_match=if_match
-        )
+    expected = required_version(body.expected_row_version, if_match)
+    return await _command(
+        session,
+        principal,
+        command=Command.claim,
+        inspection_id=inspection_id,
+        key=required_command_key(body.client_event_id, idempotency_key),
+        expected=expected,
+        args={},
+        run=lambda: commands.claim(
+            session, principal=principal, inspection_id=inspection_id, expected=expected
+        ),
     )
 
 
@@ -146,14 +231,27 @@ async def claim_inspection(
 async def record_results(
     inspection_id: uuid.UUID,
     body: ResultsRequest,
+    principal: Inspector,
+    session: Session,
     if_match: IfMatch = None,
-    principal: Principal = Depends(require_roles("inspector")),
-    session: AsyncSession = unit_of_work(),
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return _answer(
-        await service.record_results(
-            session, principal=principal, inspection_id=inspection_id, body=body, if_match=if_match
-        )
+    expected = required_version(body.expected_row_version, if_match)
+    return await _command(
+        session,
+        principal,
+        command=Command.record_results,
+        inspection_id=inspection_id,
+        key=required_command_key(body.client_event_id, idempotency_key),
+        expected=expected,
+        args=_arguments(body),
+        run=lambda: commands.record_results(
+            session,
+            principal=principal,
+            inspection_id=inspection_id,
+            expected=expected,
+            results=[ResultEntry(r.code, r.result, r.note) for r in body.results],
+        ),
     )
 
 
@@ -167,14 +265,30 @@ async def record_results(
 async def add_defect(
     inspection_id: uuid.UUID,
     body: DefectCreate,
+    principal: Inspector,
+    session: Session,
     if_match: IfMatch = None,
-    principal: Principal = Depends(require_roles("inspector")),
-    session: AsyncSession = unit_of_work(),
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return _answer(
-        await service.add_defect(
-            session, principal=principal, inspection_id=inspection_id, body=body, if_match=if_match
-        )
+    expected = required_version(body.expected_row_version, if_match)
+    return await _command(
+        session,
+        principal,
+        command=Command.add_defect,
+        inspection_id=inspection_id,
+        key=required_command_key(body.client_event_id, idempotency_key),
+        expected=expected,
+        args=_arguments(body),
+        run=lambda: commands.add_defect(
+            session,
+            principal=principal,
+            inspection_id=inspection_id,
+            expected=expected,
+            code=body.code,
+            severity=body.severity,
+            description=body.description,
+        ),
+        status_code=201,
     )
 
 
@@ -187,22 +301,31 @@ async def add_defect(
 async def remove_defect(
     inspection_id: uuid.UUID,
     defect_id: uuid.UUID,
-    client_event_id: uuid.UUID = Query(description="your id for this command"),
+    principal: Inspector,
+    session: Session,
+    client_event_id: uuid.UUID | None = Query(
+        default=None, description="your id for this command (or an Idempotency-Key header)"
+    ),
     expected_row_version: int | None = Query(default=None, ge=1, le=INT4_MAX),
     if_match: IfMatch = None,
-    principal: Principal = Depends(require_roles("inspector")),
-    session: AsyncSession = unit_of_work(),
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return _answer(
-        await service.remove_defect(
+    expected = required_version(expected_row_version, if_match)
+    return await _command(
+        session,
+        principal,
+        command=Command.remove_defect,
+        inspection_id=inspection_id,
+        key=required_command_key(client_event_id, idempotency_key, where="query"),
+        expected=expected,
+        args={"defect_id": str(defect_id)},
+        run=lambda: commands.remove_defect(
             session,
             principal=principal,
             inspection_id=inspection_id,
+            expected=expected,
             defect_id=defect_id,
-            client_event_id=client_event_id,
-            expected_row_version=expected_row_version,
-            if_match=if_match,
-        )
+        ),
     )
 
 
@@ -215,12 +338,27 @@ async def remove_defect(
 async def decide(
     inspection_id: uuid.UUID,
     body: DecisionRequest,
+    principal: Inspector,
+    session: Session,
     if_match: IfMatch = None,
-    principal: Principal = Depends(require_roles("inspector")),
-    session: AsyncSession = unit_of_work(),
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return _answer(
-        await service.decide(
-            session, principal=principal, inspection_id=inspection_id, body=body, if_match=if_match
-        )
+    expected = required_version(body.expected_row_version, if_match)
+    return await _command(
+        session,
+        principal,
+        command=Command.decide,
+        inspection_id=inspection_id,
+        key=required_command_key(body.client_event_id, idempotency_key),
+        expected=expected,
+        args=_arguments(body),
+        run=lambda: commands.decide(
+            session,
+            principal=principal,
+            inspection_id=inspection_id,
+            expected=expected,
+            decision=body.decision,
+            reason=body.reason,
+            rework_from_task_id=body.rework_from_task_id,
+        ),
     )

@@ -25,7 +25,11 @@ _VERSION = Field(
     examples=[1],
 )
 _CLIENT_EVENT_ID = Field(
-    description="your id for this command: sending it again replays the first answer",
+    default=None,
+    description=(
+        "your id for this command: sending it again replays the first answer; required unless "
+        "an `Idempotency-Key` header carries it"
+    ),
     examples=["7d0c7c86-3d5e-4a4f-9b7c-2a9f1d7c3e11"],
 )
 
@@ -44,7 +48,7 @@ class ClaimRequest(BaseModel):
     )
 
     expected_row_version: int | None = _VERSION
-    client_event_id: uuid.UUID = _CLIENT_EVENT_ID
+    client_event_id: uuid.UUID | None = _CLIENT_EVENT_ID
 
 
 class ResultIn(BaseModel):
@@ -76,7 +80,7 @@ class ResultsRequest(BaseModel):
 
     results: list[ResultIn] = Field(min_length=1, max_length=500)
     expected_row_version: int | None = _VERSION
-    client_event_id: uuid.UUID = _CLIENT_EVENT_ID
+    client_event_id: uuid.UUID | None = _CLIENT_EVENT_ID
 
 
 class DefectCreate(BaseModel):
@@ -99,7 +103,7 @@ class DefectCreate(BaseModel):
     severity: Severity = Field(examples=["major"])
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
     expected_row_version: int | None = _VERSION
-    client_event_id: uuid.UUID = _CLIENT_EVENT_ID
+    client_event_id: uuid.UUID | None = _CLIENT_EVENT_ID
 
 
 class DecisionRequest(BaseModel):
@@ -132,7 +136,7 @@ class DecisionRequest(BaseModel):
         ),
     )
     expected_row_version: int | None = _VERSION
-    client_event_id: uuid.UUID = _CLIENT_EVENT_ID
+    client_event_id: uuid.UUID | None = _CLIENT_EVENT_ID
 
 
 class OutcomeErrorRead(BaseModel):

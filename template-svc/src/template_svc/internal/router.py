@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_service
+from servicekit.auth import ServiceCaller
 from servicekit.bounds import INT4_MAX
 from servicekit.db import unit_of_work
 from template_svc.graph.canonical import checksum
@@ -61,9 +61,10 @@ async def _read(
     summary="The latest published version of a template",
 )
 async def latest_published_version(
+    *,
     template_id: uuid.UUID,
     org_id: uuid.UUID = Query(description="the org the template must belong to"),
-    caller: Principal = require_service(),
+    caller: ServiceCaller,
     session: AsyncSession = unit_of_work(),
 ) -> InternalVersionRead:
     return await _read(session, org_id=org_id, template_id=template_id, version=None)
@@ -75,10 +76,11 @@ async def latest_published_version(
     summary="One version of a template, with its graph and checksum",
 )
 async def template_version(
+    *,
     template_id: uuid.UUID,
     version: int = Path(ge=1, le=INT4_MAX),
     org_id: uuid.UUID = Query(description="the org the template must belong to"),
-    caller: Principal = require_service(),
+    caller: ServiceCaller,
     session: AsyncSession = unit_of_work(),
 ) -> InternalVersionRead:
     return await _read(session, org_id=org_id, template_id=template_id, version=version)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_roles, require_user
-from servicekit.conditional import etag, expected_row_version
+from servicekit.auth import CurrentUser, Principal, require_roles
+from servicekit.conditional import etag, expected_version
 from servicekit.db import unit_of_work
 from servicekit.idempotency import request_fingerprint, run_idempotent
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -28,7 +29,7 @@ from template_svc.versions.schemas import GraphValidation
 
 router = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 
-writer = require_roles("planner")
+Planner = Annotated[Principal, Depends(require_roles("planner"))]
 
 
 @router.post(
@@ -39,10 +40,11 @@ writer = require_roles("planner")
     responses={409: {"description": "TEMPLATE_KEY_TAKEN"}},
 )
 async def create_template(
+    *,
     body: TemplateCreate,
     request: Request,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     fingerprint = await request_fingerprint(request)
@@ -80,6 +82,7 @@ async def create_template(
 
 @router.get("", response_model=TemplatePage, summary="List templates (cursor pagination)")
 async def list_templates(
+    *,
     q: str | None = Query(
         default=None, max_length=200, description="text in the key, name or description"
     ),
@@ -88,7 +91,7 @@ async def list_templates(
     ),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> TemplatePage:
     rows, next_cursor = await template_service.list_templates(
@@ -104,7 +107,7 @@ async def list_templates(
     response_model=GraphValidation,
     summary="Dry-run validation of a graph (nothing is saved)",
 )
-async def validate_graph(body: Graph, principal: Principal = require_user()) -> GraphValidation:
+async def validate_graph(body: Graph, principal: CurrentUser) -> GraphValidation:
     problems = version_service.validate(body.as_plain())
     return GraphValidation.model_validate(
         {"valid": not problems, "problems": [p.as_dict() for p in problems]}
@@ -115,7 +118,7 @@ async def validate_graph(body: Graph, principal: Principal = require_user()) -> 
 async def get_template(
     template_id: uuid.UUID,
     response: Response,
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> TemplateRead:
     template = await template_service.get_template(
@@ -127,11 +130,12 @@ async def get_template(
 
 @router.patch("/{template_id}", response_model=TemplateRead, summary="Rename or re-describe")
 async def update_template(
+    *,
     template_id: uuid.UUID,
     body: TemplateUpdate,
     response: Response,
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> TemplateRead:
     template = await template_service.update_template(
@@ -139,7 +143,7 @@ async def update_template(
         org_id=principal.org,
         actor_id=principal.user_id,
         template_id=template_id,
-        expected_row_version=expected_row_version(body.expected_row_version, if_match),
+        expected_row_version=expected_version(body.expected_row_version, if_match),
         name=body.name,
         description=body.description,
     )
@@ -163,7 +167,7 @@ async def _set_archived(
         actor_id=principal.user_id,
         template_id=template_id,
         archived=archived,
-        expected_row_version=expected_row_version(
+        expected_row_version=expected_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -177,11 +181,12 @@ async def _set_archived(
     summary="Archive: hidden from the default list, no new versions; published ones stay readable",
 )
 async def archive_template(
+    *,
     template_id: uuid.UUID,
     response: Response,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> TemplateRead:
     return await _set_archived(
@@ -197,11 +202,12 @@ async def archive_template(
 
 @router.post("/{template_id}/unarchive", response_model=TemplateRead, summary="Unarchive")
 async def unarchive_template(
+    *,
     template_id: uuid.UUID,
     response: Response,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> TemplateRead:
     return await _set_archived(

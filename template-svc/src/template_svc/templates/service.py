@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.conditional import ExpectedVersion
 from servicekit.errors import Conflict
 from servicekit.pagination import as_str, cut_page, decode_cursor, encode_cursor
 from template_svc.templates import repository
@@ -103,7 +104,11 @@ async def list_templates(
 
 
 async def _for_write(
-    session: AsyncSession, *, org_id: uuid.UUID, template_id: uuid.UUID, expected: int | None
+    session: AsyncSession,
+    *,
+    org_id: uuid.UUID,
+    template_id: uuid.UUID,
+    expected: ExpectedVersion | None,
 ) -> Template:
     template = await version_service.get_template(
         session, org_id=org_id, template_id=template_id, for_update=True
@@ -129,7 +134,7 @@ async def update_template(
     org_id: uuid.UUID,
     actor_id: uuid.UUID,
     template_id: uuid.UUID,
-    expected_row_version: int | None,
+    expected_row_version: ExpectedVersion | None,
     name: str | None = None,
     description: str | None = None,
 ) -> Template:
@@ -152,7 +157,7 @@ async def set_archived(
     actor_id: uuid.UUID,
     template_id: uuid.UUID,
     archived: bool,
-    expected_row_version: int | None,
+    expected_row_version: ExpectedVersion | None,
 ) -> Template:
     """Archive (hidden from the default list, no new versions) or unarchive; idempotent."""
     template = await _for_write(

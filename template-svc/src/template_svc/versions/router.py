@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_roles, require_user
+from servicekit.auth import CurrentUser, Principal, require_roles
 from servicekit.bounds import INT4_MAX
-from servicekit.conditional import etag, expected_row_version, not_modified, required_row_version
+from servicekit.conditional import etag, expected_version, not_modified, required_version
 from servicekit.db import unit_of_work
 from servicekit.idempotency import request_fingerprint, run_idempotent
 from servicekit.jsonutil import FastJSONResponse
@@ -33,7 +33,7 @@ from template_svc.versions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/templates/{template_id}/versions", tags=["template versions"])
-writer = require_roles("planner")
+Planner = Annotated[Principal, Depends(require_roles("planner"))]
 VersionNumber = Path(ge=1, le=INT4_MAX, description="the version number (1, 2, ...)")
 
 
@@ -59,11 +59,12 @@ def version_response(row: TemplateVersion, status_code: int = 200, **headers: st
     summary="Create a draft: empty, cloned from a version, or with a graph",
 )
 async def create_version(
+    *,
     template_id: uuid.UUID,
     request: Request,
     body: VersionCreate | None = Body(default=None),
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     data = body or VersionCreate()
@@ -113,10 +114,11 @@ async def create_version(
     },
 )
 async def import_version(
+    *,
     template_id: uuid.UUID,
     request: Request,
     idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     document = transfer.parse_document(await request.body(), request.headers.get("content-type"))
@@ -147,11 +149,12 @@ async def import_version(
 
 @router.get("", response_model=VersionPage, summary="List versions, newest first")
 async def list_versions(
+    *,
     template_id: uuid.UUID,
     status: Literal["draft", "published", "deprecated"] | None = Query(default=None),
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> VersionPage:
     rows, next_cursor = await version_service.list_versions(
@@ -173,10 +176,11 @@ async def list_versions(
     summary="Read a version with its whole graph (ETag: row version; If-None-Match gives 304)",
 )
 async def get_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     if_none_match: str | None = Header(default=None, alias="If-None-Match"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.get_version(
@@ -193,11 +197,12 @@ async def get_version(
     summary="Replace a draft's graph (needs expected_row_version or If-Match)",
 )
 async def replace_version(
+    *,
     template_id: uuid.UUID,
     body: VersionReplace,
     version: int = VersionNumber,
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.replace_draft(
@@ -206,7 +211,7 @@ async def replace_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=required_row_version(
+        expected_row_version=required_version(
             body.expected_row_version, if_match, required_code="PRECONDITION_REQUIRED"
         ),
         graph=Graph(nodes=body.nodes, edges=body.edges).as_plain(),
@@ -221,11 +226,12 @@ async def replace_version(
     summary="Validate and freeze a draft (422 GRAPH_INVALID lists every problem)",
 )
 async def publish_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.publish(
@@ -234,7 +240,7 @@ async def publish_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_row_version(
+        expected_row_version=expected_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -247,11 +253,12 @@ async def publish_version(
     summary="Deprecate a published version (its graph stays readable and unchanged)",
 )
 async def deprecate_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     body: RowVersionGuard | None = Body(default=None),
     if_match: str | None = Header(default=None, alias="If-Match"),
-    principal: Principal = Depends(writer),
+    principal: Planner,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     row = await version_service.deprecate(
@@ -260,7 +267,7 @@ async def deprecate_version(
         actor_id=principal.user_id,
         template_id=template_id,
         version=version,
-        expected_row_version=expected_row_version(
+        expected_row_version=expected_version(
             body.expected_row_version if body else None, if_match
         ),
     )
@@ -273,10 +280,11 @@ async def deprecate_version(
     summary="What changes from {version} to {other}: nodes and edges added, removed, changed",
 )
 async def diff_versions(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     other: int = Path(ge=1, le=INT4_MAX, description="the version to compare with"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> dict[str, Any]:
     return await version_service.diff_versions(
@@ -302,10 +310,11 @@ async def diff_versions(
     },
 )
 async def export_version(
+    *,
     template_id: uuid.UUID,
     version: int = VersionNumber,
     format: Literal["json", "yaml"] = Query(default="json"),
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     template, document = await version_service.export_document(

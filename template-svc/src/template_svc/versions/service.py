@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.templates import TemplateVersionPublishedV1
-from servicekit.errors import Conflict, NotFound, Unprocessable, VersionConflict
+from servicekit.conditional import ExpectedVersion, check_version
+from servicekit.errors import Conflict, NotFound, Unprocessable
 from servicekit.events.publish import emit
 from servicekit.pagination import as_int, cut_page, decode_cursor, encode_cursor
 from template_svc.db import outbox
@@ -37,14 +38,9 @@ def version_not_found(template_id: uuid.UUID, version: int | str) -> NotFound:
 
 
 def check_row_version(
-    *, what: str, current: int, expected: int | None, current_status: str
+    *, what: str, current: int, expected: ExpectedVersion | None, current_status: str
 ) -> None:
-    if expected is not None and expected != current:
-        raise VersionConflict(
-            f"{what} is at row_version {current}, not {expected}: read it again and retry",
-            row_version=current,
-            current_status=current_status,
-        )
+    check_version(expected, current_row_version=current, current_status=current_status, what=what)
 
 
 def validate(graph: dict[str, Any]) -> list[Problem]:
@@ -130,7 +126,7 @@ async def _draft_for_write(
     org_id: uuid.UUID,
     template_id: uuid.UUID,
     version: int,
-    expected_row_version: int | None,
+    expected_row_version: ExpectedVersion | None,
 ) -> TemplateVersion:
     row = await get_version(
         session, org_id=org_id, template_id=template_id, version=version, for_update=True
@@ -158,7 +154,7 @@ async def replace_draft(
     actor_id: uuid.UUID,
     template_id: uuid.UUID,
     version: int,
-    expected_row_version: int,
+    expected_row_version: ExpectedVersion,
     graph: dict[str, Any],
     changelog: str | None = None,
 ) -> TemplateVersion:
@@ -186,7 +182,7 @@ async def publish(
     actor_id: uuid.UUID,
     template_id: uuid.UUID,
     version: int,
-    expected_row_version: int | None = None,
+    expected_row_version: ExpectedVersion | None = None,
 ) -> TemplateVersion:
     """Validate the draft and freeze it; writes `template.version.published` to the outbox."""
     template = await get_template(session, org_id=org_id, template_id=template_id)
@@ -245,7 +241,7 @@ async def deprecate(
     actor_id: uuid.UUID,
     template_id: uuid.UUID,
     version: int,
-    expected_row_version: int | None = None,
+    expected_row_version: ExpectedVersion | None = None,
 ) -> TemplateVersion:
     """Published -> deprecated: no new projects should start from it (existing ones keep it)."""
     row = await get_version(

@@ -21,9 +21,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from servicekit.auth import mint_token
 from servicekit.dbadmin import ServiceSchema, drop_database, ensure_database, provision
 from servicekit.devstack import PostgresCluster, RedisServer, free_port
+from servicekit.devstack.tokens import mint_token
 from servicekit.migrations import upgrade
 from servicekit.testing.keys import ensure_key_pair
 

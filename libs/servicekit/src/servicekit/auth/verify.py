@@ -1,4 +1,4 @@
-"""Bearer JWT (RS256) authentication and role checks.
+"""Verification of bearer JWTs (RS256): keys from a PEM file or a JWKS URL, and the claims.
 
 Tokens are validated against a PEM public key file and/or a JWKS URL: signature, `exp`, `iss`
 and `aud` are checked, and only RS256 is accepted (so `alg: none` and HMAC tricks fail). Claims:
@@ -12,52 +12,20 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from fastapi import Depends, Request
 from jwt import PyJWK
 
-from servicekit.context import actor_id_var, org_id_var
-from servicekit.errors import Forbidden, Unauthorized
+from servicekit.auth.principal import SERVICE_ROLE, Principal
+from servicekit.errors import Unauthorized
 from servicekit.settings import BaseServiceSettings
 
-ROLES = ("admin", "planner", "operator", "inspector", "approver", "viewer")
-SERVICE_ROLE = "service"
 ALGORITHMS = ["RS256"]
 VERIFIED_TTL = 60.0  # seconds a verified token is trusted without checking its signature again
 VERIFIED_MAX = 4096
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a user of one org, or another service."""
-
-    sub: str
-    org_id: uuid.UUID | None
-    roles: frozenset[str]
-    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def is_service(self) -> bool:
-        return SERVICE_ROLE in self.roles
-
-    @property
-    def user_id(self) -> uuid.UUID:
-        return uuid.UUID(self.sub)
-
-    @property
-    def org(self) -> uuid.UUID:
-        if self.org_id is None:
-            raise Forbidden("this token carries no org_id", code="ORG_REQUIRED")
-        return self.org_id
-
-    def has_any(self, roles: Iterable[str]) -> bool:
-        return bool(self.roles.intersection(roles))
 
 
 class TokenVerifier:
@@ -80,7 +48,7 @@ class TokenVerifier:
         self.jwks_ttl = jwks_ttl
         self._static_key: Any = None
         if public_key_pem:
-            self._static_key = PyJWK.from_dict(_pem_to_jwk(public_key_pem)).key
+            self._static_key = PyJWK.from_dict(pem_to_jwk(public_key_pem)).key
         self._jwks: dict[str, Any] = {}
         self._jwks_fetched_at = 0.0
         self._jwks_lock = asyncio.Lock()
@@ -226,140 +194,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     return Principal(sub=sub, org_id=org_id, roles=roles, claims=claims)
 
 
-def _pem_to_jwk(pem: bytes) -> dict[str, Any]:
+def pem_to_jwk(pem: bytes) -> dict[str, Any]:
+    """The JWK (as a JWKS lists it) of an RSA key in PEM."""
     from jwt.algorithms import RSAAlgorithm
 
     key = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem)
     jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key, as_dict=True)
     return jwk
-
-
-def mint_token(
-    private_key_pem: bytes,
-    *,
-    sub: str,
-    roles: Iterable[str],
-    org_id: str | uuid.UUID | None = None,
-    issuer: str = "blueprint-dev",
-    audience: str = "blueprint",
-    ttl_seconds: int = 3600,
-    kid: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> str:
-    """Sign a token (dev tooling, tests, and service-to-service calls)."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": sub,
-        "roles": list(roles),
-        "iss": issuer,
-        "aud": audience,
-        "iat": now,
-        "exp": now + ttl_seconds,
-    }
-    if org_id is not None:
-        claims["org_id"] = str(org_id)
-    if extra:
-        claims.update(extra)
-    headers = {"kid": kid} if kid else None
-    return jwt.encode(claims, private_key_pem, algorithm="RS256", headers=headers)
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
-    if not header:
-        raise Unauthorized("send 'Authorization: Bearer <token>'", code="TOKEN_MISSING")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "the Authorization header must be 'Bearer <token>'", code="TOKEN_MISSING"
-        )
-    return token.strip()
-
-
-async def current_principal(request: Request) -> Principal:
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = await verifier.verify(_bearer(request))
-    if principal.org_id is not None:
-        org_id_var.set(str(principal.org_id))
-    actor_id_var.set(principal.sub)
-    return principal
-
-
-def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """Dependency: a user of the org holding at least one of `roles` (admin always passes)."""
-    allowed = frozenset(roles) | {"admin"}
-
-    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
-        if principal.is_service:
-            raise Forbidden("service tokens may only call /internal routes", code="ROLE_REQUIRED")
-        if not principal.has_any(allowed):
-            raise Forbidden(
-                f"this needs one of the roles {sorted(allowed)}; the token has "
-                f"{sorted(principal.roles) or 'none'}",
-                code="ROLE_REQUIRED",
-            )
-        return principal
-
-    return dependency
-
-
-def ensure_user(principal: Principal) -> Principal:
-    if principal.is_service:
-        raise Forbidden("service tokens may only call /internal routes", code="ROLE_REQUIRED")
-    return principal
-
-
-async def authenticate_user(request: Request) -> Principal:
-    """`require_user()` as a plain call, for a hot route that keeps its dependencies few."""
-    return ensure_user(await current_principal(request))
-
-
-async def _any_user(principal: Principal = Depends(current_principal)) -> Principal:
-    return ensure_user(principal)
-
-
-def require_user() -> Any:
-    """`principal: Principal = require_user()`: any authenticated user of an org."""
-    return Depends(_any_user)
-
-
-async def _service(principal: Principal = Depends(current_principal)) -> Principal:
-    if not principal.is_service:
-        raise Forbidden("internal routes need a service token", code="SERVICE_TOKEN_REQUIRED")
-    return principal
-
-
-def require_service() -> Any:
-    """`caller: Principal = require_service()` on /internal routes."""
-    return Depends(_service)
-
-
-class ServiceTokenProvider:
-    """Gives this service a bearer token for its calls to other services' internal routes."""
-
-    def __init__(self, settings: BaseServiceSettings) -> None:
-        self.settings = settings
-        self._token: str | None = settings.service_token
-        self._expires_at = float("inf") if settings.service_token else 0.0
-        self._key: bytes | None = None
-        if settings.service_token_private_key_file:
-            self._key = Path(settings.service_token_private_key_file).read_bytes()
-
-    def token(self) -> str:
-        if self._token and time.time() < self._expires_at - 30:
-            return self._token
-        if self._key is None:
-            raise Unauthorized(
-                "this service has no service token configured", code="SERVICE_TOKEN_MISSING"
-            )
-        ttl = self.settings.service_token_ttl_seconds
-        self._token = mint_token(
-            self._key,
-            sub=f"service:{self.settings.service_name}",
-            roles=[SERVICE_ROLE],
-            issuer=self.settings.jwt_issuer,
-            audience=self.settings.jwt_audience,
-            ttl_seconds=ttl,
-        )
-        self._expires_at = time.time() + ttl
-        return self._token
