@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.openapi.utils import get_openapi
 
 from servicekit.errors import PROBLEM_JSON
@@ -135,6 +136,26 @@ def _problem_content() -> dict[str, Any]:
     return {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}}
 
 
+def route_roles(app: FastAPI) -> dict[tuple[str, str], list[str]]:
+    """(METHOD, path) -> the roles a route's dependencies require (admin included); routes open
+    to any user of an org are absent."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        roles: set[str] = set()
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            roles |= set(getattr(dependant.call, "roles", ()))
+            pending.extend(dependant.dependencies)
+        if roles:
+            for method in route.methods or ():
+                out[(method.upper(), str(context.path_format))] = sorted(roles)
+    return out
+
+
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
     """The app's OpenAPI document with problem+json errors and bearer auth."""
     if app.openapi_schema:
@@ -154,10 +175,13 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
     components["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256)"}
     }
+    roles = route_roles(app)
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            if (method.upper(), path) in roles:
+                op["x-roles"] = roles[(method.upper(), path)]
             responses = op.setdefault("responses", {})
             public = path.startswith("/api/")
             if public or path.startswith("/internal/"):

@@ -78,6 +78,8 @@ def require_roles(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Princi
             )
         return principal
 
+    # Read by the OpenAPI document (`x-roles`), so the role matrix is derived from the routes.
+    dependency.roles = allowed  # type: ignore[attr-defined]
     return dependency
 
 
