@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -59,6 +59,47 @@ def build_app(
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
 
+    lifespan = _lifespan(settings, database, on_startup, on_shutdown, event_handlers)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+        openapi_tags=openapi_tags,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.event_handlers = event_handlers or EventHandlers()
+    app.state.token_verifier = TokenVerifier.from_settings(settings)
+    app.state.service_tokens = ServiceTokenProvider(settings)
+    install_error_handlers(app)
+    openapi.install(app)
+    # Added last is outermost: the context (request id, metrics, the 500 answer) wraps the limits.
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_body_bytes=settings.max_request_body_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _lifespan(
+    settings: BaseServiceSettings,
+    database: Database | None,
+    on_startup: Sequence[Hook],
+    on_shutdown: Sequence[Hook],
+    event_handlers: EventHandlers | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start-up and shut-down: the database (unless a test handed one in), Redis, tracing, the
+    service's hooks, and the events runtime when it runs in this process."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owns_db = database is None
@@ -96,31 +137,4 @@ def build_app(
             if owns_db:
                 await app.state.db.dispose()
 
-    app = FastAPI(
-        title=title,
-        description=description,
-        version=version,
-        lifespan=lifespan,
-        default_response_class=FastJSONResponse,
-        openapi_tags=openapi_tags,
-        docs_url="/docs",
-        redoc_url=None,
-    )
-    app.state.settings = settings
-    app.state.event_handlers = event_handlers or EventHandlers()
-    app.state.token_verifier = TokenVerifier.from_settings(settings)
-    app.state.service_tokens = ServiceTokenProvider(settings)
-    install_error_handlers(app)
-    openapi.install(app)
-    # Added last is outermost: the context (request id, metrics, the 500 answer) wraps the limits.
-    app.add_middleware(
-        RequestLimitsMiddleware,
-        max_header_bytes=settings.max_request_header_bytes,
-        max_body_bytes=settings.max_request_body_bytes,
-    )
-    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
-    for router in routers:
-        app.include_router(router)
-    return app
+    return lifespan

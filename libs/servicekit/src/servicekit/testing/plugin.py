@@ -224,11 +224,14 @@ def install_service_fixtures(
     - `committing_app` / `committing_client`: the app on its own pool with real commits (for
       concurrency), its tables emptied after the test.
     """
-    import httpx
-    from sqlalchemy import text
+    namespace.update(_database_fixtures(spec, settings_cls))
+    namespace.update(_app_fixtures(spec, create_app))
+
+
+def _database_fixtures(spec: ServiceSpec, settings_cls: Callable[..., Any]) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-    from servicekit.db import Database, make_engine
+    from servicekit.db import make_engine
 
     @pytest.fixture(scope="session")
     def service_db(test_database: TestDatabase) -> ServiceDatabase:
@@ -276,6 +279,21 @@ def install_service_fixtures(
         ) as s:
             yield s
 
+    return {
+        "service_db": service_db,
+        "settings": settings,
+        "engine": engine,
+        "db_conn": db_conn,
+        "session": session,
+    }
+
+
+def _app_fixtures(spec: ServiceSpec, create_app: Callable[..., Any]) -> dict[str, Any]:
+    import httpx
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from servicekit.db import Database
+
     @pytest.fixture
     async def app(
         settings: Any, engine: AsyncEngine, db_conn: AsyncConnection
@@ -286,8 +304,7 @@ def install_service_fixtures(
 
     @pytest.fixture
     async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with _asgi_client(app) as c:
             yield c
 
     @pytest.fixture
@@ -297,34 +314,40 @@ def install_service_fixtures(
             async with application.router.lifespan_context(application):
                 yield application
         finally:
-            async with engine.begin() as conn:
-                rows = await conn.execute(
-                    text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = :s "
-                        "AND tablename <> 'alembic_version'"
-                    ),
-                    {"s": spec.schema},
-                )
-                tables = [f'"{spec.schema}"."{r[0]}"' for r in rows]
-                if tables:
-                    await conn.execute(
-                        text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-                    )
+            await _empty_schema(engine, spec.schema)
 
     @pytest.fixture
     async def committing_client(committing_app: Any) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=committing_app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        async with _asgi_client(committing_app) as c:
             yield c
 
-    namespace.update(
-        service_db=service_db,
-        settings=settings,
-        engine=engine,
-        db_conn=db_conn,
-        session=session,
-        app=app,
-        client=client,
-        committing_app=committing_app,
-        committing_client=committing_client,
-    )
+    return {
+        "app": app,
+        "client": client,
+        "committing_app": committing_app,
+        "committing_client": committing_client,
+    }
+
+
+def _asgi_client(app: Any) -> Any:
+    import httpx
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def _empty_schema(engine: Any, schema: str) -> None:
+    """Truncate every table of the schema but Alembic's (after a test that really committed)."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :s "
+                "AND tablename <> 'alembic_version'"
+            ),
+            {"s": schema},
+        )
+        tables = [f'"{schema}"."{r[0]}"' for r in rows]
+        if tables:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
