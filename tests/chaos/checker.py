@@ -28,7 +28,6 @@ import asyncio
 import importlib
 import json
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -232,13 +231,13 @@ class Checker:
             self._check_one_write(w, found, lambda r, w=w: self._transition_matches(w, r))
         qc = [w for w in writes if w.op.startswith("qc:") and w.key]
         rows = await conn.fetch(
-            "SELECT client_event_id, inspection_id, status_code FROM qc.inspection_command "
-            "WHERE client_event_id = ANY($1::uuid[])",
-            [uuid.UUID(w.key) for w in qc if w.key],
+            "SELECT key, inspection_id, status_code FROM qc.inspection_command "
+            "WHERE key = ANY($1::text[])",
+            [w.key for w in qc if w.key],
         )
         by_key = defaultdict(list)
         for r in rows:
-            by_key[str(r["client_event_id"])].append(r)
+            by_key[r["key"]].append(r)
         for w in qc:
             found = by_key.get(w.key or "", [])
             self._check_one_write(
