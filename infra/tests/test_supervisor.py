@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,6 +115,26 @@ def test_a_crashed_process_is_restarted_and_one_stopped_on_purpose_is_not(
     proc.tend(RestartPolicy(first_delay=0), ready_timeout=10)
     assert not proc.alive() and proc.popen is None
     assert not (tmp_path / "run" / "sleeper.pid").exists()
+
+
+def test_a_process_started_from_a_short_lived_thread_outlives_that_thread(
+    tmp_path: Path, console: Console, processes: list[ManagedProcess]
+) -> None:
+    # The kernel's death signal follows the thread that forked the child: a process started from
+    # a worker thread (asyncio.to_thread) must not be stopped when that thread ends.
+    started: list[ManagedProcess] = []
+    worker = threading.Thread(
+        target=lambda: started.append(
+            managed(processes, tmp_path, console, ProcessSpec("sleeper", SLEEPER))
+        )
+    )
+    worker.start()
+    worker.join()
+    (proc,) = started
+    assert proc.popen is not None
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.popen.wait(timeout=2)
+    assert proc.alive()
 
 
 def test_a_crash_loop_is_given_up_in_one_line_naming_the_process_and_its_log(

@@ -20,9 +20,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -176,7 +177,7 @@ class ManagedProcess:
         if self.run_dir is not None:
             env[RUN_DIR_ENV] = str(self.run_dir)
         try:
-            self.popen = subprocess.Popen(
+            self.popen = _spawn(
                 list(self.spec.argv),
                 cwd=self.spec.cwd,
                 env=env,
@@ -424,6 +425,27 @@ def _death_signal_hook(sig: int) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return hook
+
+
+_spawner: ThreadPoolExecutor | None = None
+_spawner_lock = threading.Lock()
+
+
+def _spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Popen from a thread that lives as long as the runner.
+
+    The death signal is tied to the thread that forks, not to the process: a child started from
+    a short-lived thread (`asyncio.to_thread`, a worker pool shut down with its event loop) would
+    be signalled as soon as that thread ends, with the runner alive. The main thread lives as long
+    as the runner; any other caller forks from one long-lived spawner thread instead.
+    """
+    global _spawner
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(argv, **kwargs)
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+    return _spawner.submit(lambda: subprocess.Popen(argv, **kwargs)).result()
 
 
 # --- what an earlier runner left behind ------------------------------------------------------
