@@ -34,7 +34,7 @@ __all__ = ["Caller", "TransitionOutcome", "apply_locked", "apply_transition"]
 
 
 async def apply_transition(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     task_id: uuid.UUID,
@@ -45,7 +45,8 @@ async def apply_transition(
     caller: Caller,
     idempotency_key: str | None = None,
 ) -> TransitionOutcome:
-    """Apply one action to one task in the session's transaction (flushes, never commits).
+    """Apply one action to one task in the transaction of `session` (a session, or a bare
+    connection on the hot route); never commits.
 
     The request's key is `client_event_id` or the `Idempotency-Key` header (both sent must
     agree). Counts the request in the transition metrics by action and outcome.
@@ -54,7 +55,7 @@ async def apply_transition(
     try:
         key = command_key(client_event_id, idempotency_key)
         act, clean = parse_request(action, payload, caller)
-        conn = await session.connection()
+        conn = session if isinstance(session, AsyncConnection) else await session.connection()
         outcome = await _transition(
             conn,
             org_id=org_id,
