@@ -186,7 +186,7 @@ class Platform:
         log = open(log_file, "ab")  # noqa: SIM115 - the child keeps it open
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        if not wait_for_port(port, 30.0):
+        if not wait_for_port(port, 120.0):  # a loaded machine imports slowly
             proc.terminate()
             proc.wait()
             tail = log_file.read_text(errors="replace")[-2000:]
