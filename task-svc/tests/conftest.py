@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 import template_svc
+from servicekit.db import Database
 from servicekit.testing.plugin import (
     JwtKeys,
     ServiceDatabase,
@@ -81,6 +82,16 @@ async def api(client: httpx.AsyncClient, app: Any, template_app: Any) -> httpx.A
     """task-svc's client (rolled back after the test) whose template reads reach template-svc."""
     point_at_template_svc(app, template_app)
     return client
+
+
+@pytest.fixture
+async def fsm_client(settings: Any, engine: Any, db_conn: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """task-svc's app on the test's connection (rolled back after it), with the sign-off route."""
+    from .support.taskgraph import asgi_client
+
+    application = create_app(settings, database=Database(engine, bind=db_conn))
+    async with application.router.lifespan_context(application), asgi_client(application) as c:
+        yield c
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@
 `platform` makes a temporary directory (world-readable: the cluster may run as another user),
 starts a private PostgreSQL cluster and Redis (servicekit.devstack), provisions the service's
 role and schema in database `bench` and migrates it, and on the way out stops whatever it
-started (services, nginx, Redis, PostgreSQL) and removes the directory. The service processes
+started (services, the gateway, Redis, PostgreSQL) and removes the directory. The service processes
 run under uvicorn on free ports; JWT keys are made on first use.
 
 Not a test module (no `test_` prefix); the benchmarks import it from their own folder, which is
@@ -81,31 +81,10 @@ def stop(server: Server | None) -> None:
         server.proc.wait()
 
 
-NGINX_CONF = """worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/client_body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  upstream service {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://service;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Request-ID $request_id;
-    }}
-  }}
-}}
-"""
+# The gateway's write limit (per client address) in a benchmark: raised far above any load one
+# machine makes, so it never answers 429 but still runs its rules on every write.
+BENCH_WRITE_RATE = "1000000r/s"
+BENCH_WRITE_BURST = 1_000_000
 
 
 @dataclass
@@ -207,7 +186,7 @@ class Platform:
         log = open(log_file, "ab")  # noqa: SIM115 - the child keeps it open
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        if not wait_for_port(port, 30.0):
+        if not wait_for_port(port, 120.0):  # a loaded machine imports slowly
             proc.terminate()
             proc.wait()
             tail = log_file.read_text(errors="replace")[-2000:]
@@ -216,20 +195,31 @@ class Platform:
         self.servers.append(server)
         return server
 
-    def start_nginx(self, upstream: int) -> Server | None:
-        """A minimal nginx reverse proxy (keep-alive upstream) to port `upstream` on a free port;
-        None if nginx is not installed or did not start."""
+    def start_gateway(self, upstream: int) -> Server | None:
+        """The project's own gateway (gateway/nginx.conf.template rendered by the stack runner,
+        as `run` renders it: access log, gzip, headers, limits) on a free port, every service's
+        upstream at port `upstream`, the write limit raised (`--write-rate`) so it never
+        refuses; None if nginx is not installed or did not start."""
+        from blueprint_stack.config import SERVICES, StackConfig
+        from blueprint_stack.gateway import write_config
+
         binary = shutil.which("nginx") or (
             "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
         )
         if binary is None:
             return None
         port = free_port()
-        conf = self.workdir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=self.workdir, port=port, upstream=upstream))
-        log = open(self.workdir / "nginx.log", "ab")  # noqa: SIM115 - the child keeps it open
+        config = StackConfig(
+            var_dir=self.workdir / "stack",
+            gateway_port=port,
+            service_ports={svc.name: upstream for svc in SERVICES},
+            write_rate=BENCH_WRITE_RATE,
+            write_burst=BENCH_WRITE_BURST,
+        )
+        conf = write_config(config)
+        log = open(self.workdir / "gateway.log", "ab")  # noqa: SIM115 - the child keeps it open
         proc = subprocess.Popen(
-            [binary, "-p", str(self.workdir), "-c", str(conf)],
+            [binary, "-p", str(config.nginx_dir), "-c", str(conf)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -237,7 +227,7 @@ class Platform:
         if not wait_for_port(port, 10.0):
             proc.terminate()
             proc.wait()
-            print(f"nginx did not start: see {self.workdir / 'nginx-error.log'}")
+            print(f"the gateway did not start: see {self.workdir / 'gateway.log'}")
             return None
         server = Server(port, proc)
         self.servers.append(server)

@@ -6,11 +6,8 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from servicekit.db import Database
 
 from ..support.taskgraph import (
     APPROVER,
@@ -19,20 +16,10 @@ from ..support.taskgraph import (
     ORG,
     OTHER_ORG,
     PLANNER,
-    asgi_client,
     make_graph,
     task_row,
 )
 from ..support.transitions import post_action
-
-
-@pytest.fixture
-async def fsm_client(settings: Any, engine: Any, db_conn: AsyncConnection) -> Any:
-    from task_svc.main import create_app
-
-    application = create_app(settings, database=Database(engine, bind=db_conn))
-    async with application.router.lifespan_context(application), asgi_client(application) as c:
-        yield c
 
 
 def hdr(jwt_keys: Any, roles: Any, user: uuid.UUID, org: uuid.UUID = ORG) -> dict[str, str]:

@@ -241,6 +241,12 @@ async def test_hold_resume_cancel_with_row_versions(
     )
     assert stale.status_code == 409 and stale.json()["code"] == "VERSION_CONFLICT"
     assert stale.json()["current_row_version"] == 1
+    stale_header = await api.post(
+        f"/api/v1/projects/{pid}/hold", headers={**headers, "If-Match": '"7"'}
+    )
+    assert (stale_header.status_code, stale_header.json()["code"]) == (412, "VERSION_CONFLICT")
+    assert stale_header.json()["current_row_version"] == 1
+    assert stale_header.json()["current_status"] == "active"
 
     held = await api.post(
         f"/api/v1/projects/{pid}/hold",

@@ -132,7 +132,7 @@ async def act(
             task_id=task,
             action=action,
             payload=payload or {},
-            expected_row_version=None,
+            expected=None,
             client_event_id=None,
             caller=caller,
         )

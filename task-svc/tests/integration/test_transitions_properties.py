@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from servicekit.conditional import ExpectedVersion
 from servicekit.errors import AppError
 from servicekit.jsonutil import loads
 from task_svc.tasks.fsm import actions_from
@@ -259,7 +260,7 @@ async def run_example(engine: AsyncEngine, g: Graph, plan: list[Step]) -> None:
                             task_id=tid,
                             action=action,
                             payload=payload_for(action, step),
-                            expected_row_version=None if system else version,
+                            expected=None if system else ExpectedVersion(version),
                             client_event_id=cid,
                             caller=QC_SERVICE if system else ADMIN,
                         )
@@ -328,7 +329,7 @@ async def act(conn: AsyncConnection, task: uuid.UUID, action: str) -> Any:
                 task_id=task,
                 action=action,
                 payload=payload_for(action, Step(0, action, 0, False, False, False)),
-                expected_row_version=version,
+                expected=ExpectedVersion(version),
                 client_event_id=None,
                 caller=ADMIN,
             )

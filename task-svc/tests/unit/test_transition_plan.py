@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from contracts.registry import dataschema_for
+from servicekit.conditional import ExpectedVersion
 from servicekit.errors import AppError
+from servicekit.idempotency import CommandKey
 from task_svc.tasks.fsm import (
     CLAIMANT_ROLES,
     RESOLVED,
@@ -147,9 +149,20 @@ def test_plan_system_actions_pass_every_who_rule(action: Action) -> None:
 
 
 def test_plan_refuses_a_stale_row_version_with_the_current_one() -> None:
-    refused = error(plan(task(Status.READY), Action.START, ADMIN, expected_row_version=3))
+    refused = error(plan(task(Status.READY), Action.START, ADMIN, expected=ExpectedVersion(3)))
     assert (refused.code, refused.status) == ("VERSION_CONFLICT", 409)
     assert refused.extra == {"current_row_version": 4, "current_status": "ready"}
+
+
+def test_plan_answers_a_stale_if_match_with_412_and_never_matches_a_weak_one() -> None:
+    header = ExpectedVersion(3, from_header=True)
+    refused = error(plan(task(Status.READY), Action.START, ADMIN, expected=header))
+    assert (refused.code, refused.status) == ("VERSION_CONFLICT", 412)
+    assert refused.extra == {"current_row_version": 4, "current_status": "ready"}
+    weak = ExpectedVersion(4, from_header=True, weak=True)
+    assert error(plan(task(Status.READY), Action.START, ADMIN, expected=weak)).status == 412
+    current = ExpectedVersion(4, from_header=True)
+    assert isinstance(plan(task(Status.READY), Action.START, ADMIN, expected=current), Plan)
 
 
 @pytest.mark.parametrize(
@@ -231,8 +244,23 @@ def test_plan_a_resolved_task_without_dependents_locks_its_deliverable_with_the_
 def test_replay_answers_the_stored_result_or_refuses_another_request() -> None:
     prior = ("assign", {"assign_to": str(ME)}, {"task": {"row_version": 5}}, 200)
     payload = {"assign_to": str(ME)}
-    same = replayed(prior, client_event_id="c-1", act=Action.ASSIGN, clean=payload)
+    key = CommandKey("c-1", "client_event_id")
+    same = replayed(prior, key=key, act=Action.ASSIGN, clean=payload)
     assert same == TransitionOutcome(200, {"task": {"row_version": 5}}, replayed=True)
     with pytest.raises(AppError) as other:
-        replayed(prior, client_event_id="c-1", act=Action.ASSIGN, clean={"assign_to": "x"})
+        replayed(prior, key=key, act=Action.ASSIGN, clean={"assign_to": "x"})
     assert (other.value.code, other.value.status) == ("IDEMPOTENCY_KEY_REUSED", 409)
+    assert other.value.extra == {"client_event_id": "c-1", "original_action": "assign"}
+    with pytest.raises(AppError) as action:
+        replayed(prior, key=key, act=Action.UNASSIGN, clean={})
+    assert action.value.code == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_replay_under_an_idempotency_key_names_the_header() -> None:
+    prior = ("start", {}, {"task": {"row_version": 6}}, 200)
+    key = CommandKey("k-1")
+    assert replayed(prior, key=key, act=Action.START, clean={}).replayed
+    with pytest.raises(AppError) as other:
+        replayed(prior, key=key, act=Action.PAUSE, clean={})
+    assert other.value.extra == {"idempotency_key": "k-1", "original_action": "start"}
+    assert "Idempotency-Key 'k-1'" in other.value.detail

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from servicekit import health, metrics, openapi
 from servicekit.auth import ServiceTokenProvider, TokenVerifier
@@ -22,6 +23,14 @@ from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.settings import BaseServiceSettings
 from servicekit.tracing import setup_tracing
+
+NO_NATIVE_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -69,6 +78,11 @@ def build_app(
         openapi_tags=openapi_tags,
         docs_url="/docs",
         redoc_url=None,
+        # servicekit owns telemetry: its middleware counts and times requests, and
+        # `setup_tracing` instruments FastAPI when an OTLP endpoint is set. FastAPI's own would
+        # add a second server span per request, and asks the OpenTelemetry providers whether it
+        # is on for every request even when it is not.
+        telemetry=NO_NATIVE_TELEMETRY,
     )
     app.state.settings = settings
     app.state.event_handlers = event_handlers or EventHandlers()

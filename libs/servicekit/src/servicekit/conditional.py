@@ -77,12 +77,6 @@ def if_match_version(if_match: str | None) -> ExpectedVersion | None:
     return ExpectedVersion(int(m.group(2)), from_header=True, weak=m.group(1) is not None)
 
 
-def parse_if_match(if_match: str | None) -> int | None:
-    """The row version of an `If-Match` header as a number, None without one."""
-    header = if_match_version(if_match)
-    return header.version if header is not None else None
-
-
 def expected_version(body_value: int | None, if_match: str | None) -> ExpectedVersion | None:
     """The row version the client expects, from the body or `If-Match`; None if neither."""
     header = if_match_version(if_match)
@@ -129,19 +123,20 @@ def required_version(
     return version
 
 
-def check_version(
+def version_conflict(
     expected: ExpectedVersion | None,
     *,
     current_row_version: int,
     current_status: str,
     what: str,
-) -> None:
-    """Refuse a write whose expected version is not the row's: 409 (body) or 412 (If-Match).
+) -> VersionConflict | None:
+    """The refusal of a write whose expected version is not the row's, None when it matches:
+    409 (body) or 412 (If-Match). For a pure rule that returns its refusals rather than raising.
 
-    `what` names the row in the message, e.g. "inspection 5b0c...". No expectation: no check.
+    `what` names the row in the message, e.g. "inspection 5b0c...". No expectation: no refusal.
     """
     if expected is None or expected.matches(current_row_version):
-        return
+        return None
     if expected.weak:
         detail = (
             f'If-Match W/"{expected.version}" is a weak tag, which never matches a write: send '
@@ -152,7 +147,7 @@ def check_version(
             f"{what} is at row_version {current_row_version} (status '{current_status}'), "
             f"not {expected.version}: read it again and retry"
         )
-    raise VersionConflict(
+    return VersionConflict(
         detail,
         current_row_version=current_row_version,
         current_status=current_status,
@@ -160,19 +155,22 @@ def check_version(
     )
 
 
-# The same as plain numbers, for callers that keep the version as an int (and so answer a stale
-# If-Match like a stale body: 409). New code takes `ExpectedVersion`.
-
-
-def expected_row_version(body_value: int | None, if_match: str | None) -> int | None:
-    version = expected_version(body_value, if_match)
-    return version.version if version is not None else None
-
-
-def required_row_version(
-    body_value: int | None, if_match: str | None, *, required_code: str = ROW_VERSION_REQUIRED
-) -> int:
-    return required_version(body_value, if_match, required_code=required_code).version
+def check_version(
+    expected: ExpectedVersion | None,
+    *,
+    current_row_version: int,
+    current_status: str,
+    what: str,
+) -> None:
+    """Raise `version_conflict`'s refusal, if any."""
+    conflict = version_conflict(
+        expected,
+        current_row_version=current_row_version,
+        current_status=current_status,
+        what=what,
+    )
+    if conflict is not None:
+        raise conflict
 
 
 __all__ = [
@@ -182,11 +180,9 @@ __all__ = [
     "ExpectedVersion",
     "check_version",
     "etag",
-    "expected_row_version",
     "expected_version",
     "if_match_version",
     "not_modified",
-    "parse_if_match",
-    "required_row_version",
     "required_version",
+    "version_conflict",
 ]

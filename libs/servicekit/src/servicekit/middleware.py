@@ -33,6 +33,10 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.in_flight = HTTP_IN_FLIGHT.labels(service)
+        # Label children by (method, route[, status]), resolved once: `labels()` takes a lock and
+        # builds a key on every call, which the hottest routes would pay per request.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,8 +87,8 @@ class RequestContextMiddleware:
             route_obj: Any = scope.get("route")
             route = getattr(route_obj, "path", None) or "<unmatched>"
             method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_DURATION.labels(self.service, method, route).observe(elapsed)
+            self._count(method, route, status).inc()
+            self._timer(method, route).observe(elapsed)
             if route not in _QUIET_ROUTES:
                 access_log.info(
                     "%s %s %s",
@@ -99,3 +103,17 @@ class RequestContextMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
+
+    def _count(self, method: str, route: str, status: int) -> Any:
+        child = self._counted.get((method, route, status))
+        if child is None:
+            child = HTTP_REQUESTS.labels(self.service, method, route, str(status))
+            self._counted[(method, route, status)] = child
+        return child
+
+    def _timer(self, method: str, route: str) -> Any:
+        child = self._timed.get((method, route))
+        if child is None:
+            child = HTTP_DURATION.labels(self.service, method, route)
+            self._timed[(method, route)] = child
+        return child

@@ -9,12 +9,11 @@ from servicekit.conditional import (
     ExpectedVersion,
     check_version,
     etag,
-    expected_row_version,
     expected_version,
+    if_match_version,
     not_modified,
-    parse_if_match,
-    required_row_version,
     required_version,
+    version_conflict,
 )
 from servicekit.errors import AppError, VersionConflict
 
@@ -24,13 +23,14 @@ from servicekit.errors import AppError, VersionConflict
     [(None, None), ('"3"', 3), ("3", 3), ('W/"7"', 7), ('  "12" ', 12)],
 )
 def test_if_match_reads_a_quoted_row_version(header: str | None, expected: int | None) -> None:
-    assert parse_if_match(header) == expected
+    named = if_match_version(header)
+    assert (named.version if named is not None else None) == expected
 
 
 @pytest.mark.parametrize("header", ["abc", '"0"', '"-1"', '"3.5"', "*", '"1", "2"', "", '"٣"'])
 def test_if_match_that_is_not_a_row_version_is_400(header: str) -> None:
     with pytest.raises(AppError) as err:
-        parse_if_match(header)
+        if_match_version(header)
     assert (err.value.status, err.value.code) == (400, "IF_MATCH_INVALID")
     assert err.value.extra["errors"][0]["field"] == "If-Match"
 
@@ -39,15 +39,16 @@ def test_if_match_that_is_not_a_row_version_is_400(header: str) -> None:
     ("body", "header", "expected"),
     [(None, None, None), (4, None, 4), (None, '"4"', 4), (4, '"4"', 4)],
 )
-def test_expected_row_version_from_body_or_header(
+def test_expected_version_from_body_or_header(
     body: int | None, header: str | None, expected: int | None
 ) -> None:
-    assert expected_row_version(body, header) == expected
+    named = expected_version(body, header)
+    assert (named.version if named is not None else None) == expected
 
 
 def test_body_and_header_that_disagree_are_refused() -> None:
     with pytest.raises(AppError) as err:
-        expected_row_version(4, '"5"')
+        expected_version(4, '"5"')
     assert (err.value.status, err.value.code) == (400, "IF_MATCH_MISMATCH")
 
 
@@ -100,23 +101,40 @@ def test_a_weak_if_match_never_matches() -> None:
     assert "weak" in err.value.detail
 
 
-def test_required_row_version_is_428_without_either() -> None:
+def test_required_version_is_428_without_either() -> None:
     with pytest.raises(AppError) as err:
-        required_row_version(None, None)
+        required_version(None, None)
     assert (err.value.status, err.value.code) == (428, "ROW_VERSION_REQUIRED")
     assert err.value.extra["errors"][0]["field"] == "expected_row_version"
     with pytest.raises(AppError) as named:
-        required_row_version(None, None, required_code="PRECONDITION_REQUIRED")
+        required_version(None, None, required_code="PRECONDITION_REQUIRED")
     assert (named.value.status, named.value.code) == (428, "PRECONDITION_REQUIRED")
-    assert required_row_version(None, '"2"') == 2
-    with pytest.raises(AppError) as also:
-        required_version(None, None)
-    assert also.value.status == 428
+    assert required_version(None, '"2"') == ExpectedVersion(2, from_header=True)
+
+
+def test_version_conflict_returns_the_refusal_a_pure_rule_reports() -> None:
+    assert (
+        version_conflict(
+            ExpectedVersion(3), current_row_version=3, current_status="todo", what="task t"
+        )
+        is None
+    )
+    stale = version_conflict(
+        ExpectedVersion(2, from_header=True),
+        current_row_version=3,
+        current_status="todo",
+        what="task t",
+    )
+    assert stale is not None and (stale.status, stale.current_row_version) == (412, 3)
+    body = version_conflict(
+        ExpectedVersion(2), current_row_version=3, current_status="todo", what="task t"
+    )
+    assert body is not None and body.status == 409 and "task t" in body.detail
 
 
 def test_etag_and_if_none_match() -> None:
     assert etag(3) == '"3"'
-    assert parse_if_match(etag(3)) == 3
+    assert if_match_version(etag(3)) == ExpectedVersion(3, from_header=True)
     assert not_modified('"3"', 3)
     assert not_modified('"1", W/"3"', 3)
     assert not_modified("*", 3)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from qc_svc.reports import service
 from qc_svc.reports.schemas import QualityReport
-from servicekit.auth import Principal, require_roles
+from qc_svc.roles import QcReader
 from servicekit.db import unit_of_work
 from servicekit.jsonutil import FastJSONResponse
 
 router = APIRouter(prefix="/api/v1/qc/reports", tags=["qc reports"])
 
-READERS = ("inspector", "planner", "viewer")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FROM = Query(
     default=None, alias="from", description="first day (UTC, inclusive), 1970-01-01 to 9998-12-31"
@@ -31,11 +30,11 @@ TO = Query(default=None, alias="to", description="last day (UTC, inclusive); def
     summary="First-pass yield, rework and defects (Pareto), per project, version, node, assignee",
 )
 async def quality_report(
+    principal: QcReader,
     date_from: date | None = FROM,
     date_to: date | None = TO,
     project_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None,
-    principal: Principal = Depends(require_roles(*READERS)),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     return FastJSONResponse(
@@ -57,11 +56,11 @@ async def quality_report(
     responses={200: {"content": {XLSX: {}}, "description": "the workbook"}},
 )
 async def quality_report_xlsx(
+    principal: QcReader,
     date_from: date | None = FROM,
     date_to: date | None = TO,
     project_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None,
-    principal: Principal = Depends(require_roles(*READERS)),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     content, filename = await service.quality_report_xlsx(

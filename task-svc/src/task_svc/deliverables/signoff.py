@@ -14,7 +14,8 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from contracts.tasks import DeliverableSignedOffV1, ProjectCompletedV1
-from servicekit.errors import Conflict, NotFound, Unprocessable, VersionConflict
+from servicekit.conditional import ExpectedVersion, check_version
+from servicekit.errors import Conflict, NotFound, Unprocessable
 from task_svc.deliverables import repository
 from task_svc.tasks import repository as task_repository
 from task_svc.tasks import transitions
@@ -32,15 +33,16 @@ async def sign_off(
     decision: Decision,
     comment: str | None,
     reopen_task_ids: list[uuid.UUID],
-    expected_row_version: int,
+    expected: ExpectedVersion,
     caller: transitions.Caller,
 ) -> dict[str, Any]:
-    """Approve or reject a deliverable that is ready for sign-off (optimistic lock)."""
+    """Approve or reject a deliverable that is ready for sign-off (optimistic lock: a stale
+    body version is a 409, a stale If-Match a 412)."""
     conn = await session.connection()
     now = datetime.now(UTC)
     rejected = decision == "rejected"
     tasks = await _lock_tasks_to_reopen(conn, org_id, deliverable_id, reopen_task_ids, rejected)
-    dl = await _lock_ready_deliverable(conn, org_id, deliverable_id, expected_row_version)
+    dl = await _lock_ready_deliverable(conn, org_id, deliverable_id, expected)
     history = History()
     if rejected:
         reopened = await _reopen(conn, tasks, comment=comment, caller=caller)
@@ -123,18 +125,17 @@ async def _lock_tasks_to_reopen(
 
 
 async def _lock_ready_deliverable(
-    conn: AsyncConnection, org_id: uuid.UUID, deliverable_id: uuid.UUID, expected_row_version: int
+    conn: AsyncConnection, org_id: uuid.UUID, deliverable_id: uuid.UUID, expected: ExpectedVersion
 ) -> dict[str, Any]:
     dl = await repository.lock_deliverable(conn, deliverable_id=deliverable_id, org_id=org_id)
     if dl is None:
         raise NotFound(f"deliverable {deliverable_id} not found", code="DELIVERABLE_NOT_FOUND")
-    if dl["row_version"] != expected_row_version:
-        raise VersionConflict(
-            f"deliverable {deliverable_id} is at row_version {dl['row_version']} (status "
-            f"'{dl['status']}'), not {expected_row_version}: reload it and decide again",
-            current_row_version=dl["row_version"],
-            current_status=dl["status"],
-        )
+    check_version(
+        expected,
+        current_row_version=dl["row_version"],
+        current_status=dl["status"],
+        what=f"deliverable {deliverable_id}",
+    )
     if dl["status"] != "ready_for_signoff":
         raise Conflict(
             f"deliverable {deliverable_id} is '{dl['status']}': only a deliverable "

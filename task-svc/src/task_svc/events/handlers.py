@@ -105,7 +105,7 @@ async def _apply_decision(
                 task_id=task_id,
                 action=action,
                 payload=payload,
-                expected_row_version=None,
+                expected=None,
                 client_event_id=client_event_id(event_id),
                 caller=QC_SERVICE,
             )

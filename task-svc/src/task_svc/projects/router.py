@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_roles, require_user
-from servicekit.conditional import etag, required_row_version
+from servicekit.auth import Principal
+from servicekit.conditional import etag, required_version
 from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
@@ -24,6 +24,7 @@ from task_svc.projects.schemas import (
     ProjectRead,
     ProjectStatusChange,
 )
+from task_svc.roles import CurrentUser, Planner
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -36,13 +37,13 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
     responses={200: {"description": "a replay of an earlier request with the same key"}},
 )
 async def create_project(
+    principal: Planner,
     request: Request,
     body: ProjectCreate,
     idempotency_key: Annotated[
         str | None,
         Header(alias="Idempotency-Key", description="the same key again replays the answer"),
     ] = None,
-    principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> Any:
     answer = await creation.create_project(
@@ -64,11 +65,11 @@ async def create_project(
 
 @router.get("", response_model=ProjectPage, summary="List projects (newest first)")
 async def list_projects(
+    principal: CurrentUser,
     status: Annotated[list[str] | None, Query(description="one or more project statuses")] = None,
     template_id: uuid.UUID | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectPage:
     statuses = [s.strip() for v in status or [] for s in v.split(",") if s.strip()]
@@ -91,10 +92,10 @@ async def list_projects(
 
 @router.get("/{project_id}", response_model=ProjectRead, summary="One project")
 async def get_project(
+    principal: CurrentUser,
     project_id: uuid.UUID,
     response: Response,
     include_snapshot: bool = False,
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectRead:
     project = await service.get_project(
@@ -106,8 +107,8 @@ async def get_project(
 
 @router.get("/{project_id}/dashboard", response_model=Dashboard, summary="Project dashboard")
 async def get_dashboard(
+    principal: CurrentUser,
     project_id: uuid.UUID,
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     dashboard = await insights.get_dashboard(session, org_id=principal.org, project_id=project_id)
@@ -123,9 +124,9 @@ async def get_dashboard(
     responses={200: {"content": {"text/plain": {"example": "flowchart TD\n    n0 --> n1\n"}}}},
 )
 async def get_graph(
+    principal: CurrentUser,
     project_id: uuid.UUID,
     format: Annotated[str, Query(pattern="^(json|mermaid)$")] = "json",
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> Any:
     if format == "mermaid":
@@ -150,9 +151,7 @@ async def _change_status(
         principal=principal,
         project_id=project_id,
         action=action,
-        expected_row_version=required_row_version(
-            change.expected_row_version if change else None, if_match
-        ),
+        expected=required_version(change.expected_row_version if change else None, if_match),
         reason=change.reason if change else None,
     )
     response.headers["ETag"] = etag(project.row_version)
@@ -165,16 +164,14 @@ async def _change_status(
     summary="Put an active project on hold (expected_row_version or If-Match)",
 )
 async def hold_project(
+    principal: Planner,
     project_id: uuid.UUID,
     response: Response,
     change: Annotated[ProjectStatusChange | None, Body()] = None,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-    principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectRead:
-    return await _change_status(
-        "hold", project_id, response, change, if_match, principal, session
-    )
+    return await _change_status("hold", project_id, response, change, if_match, principal, session)
 
 
 @router.post(
@@ -183,11 +180,11 @@ async def hold_project(
     summary="Resume a project that is on hold (expected_row_version or If-Match)",
 )
 async def resume_project(
+    principal: Planner,
     project_id: uuid.UUID,
     response: Response,
     change: Annotated[ProjectStatusChange | None, Body()] = None,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-    principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectRead:
     return await _change_status(
@@ -201,11 +198,11 @@ async def resume_project(
     summary="Cancel an active or held project (expected_row_version or If-Match)",
 )
 async def cancel_project(
+    principal: Planner,
     project_id: uuid.UUID,
     response: Response,
     change: Annotated[ProjectStatusChange | None, Body()] = None,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-    principal: Principal = Depends(require_roles("planner")),
     session: AsyncSession = unit_of_work(),
 ) -> ProjectRead:
     return await _change_status(

@@ -10,7 +10,8 @@ from contracts.tasks import (
     ProjectStatusChangedV1,
 )
 from servicekit.auth import Principal
-from servicekit.errors import Conflict, NotFound, VersionConflict
+from servicekit.conditional import ExpectedVersion, check_version
+from servicekit.errors import Conflict, NotFound
 from servicekit.events import emit
 from servicekit.pagination import as_datetime, as_uuid, cut_page, decode_cursor, encode_cursor
 from task_svc.db import outbox
@@ -147,24 +148,23 @@ async def change_status(
     principal: Principal,
     project_id: uuid.UUID,
     action: str,
-    expected_row_version: int,
+    expected: ExpectedVersion,
     reason: str | None,
 ) -> ProjectRead:
-    """hold / resume / cancel with optimistic locking (the row_version the caller read)."""
+    """hold / resume / cancel with optimistic locking (the row_version the caller read: a
+    stale body version is a 409, a stale If-Match a 412)."""
     org_id = principal.org
-    expected = expected_row_version
     project = await repository.get_project(
         session, org_id=org_id, project_id=project_id, for_update=True
     )
     if project is None:
         raise NotFound(f"project {project_id} does not exist", code="PROJECT_NOT_FOUND")
-    if project.row_version != expected:
-        raise VersionConflict(
-            f"project {project_id} is at row_version {project.row_version}, not {expected}: "
-            "read it again and retry",
-            current_row_version=project.row_version,
-            current_status=project.status,
-        )
+    check_version(
+        expected,
+        current_row_version=project.row_version,
+        current_status=project.status,
+        what=f"project {project_id}",
+    )
     sources, target = STATUS_ACTIONS[action]
     if project.status not in sources:
         raise Conflict(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from servicekit.conditional import expected_version
 from servicekit.db import Database
 from servicekit.errors import AppError, problem_body
 from task_svc.tasks.transitions import Caller, apply_transition
@@ -39,7 +40,7 @@ async def apply_bulk(
                     task_id=item.task_id,
                     action=item.action,
                     payload=item.payload,
-                    expected_row_version=item.expected_row_version,
+                    expected=expected_version(item.expected_row_version, None),
                     client_event_id=item.client_event_id,
                     caller=caller,
                 )

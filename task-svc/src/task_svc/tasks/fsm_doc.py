@@ -12,13 +12,30 @@ DOC_PATH = SERVICE_DIR.parent / "docs" / "fsm.md"
 
 
 # Every refusal of a transition: (status, codes, when). 422 only for a request invalid in
-# itself; 409 when the task's (or its project's, deliverable's) state forbids it.
+# itself; 409 when the task's (or its project's, deliverable's) state forbids it; 412 for a
+# stale If-Match.
 REFUSALS: tuple[tuple[int, str, str], ...] = (
     (
         409,
         "`VERSION_CONFLICT`",
-        "`expected_row_version` (or `If-Match`) is stale; carries `current_row_version` and "
-        "`current_status`",
+        "`expected_row_version` is stale; carries `current_row_version` and `current_status`",
+    ),
+    (
+        412,
+        "`VERSION_CONFLICT`",
+        "the `If-Match` row version is stale (or a weak `W/` tag); the same fields",
+    ),
+    (428, "`ROW_VERSION_REQUIRED`", "neither `expected_row_version` nor `If-Match` was sent"),
+    (
+        400,
+        "`IF_MATCH_INVALID`, `IF_MATCH_MISMATCH`",
+        "`If-Match` is not a quoted row version, or disagrees with `expected_row_version`",
+    ),
+    (
+        400,
+        "`IDEMPOTENCY_KEY_INVALID`, `IDEMPOTENCY_KEY_MISMATCH`",
+        "the key is empty or over 200 characters, or `Idempotency-Key` and `client_event_id` "
+        "disagree",
     ),
     (
         409,
@@ -32,7 +49,8 @@ REFUSALS: tuple[tuple[int, str, str], ...] = (
     (
         409,
         "`IDEMPOTENCY_KEY_REUSED`",
-        "the `client_event_id` was used on this task for another action or payload",
+        "the key (`client_event_id` or `Idempotency-Key`) was used on this task for another "
+        "action or payload; carries `original_action`",
     ),
     (409, "`REWORK_TASK_NOT_DONE`", "a QC reject names an upstream task that is not done"),
     (403, "`ACTION_FORBIDDEN`", "the caller's roles or the assignee rule (table above)"),
@@ -100,7 +118,12 @@ def _refusals() -> list[str]:
         "",
         "Problem details (`application/problem+json`) with a stable `code`; a refused",
         "transition changes nothing. 422 only for a request invalid in itself, 409 when the",
-        "state of the task (or of its project or deliverable) forbids it.",
+        "state of the task (or of its project or deliverable) forbids it, 412 for a stale",
+        "`If-Match`.",
+        "",
+        "A request may carry a key, `client_event_id` in the body or an `Idempotency-Key` header",
+        "(the same key either way): sent again on the same task with the same action and payload,",
+        "it gets the first answer again, with `Idempotent-Replayed: true`, and changes nothing.",
         "",
         "| status | code | when |",
         "|---|---|---|",

@@ -81,7 +81,9 @@ class Task(Base):
             name="status_known",
         ),
         CheckConstraint("work_kind IN ('work', 'qc', 'milestone')", name="work_kind_known"),
-        # One index per list filter; every one leads with org_id except the FK walks.
+        # One index per list filter; every one leads with org_id except the FK walks (a
+        # transition writes to every one of them: none without a query that reads it). The
+        # unique (deliverable_id, node_key) serves lookups by deliverable.
         Index("ix_tasks_org_id_project_id_id", "org_id", "project_id", "id"),
         Index("ix_tasks_org_id_status_id", "org_id", "status", "id"),
         Index("ix_tasks_org_id_assigned_to_id", "org_id", "assigned_to", "id"),
@@ -106,7 +108,6 @@ class Task(Base):
             "project_id",
             postgresql_where=text("open_blockers > 0"),
         ),
-        Index("ix_tasks_deliverable_id", "deliverable_id"),
         Index("ix_tasks_parent_id", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
         Index(
             "ix_tasks_search",
@@ -176,5 +177,4 @@ class TaskEvent(Base):
             unique=True,
             postgresql_where=text("client_event_id IS NOT NULL"),
         ),
-        Index("ix_task_events_org_id_created_at", "org_id", "created_at"),
     )

@@ -20,12 +20,8 @@ from enum import Enum
 from typing import Any
 
 from contracts.tasks import TaskAssignedV1
-from servicekit.errors import (
-    AppError,
-    Conflict,
-    Forbidden,
-    VersionConflict,
-)
+from servicekit.conditional import ExpectedVersion, version_conflict
+from servicekit.errors import AppError, Conflict, Forbidden
 from task_svc.tasks.fsm import (
     RESOLVED,
     TRANSITIONS,
@@ -172,7 +168,7 @@ def refusal_of(
     act: Action,
     caller: Caller,
     *,
-    expected_row_version: int | None = None,
+    expected: ExpectedVersion | None = None,
     authorized: bool = False,
 ) -> Refusal | None:
     """Every refusal of `act` on the task, in the order the API reports them; None: allowed.
@@ -183,15 +179,14 @@ def refusal_of(
     if not authorized and (refused := _project_refusal(task, act)) is not None:
         return refused
     status = task["status"]
-    if expected_row_version is not None and expected_row_version != task["row_version"]:
-        return Refusal(
-            VersionConflict(
-                f"task {task['id']} is at row_version {task['row_version']} (status "
-                f"'{status}'), not {expected_row_version}: reload it and decide again",
-                current_row_version=task["row_version"],
-                current_status=status,
-            )
-        )
+    stale = version_conflict(
+        expected,
+        current_row_version=task["row_version"],
+        current_status=status,
+        what=f"task {task['id']}",
+    )
+    if stale is not None:  # 409 for a stale body version, 412 for a stale If-Match
+        return Refusal(stale)
     if act is Action.START and status == Status.BLOCKED and not task["is_milestone"]:
         return _blocked()  # starting a blocked task is refused by naming what blocks it
     if status not in TRANSITIONS[act].sources:
@@ -365,7 +360,7 @@ def plan_transition(
     payload: dict[str, Any],
     *,
     now: datetime,
-    expected_row_version: int | None = None,
+    expected: ExpectedVersion | None = None,
     client_event_id: str | None = None,
     authorized: bool = False,
     reopened_blockers: int = 0,
@@ -375,9 +370,7 @@ def plan_transition(
     `reopened_blockers`: blockers of the task that a QC reject sends back to rework with it
     (known once the service has planned that rework).
     """
-    refused = refusal_of(
-        task, action, caller, expected_row_version=expected_row_version, authorized=authorized
-    )
+    refused = refusal_of(task, action, caller, expected=expected, authorized=authorized)
     if refused is not None:
         return refused
     after, event_payload = _new_values(task, action, caller, payload, now)

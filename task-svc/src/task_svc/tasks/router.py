@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, require_user
+from servicekit.auth import Principal
 from servicekit.conditional import etag
 from servicekit.db import unit_of_work
 from servicekit.errors import BadRequest
 from servicekit.pagination import DEFAULT_LIMIT, Cursor, Limit
+from task_svc.roles import CurrentUser
 from task_svc.tasks import service
 from task_svc.tasks.fsm import Status
 from task_svc.tasks.queries import SORTS, TaskFilters
@@ -54,6 +55,7 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 @router.get("", response_model=TaskPage, summary="List tasks (filters, sort, cursor pages)")
 async def list_tasks(
+    principal: CurrentUser,
     project_id: uuid.UUID | None = None,
     deliverable_id: uuid.UUID | None = None,
     status: Annotated[
@@ -72,7 +74,6 @@ async def list_tasks(
     sort: Annotated[str, Query(description=f"one of {', '.join(SORTS)}")] = "created_at",
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> TaskPage:
     who, unassigned = _assignee(assignee, principal)
@@ -95,9 +96,9 @@ async def list_tasks(
 
 @router.get("/{task_id:uuid}", response_model=TaskRead, summary="One task with its neighbours")
 async def get_task(
+    principal: CurrentUser,
     task_id: uuid.UUID,
     response: Response,
-    principal: Principal = require_user(),
     session: AsyncSession = unit_of_work(),
 ) -> TaskRead:
     task = await service.get_task(session, principal=principal, task_id=task_id)

@@ -1,5 +1,12 @@
 """A transition request on its own: who asks, the action and payload it names, and the answer
-it gets, also when it repeats an earlier request (the same client_event_id). Pure, no I/O."""
+it gets, also when it repeats an earlier request (the same key: `client_event_id` or an
+`Idempotency-Key` header). Pure, no I/O.
+
+A repeated key is judged by servicekit's one rule set (`servicekit.idempotency.replay`): the
+stored answer lives on the task's event of the first request (its action, payload and answer, under
+a unique index on `(task_id, client_event_id)`), so the request's fingerprint is rebuilt from that
+event rather than read from a table of answers.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from servicekit.errors import Conflict, Forbidden, Unprocessable
+from servicekit.errors import Forbidden, Unprocessable
+from servicekit.idempotency import CommandKey, StoredAnswer, fingerprint, replay
 from servicekit.jsonutil import loads
 from task_svc.tasks.fsm import SYSTEM_ACTIONS, TRANSITIONS, Action
 from task_svc.tasks.fsm_payload import PayloadError, validate_payload
@@ -71,20 +79,24 @@ def parse_request(action: str, payload: Any, caller: Caller) -> tuple[Action, di
         raise Unprocessable(str(exc), code="PAYLOAD_INVALID", field=exc.field) from None
 
 
+def request_fingerprint(act: Action | str, clean: dict[str, Any]) -> str:
+    """What makes two transition requests on a task "the same": the action and its payload."""
+    return fingerprint(str(act), clean)
+
+
 def replayed(
-    prior: tuple[Any, ...], *, client_event_id: str, act: Action, clean: dict[str, Any]
+    prior: tuple[Any, ...], *, key: CommandKey, act: Action, clean: dict[str, Any]
 ) -> TransitionOutcome:
     """The stored answer of an earlier request (action, payload, response, status_code) with
-    the same client_event_id; refused when that request was a different one."""
+    the same key; 409 `IDEMPOTENCY_KEY_REUSED` when that request was a different one."""
     prior_payload = loads(prior[1]) if isinstance(prior[1], str) else (prior[1] or {})
     original = {k: v for k, v in prior_payload.items() if k not in EFFECT_KEYS}
-    if prior[0] != act or original != clean:
-        raise Conflict(
-            f"client_event_id {client_event_id!r} was already used on this task for action "
-            f"'{prior[0]}' with payload {original}; use a new client_event_id for a different "
-            "request",
-            code="IDEMPOTENCY_KEY_REUSED",
-            client_event_id=client_event_id,
-        )
     body = loads(prior[2]) if isinstance(prior[2], str) else prior[2]
-    return TransitionOutcome(status_code=prior[3] or 200, body=body or {}, replayed=True)
+    stored = StoredAnswer(
+        request_hash=request_fingerprint(prior[0], original),
+        status_code=prior[3] or 200,
+        body=body or {},
+        context={"original_action": str(prior[0])},
+    )
+    answer = replay(stored, key=key, request_hash=request_fingerprint(act, clean))
+    return TransitionOutcome(status_code=answer.status_code, body=answer.body, replayed=True)

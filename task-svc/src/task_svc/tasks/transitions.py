@@ -1,8 +1,9 @@
 """The transition service: every status change of a task goes through `apply_transition`.
 
 One transition is one transaction, read top-down: load (lock the task, reading its project's
-status and any earlier request with the same client_event_id in the same round trip), answer a
-repeated request from its stored result, plan (`plan.py`: every refusal, the new row, the
+status and any earlier request with the same key, `client_event_id` or `Idempotency-Key`, in the
+same round trip), answer a repeated request from its stored result (servicekit's idempotency
+rules), plan (`plan.py`: every refusal, the new row, the
 events), write (the task, its events and outbox rows in one statement), cascade (only when the
 task's resolution changes). Any refusal raises before the unit of work commits, so nothing is
 half-applied. Every request is counted in the metrics of `task_svc.tasks.metrics`.
@@ -18,7 +19,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from contracts.tasks import TaskSubmittedForQcV1
+from servicekit.conditional import ExpectedVersion
 from servicekit.errors import AppError, Conflict, NotFound
+from servicekit.idempotency import CommandKey, command_key
 from servicekit.jsonutil import loads
 from task_svc.tasks import cascades, repository, rework
 from task_svc.tasks import metrics as m
@@ -31,32 +34,36 @@ __all__ = ["Caller", "TransitionOutcome", "apply_locked", "apply_transition"]
 
 
 async def apply_transition(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     org_id: uuid.UUID,
     task_id: uuid.UUID,
     action: str,
     payload: Any,
-    expected_row_version: int | None,
+    expected: ExpectedVersion | None,
     client_event_id: str | None,
     caller: Caller,
+    idempotency_key: str | None = None,
 ) -> TransitionOutcome:
-    """Apply one action to one task in the session's transaction (flushes, never commits).
+    """Apply one action to one task in the transaction of `session` (a session, or a bare
+    connection on the hot route); never commits.
 
-    Counts the request in the transition metrics by action and outcome.
+    The request's key is `client_event_id` or the `Idempotency-Key` header (both sent must
+    agree). Counts the request in the transition metrics by action and outcome.
     """
     started = time.perf_counter()
     try:
+        key = command_key(client_event_id, idempotency_key)
         act, clean = parse_request(action, payload, caller)
-        conn = await session.connection()
+        conn = session if isinstance(session, AsyncConnection) else await session.connection()
         outcome = await _transition(
             conn,
             org_id=org_id,
             task_id=task_id,
             act=act,
             clean=clean,
-            expected_row_version=expected_row_version,
-            client_event_id=client_event_id,
+            expected=expected,
+            key=key,
             caller=caller,
         )
     except AppError as exc:
@@ -73,23 +80,24 @@ async def _transition(
     task_id: uuid.UUID,
     act: Action,
     clean: dict[str, Any],
-    expected_row_version: int | None,
-    client_event_id: str | None,
+    expected: ExpectedVersion | None,
+    key: CommandKey | None,
     caller: Caller,
 ) -> TransitionOutcome:
+    client_event_id = key.value if key is not None else None
     loaded = await repository.lock_task(
         conn, task_id=task_id, org_id=org_id, client_event_id=client_event_id
     )
     if loaded is None:
         raise NotFound(f"task {task_id} not found", code="TASK_NOT_FOUND")
     task, prior = loaded
-    if client_event_id is not None:
+    if key is not None:
         if prior is not None:
-            return replayed(prior, client_event_id=client_event_id, act=act, clean=clean)
-        if expected_row_version is None:
+            return replayed(prior, key=key, act=act, clean=clean)
+        if expected is None:
             # Without a row version, a duplicate that waited for the original's lock could pass
             # every check: look for the original again, now that the lock is held.
-            replay = await _replay(conn, task_id, client_event_id, act, clean)
+            replay = await _replay(conn, task_id, key, act, clean)
             if replay is not None:
                 return replay
     plan = plan_transition(
@@ -98,14 +106,14 @@ async def _transition(
         caller,
         clean,
         now=datetime.now(UTC),
-        expected_row_version=expected_row_version,
+        expected=expected,
         client_event_id=client_event_id,
     )
     if isinstance(plan, Refusal):
-        if client_event_id is not None and expected_row_version is not None:
+        if key is not None and expected is not None:
             # A duplicate that waited for the original's lock is refused here (the original
             # moved the row_version on); its original is committed and visible now.
-            replay = await _replay(conn, task_id, client_event_id, act, clean)
+            replay = await _replay(conn, task_id, key, act, clean)
             if replay is not None:
                 return replay
         raise await _refusal_error(conn, task, plan)
@@ -136,14 +144,14 @@ async def apply_locked(
 async def _replay(
     conn: AsyncConnection,
     task_id: uuid.UUID,
-    client_event_id: str,
+    key: CommandKey,
     act: Action,
     clean: dict[str, Any],
 ) -> TransitionOutcome | None:
-    prior = await repository.find_prior(conn, task_id=task_id, client_event_id=client_event_id)
+    prior = await repository.find_prior(conn, task_id=task_id, client_event_id=key.value)
     if prior is None:
         return None
-    return replayed(prior, client_event_id=client_event_id, act=act, clean=clean)
+    return replayed(prior, key=key, act=act, clean=clean)
 
 
 async def _refusal_error(conn: AsyncConnection, task: TaskRow, refusal: Refusal) -> AppError:

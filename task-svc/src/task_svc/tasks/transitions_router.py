@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.auth import Principal, authenticate_user, require_service, require_user
-from servicekit.conditional import required_row_version as _expected_version
-from servicekit.db import Database, get_database, transaction, unit_of_work
+from servicekit.auth import Principal
+from servicekit.conditional import required_version
+from servicekit.db import Database, connection_transaction, get_database, unit_of_work
 from servicekit.errors import AppError, Forbidden, Unprocessable
 from servicekit.jsonutil import FastJSONResponse
+from task_svc.roles import CurrentUser, ServiceCaller
 from task_svc.tasks import fsm, metrics
 from task_svc.tasks import service as task_service
 from task_svc.tasks import transitions as service
@@ -88,13 +89,24 @@ def _payload_problem(exc: RequestValidationError, *, system: bool = False) -> Ex
 
 router = APIRouter(tags=["task transitions"], route_class=_TransitionRoute)
 
-_IF_MATCH_DOC = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "description": 'the row_version the change expects, e.g. "3" (or expected_row_version)',
-    "schema": {"type": "string", "examples": ['"3"']},
-}
+_HEADERS_DOC = [
+    {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "description": 'the row_version the change expects, e.g. "3" (or expected_row_version); '
+        "a stale one answers 412",
+        "schema": {"type": "string", "examples": ['"3"']},
+    },
+    {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "your id of this request (or client_event_id): the same key again on "
+        "this task replays the first answer with Idempotent-Replayed: true",
+        "schema": {"type": "string", "maxLength": 200, "examples": ["start-2f9c6a1e"]},
+    },
+]
 
 
 def _caller(principal: Principal) -> service.Caller:
@@ -111,7 +123,7 @@ def _respond(outcome: service.TransitionOutcome) -> Response:
 
 
 @router.get("/api/v1/tasks/fsm", summary="The task state machine as data")
-async def get_fsm(principal: Principal = require_user()) -> dict[str, Any]:
+async def get_fsm(principal: CurrentUser) -> dict[str, Any]:
     return fsm.table_as_data()
 
 
@@ -123,7 +135,7 @@ async def get_fsm(principal: Principal = require_user()) -> dict[str, Any]:
 )
 async def bulk_transitions(
     body: BulkTransitionRequest,
-    principal: Principal = require_user(),
+    principal: CurrentUser,
     db: Database = Depends(get_database),
 ) -> Response:
     items = [
@@ -145,36 +157,49 @@ async def bulk_transitions(
     summary="Apply an action of the state machine to a task",
     response_model=TransitionResult,
     responses={
+        400: {
+            "description": "a header is invalid: IF_MATCH_INVALID, IF_MATCH_MISMATCH (If-Match "
+            "and expected_row_version disagree), IDEMPOTENCY_KEY_INVALID or "
+            "IDEMPOTENCY_KEY_MISMATCH (Idempotency-Key and client_event_id disagree)"
+        },
         403: {"description": "ACTION_FORBIDDEN: the role or the assignee rule forbids it"},
         409: {
-            "description": "the task's state forbids it: VERSION_CONFLICT (with "
-            "current_row_version and current_status), ACTION_NOT_ALLOWED, TASK_BLOCKED, "
-            "PROJECT_NOT_ACTIVE, DELIVERABLE_SIGNED_OFF, or IDEMPOTENCY_KEY_REUSED (the "
-            "client_event_id was used for another request)"
+            "description": "the task's state forbids it: VERSION_CONFLICT (a stale "
+            "expected_row_version; with current_row_version and current_status), "
+            "ACTION_NOT_ALLOWED, TASK_BLOCKED, PROJECT_NOT_ACTIVE, DELIVERABLE_SIGNED_OFF, or "
+            "IDEMPOTENCY_KEY_REUSED (the key was used on this task for another request)"
+        },
+        412: {
+            "description": "VERSION_CONFLICT: the If-Match row version is stale (or a weak "
+            "tag); with current_row_version and current_status"
         },
         422: {"description": "the request itself is invalid: PAYLOAD_INVALID or ACTION_UNKNOWN"},
+        428: {"description": "ROW_VERSION_REQUIRED: neither expected_row_version nor If-Match"},
     },
-    openapi_extra={"parameters": [_IF_MATCH_DOC]},
+    openapi_extra={"parameters": _HEADERS_DOC},
 )
 async def post_transition(
     task_id: uuid.UUID,
     body: TransitionRequest,
     request: Request,
-    principal: Principal = Depends(authenticate_user),
+    principal: CurrentUser,
 ) -> Response:
     # The hot path of the platform: one flat dependency (authentication, so a request without a
-    # token is a 401 before anything else) and the unit of work as a plain block (same commit /
-    # rollback semantics as the dependency, a fraction of the per-request machinery).
-    expected = _expected_version(body.expected_row_version, request.headers.get("if-match"))
-    async with transaction(request.app.state.db) as session:
+    # token is a 401 before anything else), headers read directly, and the unit of work as a
+    # plain block on a bare connection (same commit / rollback semantics as the dependency; the
+    # transition is explicit SQL, so an ORM session would be pure overhead).
+    headers = request.headers
+    expected = required_version(body.expected_row_version, headers.get("if-match"))
+    async with connection_transaction(request.app.state.db) as conn:
         outcome = await service.apply_transition(
-            session,
+            conn,
             org_id=principal.org,
             task_id=task_id,
             action=body.action,
             payload=body.payload.model_dump(mode="json", exclude_none=True),
-            expected_row_version=expected,
+            expected=expected,
             client_event_id=body.client_event_id,
+            idempotency_key=headers.get("idempotency-key"),
             caller=_caller(principal),
         )
     return _respond(outcome)
@@ -193,7 +218,8 @@ async def get_events(
     task_id: uuid.UUID,
     limit: int = Query(default=50, ge=1, le=500),
     cursor: str | None = Query(default=None),
-    principal: Principal = require_user(),
+    *,
+    principal: CurrentUser,
     session: AsyncSession = unit_of_work(),
 ) -> dict[str, Any]:
     return await task_service.list_events(
@@ -210,8 +236,8 @@ async def get_events(
 async def post_system_transition(
     task_id: uuid.UUID,
     body: SystemTransitionRequest,
+    caller: ServiceCaller,
     org_id: uuid.UUID = Query(description="the task's org"),
-    caller: Principal = require_service(),
     session: AsyncSession = unit_of_work(),
 ) -> Response:
     outcome = await service.apply_transition(
@@ -220,7 +246,7 @@ async def post_system_transition(
         task_id=task_id,
         action=body.action,
         payload=body.payload.model_dump(mode="json", exclude_none=True),
-        expected_row_version=None,
+        expected=None,
         client_event_id=body.client_event_id,
         caller=service.Caller(actor=caller.sub, roles=caller.roles, user_id=None, system=True),
     )

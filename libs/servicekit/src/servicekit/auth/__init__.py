@@ -17,8 +17,6 @@ from servicekit.auth.deps import (
     current_principal,
     ensure_user,
     require_roles,
-    require_service,
-    require_user,
 )
 from servicekit.auth.principal import ROLES, SERVICE_ROLE, Principal
 from servicekit.auth.service_tokens import ServiceTokenProvider
@@ -38,6 +36,4 @@ __all__ = [
     "ensure_user",
     "principal_from_claims",
     "require_roles",
-    "require_service",
-    "require_user",
 ]

@@ -87,19 +87,6 @@ CurrentUser = Annotated[Principal, Depends(authenticate_user)]
 ServiceCaller = Annotated[Principal, Depends(authenticate_service)]
 
 
-# The older spellings, until every service declares its routes with the aliases above.
-
-
-def require_user() -> Any:
-    """`principal: Principal = require_user()`: prefer `principal: CurrentUser`."""
-    return Depends(authenticate_user)
-
-
-def require_service() -> Any:
-    """`caller: Principal = require_service()`: prefer `caller: ServiceCaller`."""
-    return Depends(authenticate_service)
-
-
 __all__ = [
     "CurrentUser",
     "ServiceCaller",
@@ -108,6 +95,4 @@ __all__ = [
     "current_principal",
     "ensure_user",
     "require_roles",
-    "require_service",
-    "require_user",
 ]
