@@ -117,3 +117,20 @@ def test_event_type_patterns() -> None:
     assert matches("*", "project.created")
     assert not matches("task.assigned", "task.unblocked")
     assert unknown_patterns(["task.*", "nothing.*", "task.nope"]) == ["nothing.*", "task.nope"]
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://[::1/hook", "url"),
+        ("http://example.com:99999/", "port"),
+        ("http:///nohost", "host"),
+        ("https://exa\x00mple.com/", "unresolvable"),
+    ],
+)
+async def test_malformed_urls_are_refused_with_a_rule_never_an_error(url: str, rule: str) -> None:
+    from notify_svc.webhooks.ssrf import UrlRefused, check_url
+
+    with pytest.raises(UrlRefused) as refused:
+        await check_url(url, allowed=[], require_https=False)
+    assert refused.value.rule == rule

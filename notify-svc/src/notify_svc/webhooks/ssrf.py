@@ -92,7 +92,10 @@ def _allowed(address: IPAddress, allowed: list[Network]) -> bool:
 
 def split_url(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of a URL a webhook may use, or UrlRefused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UrlRefused("url", f"{url!r} is not a URL") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UrlRefused("scheme", f"the URL must start with http:// or https://, not {url!r}")
@@ -102,9 +105,9 @@ def split_url(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
         raise UrlRefused("credentials", "the URL must not carry a user name or password")
     try:
         port = parts.port or (443 if scheme == "https" else 80)
+        host = parts.hostname
     except ValueError:
         raise UrlRefused("port", "the URL's port is not a number from 1 to 65535") from None
-    host = parts.hostname
     if not host:
         raise UrlRefused("host", "the URL has no host")
     path = parts.path or "/"
@@ -121,7 +124,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (socket.gaierror, UnicodeError, ValueError):
         raise UrlRefused("unresolvable", f"the host {host!r} does not resolve") from None
     seen: list[IPAddress] = []
     for info in infos:
