@@ -55,7 +55,10 @@ class Settings(BaseServiceSettings):
         description="How long a claimed delivery stays claimed; 0: the attempt timeout + 30 s.",
     )
     webhook_max_in_flight_per_endpoint: int = Field(
-        default=4, ge=1, description="Attempts to one endpoint at once, across all workers."
+        default=8,
+        ge=1,
+        description="Attempts to one endpoint at once (being made or queued), across all "
+        "workers: a hanging endpoint holds at most this many worker threads.",
     )
     webhook_redrive_interval_seconds: float = Field(
         default=5.0, description="Beat's period for re-enqueueing due and expired deliveries."
@@ -71,7 +74,9 @@ class Settings(BaseServiceSettings):
     celery_broker_url: str | None = Field(
         default=None, description="Celery's broker; unset: redis_url."
     )
-    celery_concurrency: int = Field(default=16, ge=1, description="Worker threads.")
+    celery_concurrency: int = Field(
+        default=32, ge=1, description="Worker threads (they wait on one event loop)."
+    )
     celery_metrics_port: int | None = Field(
         default=None, description="Port of the Celery worker's /metrics; unset: none."
     )

@@ -61,6 +61,11 @@ RELEASE_SQL = text(
     """
 )
 
+UNMARK_SQL = text(
+    "UPDATE webhook_delivery SET enqueued_at = NULL "
+    "WHERE id = :id AND status IN ('pending', 'failed') AND enqueued_at IS NOT NULL"
+)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -131,6 +136,10 @@ async def deliver(ctx: DeliveryContext, delivery_id: uuid.UUID) -> str:
     """Attempt the delivery once if it can be claimed; returns what happened."""
     claimed = await claim(ctx, delivery_id)
     if claimed is None:
+        # Not due, taken, or its endpoint busy: if it is still waiting, the dispatcher may hand
+        # it out again as soon as a slot frees.
+        async with transaction(ctx.db) as session:
+            await session.execute(UNMARK_SQL, {"id": delivery_id})
         return "not_claimed"
     wait = await rate_limited(ctx, claimed)
     if wait > 0:

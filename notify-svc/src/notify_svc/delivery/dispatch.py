@@ -17,21 +17,36 @@ from notify_svc.delivery.context import DeliveryContext
 from notify_svc.webhooks import metrics
 from servicekit.db import transaction
 
+# Due rows, at most `max_in_flight` per endpoint counting those already being attempted or
+# sitting in Celery's queue: a slow endpoint's backlog stays here, not in the queue.
 DUE_SQL = text(
     f"""
-    WITH due AS (
-        SELECT d.id FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
+    WITH busy AS (
+        SELECT endpoint_id, count(*) AS n FROM webhook_delivery
+        WHERE (status = 'delivering' AND claimed_until > now())
+           OR (status IN ('pending', 'failed')
+               AND enqueued_at > now() - make_interval(secs => :requeue_after))
+        GROUP BY endpoint_id
+    ), candidate AS (
+        SELECT d.id, d.endpoint_id,
+               row_number() OVER (PARTITION BY d.endpoint_id
+                                  ORDER BY d.next_attempt_at, d.seq) AS rank
+        FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
         WHERE e.active
           AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= now())
                OR (d.status = 'delivering' AND d.claimed_until < now()))
           AND (d.enqueued_at IS NULL
                OR d.enqueued_at < now() - make_interval(secs => :requeue_after))
           AND {ORDER_FREE}
-        ORDER BY d.next_attempt_at
-        LIMIT :batch
-        FOR UPDATE OF d SKIP LOCKED
+    ), picked AS (
+        SELECT d.id FROM webhook_delivery d
+        WHERE d.id IN (
+            SELECT c.id FROM candidate c LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
+            WHERE c.rank <= :max_in_flight - coalesce(b.n, 0)
+            LIMIT :batch)
+        FOR UPDATE SKIP LOCKED
     )
-    UPDATE webhook_delivery x SET enqueued_at = now() FROM due WHERE x.id = due.id
+    UPDATE webhook_delivery x SET enqueued_at = now() FROM picked WHERE x.id = picked.id
     RETURNING x.id
     """  # noqa: S608 - constant SQL
 )
@@ -69,7 +84,11 @@ BACKLOG_SQL = text(
 
 async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
     """Ids of due deliveries and expired claims, marked as enqueued (committed on return)."""
-    params = {"batch": batch, "requeue_after": ctx.settings.webhook_requeue_after_seconds}
+    params = {
+        "batch": batch,
+        "requeue_after": ctx.settings.webhook_requeue_after_seconds,
+        "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
+    }
     async with transaction(ctx.db) as session:
         return [row[0] for row in await session.execute(DUE_SQL, params)]
 

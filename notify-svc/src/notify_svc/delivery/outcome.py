@@ -104,9 +104,9 @@ async def record(
             await session.execute(HEALTHY_SQL, {"endpoint_id": claimed.endpoint_id})
         else:
             await _failing(ctx, session, claimed, decision)
-        if decision.status != policy.FAILED or claimed.ordering == "per_subject":
-            # The endpoint has a free slot, or the subject's next event may go now.
-            await session.execute(WAKE_SQL)
+        # The endpoint has a free slot (and the subject's next event may go): the dispatcher
+        # hands out the next due delivery at commit.
+        await session.execute(WAKE_SQL)
     _count(claimed, result, decision)
 
 
