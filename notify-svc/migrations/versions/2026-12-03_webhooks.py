@@ -164,6 +164,13 @@ def _deliveries() -> None:
         schema=SCHEMA,
     )
     op.create_index(
+        "ix_webhook_delivery_endpoint_due",
+        "webhook_delivery",
+        ["endpoint_id", "next_attempt_at"],
+        postgresql_where=sa.text("status IN ('pending', 'failed')"),
+        schema=SCHEMA,
+    )
+    op.create_index(
         "ix_webhook_delivery_claimed",
         "webhook_delivery",
         ["claimed_until"],

@@ -27,6 +27,8 @@ log = logging.getLogger("notify_svc.celery")
 
 QUEUE = "notify-webhooks"
 DELIVER = "notify_svc.deliver"
+# How long a task keeps attempting its endpoint's next due deliveries after its own.
+FOLLOW_SECONDS = 2.0
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -70,7 +72,9 @@ def enqueue(ids: list[uuid.UUID]) -> None:
 
 @app.task(name=DELIVER)
 def deliver(delivery_id: str) -> str:
-    outcome = loop.run(lambda ctx: deliver_once(ctx, uuid.UUID(delivery_id)))
+    outcome = loop.run(
+        lambda ctx: deliver_once(ctx, uuid.UUID(delivery_id), follow_seconds=FOLLOW_SECONDS)
+    )
     metrics.CELERY_TASKS.labels("deliver", outcome).inc()
     return outcome
 

@@ -249,3 +249,19 @@ async def test_the_rate_limit_leaves_the_excess_waiting_in_the_database(
         attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
     assert waiting == outcomes.count("rate_limited")
     assert attempts == outcomes.count("succeeded")  # a limited one is not counted as an attempt
+
+
+async def test_a_worker_follows_on_with_its_endpoints_next_due_deliveries(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    await subscribe(committing_client, jwt_keys, receiver.url)
+    events = [task_event() for _ in range(3)]
+    for event in events:
+        await publish(engine, event)
+    first = await delivery_of(engine, events[0])
+    assert await deliver(ctx, first.id, follow_seconds=5.0) == "succeeded"
+    assert sorted(r.webhook_id for r in receiver.requests()) == sorted(e.id for e in events)

@@ -96,6 +96,12 @@ class WebhookDelivery(Base):
             postgresql_where=text("status IN ('pending', 'failed')"),
         ),
         Index(
+            "ix_webhook_delivery_endpoint_due",
+            "endpoint_id",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'failed')"),
+        ),
+        Index(
             "ix_webhook_delivery_claimed",
             "claimed_until",
             postgresql_where=text("status = 'delivering'"),
