@@ -46,9 +46,10 @@ bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
 
 FUZZ_EXAMPLES ?= 40
-chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), and long fuzzing (FUZZ_EXAMPLES=40 per role and operation)
+chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), long fuzzing (FUZZ_EXAMPLES=40 per role and operation), webhooks with 1,000 events under worker kills
 	@$(UV) run --frozen python -m tests.chaos
 	@BLUEPRINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz_e2e.py
+	@WEBHOOK_CHAOS_EVENTS=1000 $(UV) run --frozen pytest -q -s -p no:cacheprovider tests/e2e/test_webhooks_chaos_e2e.py
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
 	$(COMPOSE) up --build

@@ -88,7 +88,23 @@ class World:
             {"code": "P-RUN", "severity": "minor", "description": "a run"},
             status=201,
         )
+        hook = self._call(
+            "POST",
+            "/api/v1/webhooks/endpoints",
+            201,
+            json={"url": "http://127.0.0.1:9/hook", "event_types": ["webhook.test"]},
+        )
+        delivery = self._call("POST", f"/api/v1/webhooks/endpoints/{hook['id']}/test", 202)
+        job = self._call(
+            "POST",
+            f"/api/v1/webhooks/endpoints/{hook['id']}/recover",
+            202,
+            json={"since": "2026-01-01T00:00:00Z"},
+        )
         return {
+            "endpoint_id": [hook["id"]],
+            "delivery_id": [delivery["id"]],
+            "job_id": [job["id"]],
             "template_id": [tid],
             "version": ["1"],
             "other": ["1"],

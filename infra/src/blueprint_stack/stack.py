@@ -269,7 +269,29 @@ class Stack:
 
         `ready` is optional: without it a process counts as started when it is running.
         """
-        return [self.events_spec(svc) for svc in SERVICES]
+        return [self.events_spec(svc) for svc in SERVICES] + self.celery_specs()
+
+    def celery_specs(self) -> list[ProcessSpec]:
+        """notify-svc's Celery worker (webhook attempts) and beat (re-drive, pruning, gauges)."""
+        env = self.service_env(service("notify-svc"))
+        beat_schedule = self.config.run_dir / "celerybeat-schedule"
+        celery = ("-m", "celery", "-A", "notify_svc.celery_app")
+        return [
+            ProcessSpec(
+                "notify-celery",
+                self.python(*celery, "worker", "--loglevel", "INFO", "--without-gossip",
+                            "--without-mingle", "--hostname", "notify@%h"),
+                env=env,
+                cwd=self.config.repo_root,
+            ),
+            ProcessSpec(
+                "notify-beat",
+                self.python(*celery, "beat", "--loglevel", "INFO", "--schedule",
+                            str(beat_schedule)),
+                env=env,
+                cwd=self.config.repo_root,
+            ),
+        ]  # fmt: skip
 
     def gateway_spec(self) -> ProcessSpec:
         nginx = nginx_binary()
@@ -320,6 +342,11 @@ class Stack:
             f"{p}LOG_JSON": "true",
             f"{p}ENVIRONMENT": "local",
         }
+        if svc.name == "notify-svc":
+            # Webhooks to receivers on this machine, retried within seconds.
+            env[f"{p}WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.0/8", "::1/128"]'
+            env[f"{p}WEBHOOK_RETRY_SCHEDULE_SECONDS"] = "[1, 2, 4]"
+            env[f"{p}WEBHOOK_REDRIVE_INTERVAL_SECONDS"] = "2"
         for other in SERVICES:
             env[f"{p}{other.env_prefix}URL"] = cfg.service_url(other.name)
         return env
@@ -417,6 +444,10 @@ class Stack:
             f"http://127.0.0.1:{cfg.events_metrics_ports[s.name]}/metrics" for s in SERVICES
         )
         lines.append(f"  events        relay and consumer metrics: {events}")
+        lines.append(
+            "  celery        notify-celery (webhook attempts) and notify-beat (re-drive, "
+            f"pruning); logs {cfg.log_dir}/notify-celery.log"
+        )
         lines += [
             f"  PostgreSQL    127.0.0.1:{cfg.postgres_port} database {cfg.database}   (psql -h "
             f"{self.postgres.socket_dir} -p {cfg.postgres_port} -U postgres {cfg.database})",

@@ -1,5 +1,6 @@
 """Imports every model module so the metadata Alembic compares against is complete."""
 
 from notify_svc.db import Base
+from notify_svc.webhooks import models as webhook_models  # noqa: F401
 
 metadata = Base.metadata

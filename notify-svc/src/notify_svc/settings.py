@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from notify_svc import SCHEMA
 from servicekit.settings import BaseServiceSettings
+
+DEFAULT_RETRY_SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
 
 
 class Settings(BaseServiceSettings):
@@ -13,3 +16,75 @@ class Settings(BaseServiceSettings):
 
     service_name: str = "notify-svc"
     db_schema: str = SCHEMA
+
+    # --- webhooks (docs/webhooks.md) ---------------------------------------------------
+    webhook_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key (urlsafe base64 of 32 bytes) that encrypts signing secrets at "
+        "rest. Unset: a fixed development key, refused when environment is 'production'.",
+    )
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs endpoints may resolve to although they are private or loopback, "
+        'e.g. ["127.0.0.0/8", "::1/128"] for the local stack and tests. Empty in production.',
+    )
+    webhook_require_https: bool = Field(
+        default=False, description="Refuse endpoint URLs that are not https://."
+    )
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE),
+        description="Delay before each retry (+-20 % jitter); after the last one a delivery is "
+        "dead. Tests and the local stack use seconds.",
+    )
+    webhook_retry_after_cap_seconds: float = Field(
+        default=3600.0, description="Longest Retry-After (429, 503) honoured."
+    )
+    webhook_rotation_grace_seconds: int = Field(
+        default=24 * 3600, description="How long a rotated-out secret keeps signing."
+    )
+    webhook_failure_window_seconds: float = Field(
+        default=5 * 24 * 3600.0,
+        description="An endpoint failing this long without a success is disabled.",
+    )
+    webhook_retention_days: float = Field(
+        default=30.0, description="Attempts and succeeded deliveries older than this are pruned."
+    )
+    webhook_claim_seconds: float = Field(
+        default=0.0,
+        description="How long a claimed delivery stays claimed; 0: the attempt timeout + 30 s.",
+    )
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts to one endpoint at once (being made or queued), across all "
+        "workers: a hanging endpoint holds at most this many worker threads.",
+    )
+    webhook_redrive_interval_seconds: float = Field(
+        default=5.0, description="Beat's period for re-enqueueing due and expired deliveries."
+    )
+    webhook_requeue_after_seconds: float = Field(
+        default=10.0,
+        description="A due delivery enqueued this long ago and still not claimed is enqueued "
+        "again (its Celery message may be lost).",
+    )
+    webhook_dispatch_poll_seconds: float = Field(
+        default=1.0, description="The events process's fallback poll for due deliveries."
+    )
+    celery_broker_url: str | None = Field(
+        default=None, description="Celery's broker; unset: redis_url."
+    )
+    celery_concurrency: int = Field(
+        default=32, ge=1, description="Worker threads (they wait on one event loop)."
+    )
+    celery_metrics_port: int | None = Field(
+        default=None, description="Port of the Celery worker's /metrics; unset: none."
+    )
+
+    @property
+    def claim_seconds(self) -> float:
+        return self.webhook_claim_seconds or self.webhook_timeout_seconds + 30.0
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url

@@ -20,6 +20,7 @@ EVENT_MODULES: dict[str, str] = {
     "contracts.templates": "template-svc",
     "contracts.tasks": "task-svc",
     "contracts.qc": "qc-svc",
+    "contracts.webhooks": "notify-svc",
 }
 
 

@@ -36,6 +36,9 @@ class RedisServer:
             "yes" if self.appendonly else "no",
             "--save",
             "",
+            # Celery's queue and the event streams are data: never evicted to make room.
+            "--maxmemory-policy",
+            "noeviction",
             "--daemonize",
             "no",
             "--protected-mode",

@@ -1,0 +1,110 @@
+"""notify-svc's Celery app: webhook attempts, and beat's re-drive, pruning and gauges.
+
+    celery -A notify_svc.celery_app worker --pool threads --concurrency 16
+    celery -A notify_svc.celery_app beat
+
+Celery carries delivery ids only; the rows in PostgreSQL are the truth, so a lost or repeated
+message delays an attempt and never loses or doubles one. Messages are acknowledged after the
+task ran (`acks_late`), given back when the worker is lost, one at a time per slot, and the
+broker's visibility timeout is longer than any attempt (a redelivered message would only find
+the row claimed).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from notify_svc.delivery import dispatch, loop
+from notify_svc.delivery.attempt import deliver as deliver_once
+from notify_svc.settings import Settings
+from notify_svc.webhooks import metrics
+
+log = logging.getLogger("notify_svc.celery")
+
+QUEUE = "notify-webhooks"
+DELIVER = "notify_svc.deliver"
+# How long a task keeps attempting its endpoint's next due deliveries after its own.
+FOLLOW_SECONDS = 2.0
+
+
+def make_celery(settings: Settings) -> Celery:
+    celery = Celery("notify_svc", broker=settings.broker_url)
+    longest_attempt = settings.claim_seconds
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": max(60, int(longest_attempt * 2))},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        worker_hijack_root_logger=False,
+        worker_concurrency=settings.celery_concurrency,
+        worker_pool="threads",
+        beat_schedule={
+            "redrive": {
+                "task": "notify_svc.redrive",
+                "schedule": settings.webhook_redrive_interval_seconds,
+            },
+            "prune": {"task": "notify_svc.prune", "schedule": 3600.0},
+            "gauges": {"task": "notify_svc.gauges", "schedule": 15.0},
+        },
+    )
+    return celery
+
+
+settings = Settings()
+app = make_celery(settings)
+
+
+def enqueue(ids: list[uuid.UUID]) -> None:
+    """Send one attempt message per delivery id (call it after the commit)."""
+    for delivery_id in ids:
+        app.send_task(DELIVER, args=[str(delivery_id)], queue=QUEUE)
+
+
+@app.task(name=DELIVER)
+def deliver(delivery_id: str) -> str:
+    outcome = loop.run(
+        lambda ctx: deliver_once(ctx, uuid.UUID(delivery_id), follow_seconds=FOLLOW_SECONDS)
+    )
+    metrics.CELERY_TASKS.labels("deliver", outcome).inc()
+    return outcome
+
+
+@app.task(name="notify_svc.redrive")
+def redrive() -> int:
+    """Enqueue due deliveries and expired claims (the safety net under lost messages)."""
+    loop.run(dispatch.advance_recover_jobs)
+    ids = loop.run(dispatch.due_ids)
+    enqueue(ids)
+    metrics.CELERY_TASKS.labels("redrive", "ok").inc()
+    return len(ids)
+
+
+@app.task(name="notify_svc.prune")
+def prune() -> int:
+    removed = loop.run(dispatch.prune)
+    metrics.CELERY_TASKS.labels("prune", "ok").inc()
+    return removed
+
+
+@app.task(name="notify_svc.gauges")
+def gauges() -> None:
+    loop.run(dispatch.update_backlog)
+
+
+@worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    """The worker's /metrics, when a port is configured."""
+    if settings.celery_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.celery_metrics_port)

@@ -1,0 +1,142 @@
+"""Finding work in the database: due deliveries, expired claims, pruning, backlog gauges.
+
+`due_ids` marks the rows it hands out (`enqueued_at`) in the same statement, so the events
+process and beat do not both enqueue a row; a row enqueued but never claimed (its message
+lost with a killed worker or a restarted Redis) is handed out again after
+`webhook_requeue_after_seconds`. Enqueueing happens after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from notify_svc.delivery.attempt import ORDER_FREE
+from notify_svc.delivery.context import DeliveryContext
+from notify_svc.webhooks import metrics
+from servicekit.db import transaction
+
+# Due rows, at most `max_in_flight` per endpoint counting those already being attempted or
+# sitting in Celery's queue: a slow endpoint's backlog stays here, not in the queue.
+DUE_SQL = text(
+    f"""
+    WITH busy AS (
+        SELECT endpoint_id, count(*) AS n FROM webhook_delivery
+        WHERE (status = 'delivering' AND claimed_until > now())
+           OR (status IN ('pending', 'failed')
+               AND enqueued_at > now() - make_interval(secs => :requeue_after))
+        GROUP BY endpoint_id
+    ), candidate AS (
+        SELECT d.id, d.endpoint_id,
+               row_number() OVER (PARTITION BY d.endpoint_id
+                                  ORDER BY d.next_attempt_at, d.seq) AS rank
+        FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
+        WHERE e.active
+          AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= now())
+               OR (d.status = 'delivering' AND d.claimed_until < now()))
+          AND (d.enqueued_at IS NULL
+               OR d.enqueued_at < now() - make_interval(secs => :requeue_after))
+          AND {ORDER_FREE}
+    ), picked AS (
+        SELECT d.id FROM webhook_delivery d
+        WHERE d.id IN (
+            SELECT c.id FROM candidate c LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
+            WHERE c.rank <= :max_in_flight - coalesce(b.n, 0)
+            LIMIT :batch)
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE webhook_delivery x SET enqueued_at = now() FROM picked WHERE x.id = picked.id
+    RETURNING x.id
+    """  # noqa: S608 - constant SQL
+)
+PRUNE_ATTEMPTS_SQL = text(
+    """
+    DELETE FROM webhook_attempt WHERE id IN (
+        SELECT id FROM webhook_attempt
+        WHERE attempted_at < now() - make_interval(secs => :retention) LIMIT :batch)
+    """
+)
+PRUNE_DELIVERIES_SQL = text(
+    """
+    DELETE FROM webhook_delivery WHERE id IN (
+        SELECT id FROM webhook_delivery WHERE status = 'succeeded'
+        AND created_at < now() - make_interval(secs => :retention) LIMIT :batch)
+    """
+)
+PRUNE_EVENTS_SQL = text(
+    """
+    DELETE FROM webhook_event v WHERE v.id IN (
+        SELECT id FROM webhook_event w
+        WHERE w.created_at < now() - make_interval(secs => :retention)
+          AND NOT EXISTS (SELECT 1 FROM webhook_delivery d WHERE d.event_id = w.id)
+        LIMIT :batch)
+    """
+)
+BACKLOG_SQL = text(
+    """
+    SELECT count(*) FILTER (WHERE status IN ('pending', 'failed', 'delivering')),
+           count(*) FILTER (WHERE status = 'dead')
+    FROM webhook_delivery WHERE status <> 'succeeded'
+    """
+)
+
+
+async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
+    """Ids of due deliveries and expired claims, marked as enqueued (committed on return)."""
+    params = {
+        "batch": batch,
+        "requeue_after": ctx.settings.webhook_requeue_after_seconds,
+        "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
+    }
+    async with transaction(ctx.db) as session:
+        return [row[0] for row in await session.execute(DUE_SQL, params)]
+
+
+async def prune(ctx: DeliveryContext, *, batch: int = 1000, max_batches: int = 50) -> int:
+    """Delete attempts, succeeded deliveries and unreferenced events older than the retention,
+    in bounded batches (each its own short transaction); returns how many rows went."""
+    retention = ctx.settings.webhook_retention_days * 86400
+    removed = 0
+    for statement in (PRUNE_ATTEMPTS_SQL, PRUNE_DELIVERIES_SQL, PRUNE_EVENTS_SQL):
+        for _ in range(max_batches):
+            async with transaction(ctx.db) as session:
+                result = await session.execute(statement, {"retention": retention, "batch": batch})
+            count = int(getattr(result, "rowcount", 0) or 0)
+            removed += count
+            if count < batch:
+                break
+    return removed
+
+
+async def update_backlog(ctx: DeliveryContext) -> tuple[int, int]:
+    async with transaction(ctx.db) as session:
+        pending, dead = (await session.execute(BACKLOG_SQL)).one()
+    metrics.BACKLOG.labels("pending").set(pending)
+    metrics.BACKLOG.labels("dead").set(dead)
+    return int(pending), int(dead)
+
+
+async def advance_recover_jobs(ctx: DeliveryContext, *, jobs: int = 10) -> int:
+    """One batch of each running recover job (each job in its own transaction)."""
+    from sqlalchemy import select
+
+    from notify_svc.webhooks.deliveries import advance_recover_job
+    from notify_svc.webhooks.models import RecoverJob
+
+    requeued = 0
+    for _ in range(jobs):
+        async with transaction(ctx.db) as session:
+            job = (
+                await session.execute(
+                    select(RecoverJob)
+                    .where(RecoverJob.status == "running")
+                    .order_by(RecoverJob.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalar_one_or_none()
+            if job is None:
+                break
+            requeued += await advance_recover_job(session, job)
+    return requeued

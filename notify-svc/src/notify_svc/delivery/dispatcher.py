@@ -1,0 +1,72 @@
+"""The events process's dispatcher: new deliveries reach Celery right after their commit.
+
+The consumer's transaction sends `NOTIFY notify_webhook_deliveries`, which PostgreSQL delivers
+only when it commits; the dispatcher LISTENs, reads the due rows (`dispatch.due_ids`) and
+enqueues them. It also polls every `webhook_dispatch_poll_seconds` (retries that came due, a
+lost NOTIFY). Beat's re-drive does the same more slowly, so neither is needed for correctness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from notify_svc.delivery import dispatch
+from notify_svc.delivery.context import DeliveryContext
+from notify_svc.events.handlers import WAKE_CHANNEL
+from notify_svc.settings import Settings
+
+log = logging.getLogger("notify_svc.dispatcher")
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        from notify_svc.celery_app import enqueue
+
+        ctx = DeliveryContext.create(self.settings, pool_size=2)
+        listener: asyncpg.Connection | None = None
+        try:
+            while not self._stopping:
+                if listener is None or listener.is_closed():
+                    listener = await self._listen()
+                try:
+                    await dispatch.advance_recover_jobs(ctx)
+                    while not self._stopping:
+                        ids = await dispatch.due_ids(ctx)
+                        if ids:
+                            await asyncio.to_thread(enqueue, ids)
+                        if len(ids) < 500:
+                            break
+                except Exception:
+                    log.warning("dispatching due deliveries failed; retrying", exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._wake.wait(), self.settings.webhook_dispatch_poll_seconds
+                    )
+                self._wake.clear()
+        finally:
+            if listener is not None and not listener.is_closed():
+                await listener.close()
+            await ctx.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        dsn = self.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        try:
+            conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=10)
+            await conn.add_listener(WAKE_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError):
+            log.warning("cannot LISTEN for new deliveries; polling only", exc_info=True)
+            return None

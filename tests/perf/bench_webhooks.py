@@ -1,0 +1,184 @@
+"""Webhook delivery benchmark: deliveries/s, event-committed to delivered latency, a hanging
+endpoint's effect on the others, and the Celery worker's memory.
+
+    uv run python tests/perf/bench_webhooks.py [--backlog 3000] [--rate 300] [--seconds 10]
+
+Starts its own PostgreSQL and Redis (benchkit), notify-svc's Celery worker (default settings:
+32 threads) and its events process (the dispatcher), and local receivers answering 200. Events
+are written as the consumer writes them (`fan_out` in a committed transaction). Prints:
+- throughput: deliveries/s draining a backlog of `--backlog` events;
+- latency: from each event's commit to its arrival at the receiver, p50/p99, at `--rate`
+  events/s; then the same with a second endpoint that hangs until the attempt timeout (2 s
+  here) subscribed to every event: both sides of that ratio come from this run;
+- the worker's resident memory after the run.
+Goals: >= 500 deliveries/s; p50 < 100 ms and p99 < 250 ms at 300 events/s; the hanging
+endpoint costs the healthy one < 10 % at p99. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchkit import Platform, percentile, platform
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import notify_svc
+from contracts.envelope import CloudEvent
+from contracts.webhooks import WebhookTestV1
+from notify_svc.events.handlers import fan_out
+from notify_svc.receiver import Answer, Received, Receiver
+from notify_svc.settings import Settings
+from notify_svc.webhooks import service
+from servicekit.db import make_engine
+
+ORG = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
+
+
+def event() -> CloudEvent[Any]:
+    now_dt = datetime.now(UTC)
+    data = WebhookTestV1(endpoint_id=uuid.uuid4(), org_id=ORG, sent_at=now_dt)
+    return CloudEvent[WebhookTestV1](
+        id=str(uuid.uuid4()), source="bench", type="webhook.test", time=now_dt,
+        subject=str(uuid.uuid4()), data=data,
+    )  # fmt: skip
+
+
+def start(p: Platform, args: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(p.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+    proc = subprocess.Popen([sys.executable, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Bench:
+    def __init__(self, p: Platform, settings: Settings) -> None:
+        self.engine = make_engine(p.url, schema="notify", application_name="bench", pool_size=8)
+        self.settings = settings
+        self.committed: dict[str, float] = {}
+
+    async def subscribe(self, url: str) -> None:
+        async with AsyncSession(self.engine) as s, s.begin():
+            await service.create_endpoint(
+                s, settings=self.settings, org_id=ORG, url=url, description="bench",
+                event_types=["webhook.test"], rate_limit_per_second=None, ordering="none",
+            )  # fmt: skip
+
+    async def publish(self, count: int) -> None:
+        async with AsyncSession(self.engine) as s, s.begin():
+            events = [event() for _ in range(count)]
+            for e in events:
+                await fan_out(s, e)
+        now = time.time()
+        for e in events:
+            self.committed[e.id] = now
+
+    async def at_rate(self, rate: int, seconds: float) -> None:
+        tick, started = 0.05, time.monotonic()
+        per_tick = max(1, round(rate * tick))
+        while time.monotonic() - started < seconds:
+            t0 = time.monotonic()
+            await self.publish(per_tick)
+            await asyncio.sleep(max(0.0, tick - (time.monotonic() - t0)))
+
+
+def latencies(bench: Bench, got: list[Received], ids: set[str]) -> list[float]:
+    first: dict[str, float] = {}
+    for r in got:
+        if r.webhook_id in ids and r.webhook_id not in first:
+            first[r.webhook_id] = r.at
+    return [(first[i] - bench.committed[i]) * 1000 for i in first]
+
+
+async def wait_all(receiver: Receiver, ids: set[str], timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ids <= {r.webhook_id for r in receiver.requests()}:
+            return time.time()
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"not every delivery arrived within {timeout:.0f}s")
+
+
+async def run(p: Platform, args: argparse.Namespace, good: Receiver, hang: Receiver) -> None:
+    settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])
+    bench = Bench(p, settings)
+    await bench.subscribe(good.url)
+    # Throughput: a backlog drained.
+    before = set(bench.committed)
+    for _ in range(args.backlog // 100):
+        await bench.publish(100)
+    ids = set(bench.committed) - before
+    await wait_all(good, ids, 600)
+    times = sorted(r.at for r in good.requests() if r.webhook_id in ids)
+    rate = len(times) / max(1e-6, times[-1] - times[0])
+    print(f"throughput: {len(ids)} deliveries drained at {rate:.0f} deliveries/s")
+    # Latency at a fixed rate, without then with a hanging endpoint.
+    for label in ("one healthy endpoint", "plus one hanging endpoint"):
+        if label.startswith("plus"):
+            await bench.subscribe(hang.url)
+        before = set(bench.committed)
+        await bench.at_rate(args.rate, args.seconds)
+        ids = set(bench.committed) - before
+        await wait_all(good, ids, 600)
+        lat = latencies(bench, good.requests(), ids)
+        print(
+            f"latency at {args.rate} events/s, {label}: {len(lat)} deliveries, "
+            f"p50 {percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms"
+        )
+    await bench.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backlog", type=int, default=3000)
+    parser.add_argument("--rate", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    def hanging(_r: Received) -> Answer:
+        time.sleep(3.0)
+        return 200, {}, b"late"
+
+    with (
+        platform(notify_svc, name="webhooks", redis_appendonly=True) as p,
+        Receiver() as good,
+        Receiver(hanging) as hang,
+    ):
+        env = p.service_env(
+            WEBHOOK_ALLOWED_NETWORKS='["127.0.0.0/8"]', WEBHOOK_TIMEOUT_SECONDS="2",
+            LOG_LEVEL="WARNING",
+        )  # fmt: skip
+        worker = start(
+            p, ["-m", "celery", "-A", "notify_svc.celery_app", "worker", "--loglevel",
+                "WARNING", "--without-gossip", "--without-mingle"], "celery", env,
+        )  # fmt: skip
+        events = start(p, ["-m", "notify_svc.worker"], "events", env)
+        try:
+            time.sleep(3.0)
+            asyncio.run(run(p, args, good, hang))
+            print(f"celery worker resident memory after the run: {rss_mib(worker.pid):.0f} MiB")
+        finally:
+            for proc in (events, worker):
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+if __name__ == "__main__":
+    main()
