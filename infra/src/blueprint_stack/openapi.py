@@ -99,8 +99,13 @@ def merge(docs: dict[str, dict[str, Any]], *, version: str = "0.1.0") -> dict[st
             "schemas": {k: v for k, v in sorted(merged_schemas.items()) if k in used},
             "securitySchemes": security_schemes,
         },
-        "tags": list(tags.values()),
+        "tags": [tag for name, tag in tags.items() if name in _used_tags(paths)],
     }
+
+
+def _used_tags(paths: dict[str, Any]) -> set[str]:
+    """Tags of public operations; a service's internal tag has no place in the public page."""
+    return {tag for item in paths.values() for op in item.values() for tag in op.get("tags", [])}
 
 
 def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
