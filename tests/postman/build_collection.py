@@ -268,7 +268,7 @@ def templates() -> list[dict[str, Any]]:
             "POST",
             f"/api/v1/templates/{tid}/versions",
             status=201,
-            body={**GRAPH, "changelog": "second"},
+            body={"clone_from": 1, "changelog": "second, cloned from 1"},
             tests=[check("version 2", "body.version === 2")],
         ),
         request(
@@ -487,7 +487,7 @@ def tasks() -> list[dict[str, Any]]:
             tests=[
                 check(
                     "assign, start, complete",
-                    "body.items.map(e => e.action).join() === 'assign,start,complete'",
+                    "body.items.map(e => e.action).join() === 'create,assign,start,complete'",
                 )
             ],
         ),
@@ -576,7 +576,7 @@ def quality_control() -> list[dict[str, Any]]:
             "POST",
             "claim",
             "{}",
-            extra=[check("claimed", "body.status === 'in_progress'")],
+            extra=[check("claimed", "body.status === 'claimed'")],
         ),
         inspection_command(
             "recordInspectionResults: PAINT-1 fails",
