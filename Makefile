@@ -12,7 +12,8 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 ROLES ?= planner,operator
 PYTEST_ARGS ?=
 
-.PHONY: help setup run token test lint typecheck pytest bench up down fmt chaos fresh-debian-check
+.PHONY: help setup run token test lint typecheck pytest bench up down fmt chaos fresh-debian-check \
+	newman perf-report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -44,6 +45,15 @@ pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing 
 bench:  ## benchmarks: print throughput and latency figures (tests/perf)
 	@bash infra/scripts/setup.sh --bench
 	@for b in tests/perf/bench_*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
+
+ITER ?= 1
+DELAY ?= 60
+newman:  ## the Postman collection against `make run`'s gateway: make newman ITER=50 [DELAY=60 ms between requests]
+	@$(UV) run --frozen python tests/postman/run_newman.py --iterations $(ITER) --delay-request $(DELAY)
+
+TOP ?= 10
+perf-report:  ## pg_stat_statements of `make run`: top statements per service by time and by calls [RESET=1]
+	@$(UV) run --frozen python -m blueprint_stack.perf_report --top $(TOP) $(if $(RESET),--reset)
 
 FUZZ_EXAMPLES ?= 40
 chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), long fuzzing (FUZZ_EXAMPLES=40 per role and operation), webhooks with 1,000 events under worker kills

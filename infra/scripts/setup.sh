@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the platform and its tests need on this machine, when it is missing:
 # - from apt: Python 3 (and python3-venv when uv has to be installed), PostgreSQL, Redis,
-#   nginx, npm (Node.js) for the API docs assets, and docker-compose when no Compose is present
-#   (the tests validate docker-compose.yml with it);
+#   nginx, npm (Node.js) for the API docs assets and the API linters, chromium (the browser the
+#   docs tests drive through Playwright; never a browser download), and docker-compose when no
+#   Compose is present (the tests validate docker-compose.yml with it);
 # - uv from PyPI when it is not on PATH: into its own virtualenv under var/tools (never into the
 #   system Python, which Debian marks as externally managed); the Makefile puts var/tools/bin
 #   on PATH when uv is not found elsewhere;
@@ -24,6 +25,12 @@ fi
 
 docs=gateway/docs
 docs_stale=0
+# The API tools (Spectral, Newman), pinned in the root package.json.
+tools_stale=0
+if [ ! -x node_modules/.bin/spectral ] || [ ! -x node_modules/.bin/newman ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  tools_stale=1
+fi
 if [ ! -f "$docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ] \
    || [ "$docs/package-lock.json" -nt "$docs/node_modules/.package-lock.json" ]; then
   docs_stale=1
@@ -48,9 +55,10 @@ if ! command -v docker-compose >/dev/null 2>&1 \
   need_apt+=(docker-compose)
 fi
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
-if [ "$docs_stale" = 1 ] && ! command -v npm >/dev/null 2>&1; then
+if { [ "$docs_stale" = 1 ] || [ "$tools_stale" = 1 ]; } && ! command -v npm >/dev/null 2>&1; then
   need_apt+=(npm)
 fi
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # `setup.sh --bench`: also the HTTP load generator the benchmarks use.
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
@@ -94,4 +102,13 @@ if [ "$docs_stale" = 1 ]; then
     exit 1
   fi
   npm ci --prefix "$docs" --no-audit --no-fund --loglevel=error
+fi
+
+# Spectral and Newman for `make test` (the API lint and the Postman collection).
+if [ "$tools_stale" = 1 ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing: install it (sudo apt-get install -y npm) for the API tools" >&2
+    exit 1
+  fi
+  npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,6 +1,6 @@
-"""The gateway's API docs: one OpenAPI document merged from the four services, and Swagger UI
-from local assets (gateway/docs, its assets installed by `npm ci`), written to one directory
-that nginx serves at /openapi.json and /docs/.
+"""The gateway's API docs: one OpenAPI document merged from the four services, Swagger UI and
+ReDoc from local assets (gateway/docs, its assets installed by `npm ci`), written to one
+directory that nginx serves at /openapi.json, /docs/ and /redoc.
 
     python -m blueprint_stack docs --out <dir>
 """
@@ -17,6 +17,7 @@ from blueprint_stack.config import REPO_ROOT, SERVICES
 
 DOCS_SRC = REPO_ROOT / "gateway" / "docs"
 SWAGGER_ASSETS = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
+REDOC_ASSET = Path("redoc") / "bundles" / "redoc.standalone.js"
 PUBLIC_PREFIX = "/api/"
 
 
@@ -99,8 +100,13 @@ def merge(docs: dict[str, dict[str, Any]], *, version: str = "0.1.0") -> dict[st
             "schemas": {k: v for k, v in sorted(merged_schemas.items()) if k in used},
             "securitySchemes": security_schemes,
         },
-        "tags": list(tags.values()),
+        "tags": [tag for name, tag in tags.items() if name in _used_tags(paths)],
     }
+
+
+def _used_tags(paths: dict[str, Any]) -> set[str]:
+    """Tags of public operations; a service's internal tag has no place in the public page."""
+    return {tag for item in paths.values() for op in item.values() for tag in op.get("tags", [])}
 
 
 def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
@@ -126,22 +132,26 @@ def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
 def swagger_dist(src: Path = DOCS_SRC) -> Path:
     dist = src / "node_modules" / "swagger-ui-dist"
     missing = [a for a in SWAGGER_ASSETS if not (dist / a).exists()]
+    if not (src / "node_modules" / REDOC_ASSET).exists():
+        missing.append(REDOC_ASSET.name)
     if missing:
         raise DocsError(
-            f"Swagger UI assets are missing ({', '.join(missing)}); install them with "
+            f"Swagger UI or ReDoc assets are missing ({', '.join(missing)}); install them with "
             f"`npm ci --prefix {src}` (make setup does)"
         )
     return dist
 
 
 def write_site(out: Path, document: dict[str, Any], src: Path = DOCS_SRC) -> Path:
-    """Write index.html, init.js, the Swagger UI assets and openapi.json into `out`."""
+    """Write index.html, init.js, redoc.html, the Swagger UI and ReDoc assets and openapi.json
+    into `out`."""
     dist = swagger_dist(src)
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("index.html", "init.js"):
+    for name in ("index.html", "init.js", "redoc.html"):
         shutil.copyfile(src / name, out / name)
     for asset in SWAGGER_ASSETS:
         shutil.copyfile(dist / asset, out / asset)
+    shutil.copyfile(src / "node_modules" / REDOC_ASSET, out / REDOC_ASSET.name)
     (out / "openapi.json").write_text(json.dumps(document, indent=1, sort_keys=False))
     return out
 

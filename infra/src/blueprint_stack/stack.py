@@ -435,7 +435,7 @@ class Stack:
         lines = [
             "Blueprint is running.",
             f"  gateway       {gw}   (health: {gw}/health, {gw}/health/<template|task|qc|notify>)",
-            f"  API docs      {gw}/docs/   (OpenAPI: {gw}/openapi.json)",
+            f"  API docs      {gw}/docs/ and {gw}/redoc   (OpenAPI: {gw}/openapi.json)",
         ]
         for svc in SERVICES:
             url = cfg.service_url(svc.name)

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from servicekit.app import build_app
 from servicekit.db import Database
+from task_svc.api_docs import API_DOCS, TAGS
 from task_svc.deliverables.router import router as deliverables_router
 from task_svc.deliverables.signoff_router import router as signoff_router
 from task_svc.events.handlers import handlers as event_handlers
@@ -47,6 +48,8 @@ def create_app(
         database=database,
         event_handlers=event_handlers,
         on_shutdown=[close_templates_client],
+        openapi_tags=TAGS,
+        api_docs=API_DOCS,
     )
     app.state.template_transport = template_transport
     app.state.templates_client = TemplatesClient(

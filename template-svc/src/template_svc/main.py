@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from servicekit.app import build_app
 from servicekit.db import Database
+from template_svc.api_docs import API_DOCS, TAGS
 from template_svc.internal.router import router as internal_router
 from template_svc.settings import Settings
 from template_svc.templates.router import router as templates_router
@@ -22,13 +23,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         ),
         routers=[templates_router, versions_router, internal_router],
         database=database,
-        openapi_tags=[
-            {"name": "templates", "description": "Processes described once, by planners."},
-            {
-                "name": "template versions",
-                "description": "Numbered graphs of a template: drafts, published (frozen), "
-                "deprecated.",
-            },
-            {"name": "internal", "description": "For other services only (service token)."},
-        ],
+        openapi_tags=TAGS,
+        api_docs=API_DOCS,
     )

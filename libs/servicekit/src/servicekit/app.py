@@ -21,6 +21,7 @@ from servicekit.jsonutil import FastJSONResponse
 from servicekit.limits import RequestLimitsMiddleware
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.openapi_docs import ServiceDocs, camel_operation_id
 from servicekit.settings import BaseServiceSettings
 from servicekit.tracing import setup_tracing
 
@@ -55,6 +56,7 @@ def build_app(
     on_shutdown: Sequence[Hook] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
     event_handlers: EventHandlers | None = None,
+    api_docs: ServiceDocs | None = None,
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions.
 
@@ -65,6 +67,8 @@ def build_app(
     this process when `settings.events_in_process` is on and the app owns its database
     (a test app bound to one connection never runs them); `python -m <svc>.worker` runs them
     otherwise.
+
+    `api_docs`: the service's documentation tables (operationIds, examples, problem codes).
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
 
@@ -83,8 +87,10 @@ def build_app(
         # add a second server span per request, and asks the OpenTelemetry providers whether it
         # is on for every request even when it is not.
         telemetry=NO_NATIVE_TELEMETRY,
+        generate_unique_id_function=camel_operation_id,
     )
     app.state.settings = settings
+    app.state.api_docs = api_docs or ServiceDocs()
     app.state.event_handlers = event_handlers or EventHandlers()
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.service_tokens = ServiceTokenProvider(settings)

@@ -13,7 +13,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from servicekit.errors import PROBLEM_JSON
+from servicekit.openapi_docs import (
+    COMMON_PROBLEMS,
+    OperationDoc,
+    ServiceDocs,
+    apply_errors,
+    apply_operation,
+    fill_examples,
+)
 
 PROBLEM_REF = "#/components/schemas/Problem"
 
@@ -55,10 +62,17 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
     },
 }
 
-_STANDARD_ERRORS = {
-    "401": "No valid bearer token (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED)",
-    "403": "The token lacks a role this needs (ROLE_REQUIRED)",
-    "422": "The request is not valid (VALIDATION_FAILED lists every offending field)",
+# status -> (description, the codes every public operation may answer with it).
+_STANDARD_ERRORS: dict[str, tuple[str, list[str]]] = {
+    "401": (
+        "No valid bearer token (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED)",
+        ["TOKEN_MISSING", "TOKEN_INVALID", "TOKEN_EXPIRED"],
+    ),
+    "403": ("The token lacks a role this needs (ROLE_REQUIRED)", ["ROLE_REQUIRED"]),
+    "422": (
+        "The request is not valid (VALIDATION_FAILED lists every offending field)",
+        ["VALIDATION_FAILED"],
+    ),
 }
 
 
@@ -79,51 +93,75 @@ def _body_properties(doc: dict[str, Any], op: dict[str, Any]) -> set[str]:
     return names
 
 
-def inferred_errors(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[str, str]:
+def inferred_errors(
+    doc: dict[str, Any], path: str, op: dict[str, Any]
+) -> dict[str, tuple[str, list[str]]]:
     """The refusals an operation can answer because of its shape, whatever its rules: what
-    the platform's shared code does with ids, bodies, cursors and preconditions."""
+    the platform's shared code does with ids, bodies, cursors and preconditions. Each status
+    comes with its description and the problem codes behind it."""
     params = {(p.get("in"), str(p.get("name", "")).lower()) for p in op.get("parameters", [])}
     has_body = "requestBody" in op
-    out: dict[str, str] = {}
-    bad_request = []
+    if_match = ("header", "if-match") in params
+    idempotency_key = ("header", "idempotency-key") in params
+    out: dict[str, tuple[str, list[str]]] = {}
+    bad_request: list[tuple[str, str]] = []
     if has_body:
-        bad_request.append("BODY_NOT_JSON: the body is not JSON")
-        out["413"] = "The body is larger than the service accepts (PAYLOAD_TOO_LARGE)"
+        bad_request.append(("BODY_NOT_JSON", "the body is not JSON"))
+        out["413"] = (
+            "The body is larger than the service accepts (PAYLOAD_TOO_LARGE)",
+            ["PAYLOAD_TOO_LARGE"],
+        )
         media = sorted(op["requestBody"].get("content", {}))
         if media != ["application/json"]:
-            out["415"] = f"The body's Content-Type is none of {', '.join(media)}"
+            out["415"] = (
+                f"The body's Content-Type is none of {', '.join(media)}",
+                ["UNSUPPORTED_MEDIA_TYPE"],
+            )
     if ("query", "cursor") in params:
-        bad_request.append("CURSOR_INVALID: a cursor not given by this list")
-    if ("header", "if-match") in params:
-        bad_request.append('IF_MATCH_INVALID: If-Match is not a quoted row version like "3"')
-    if ("header", "idempotency-key") in params:
+        bad_request.append(("CURSOR_INVALID", "a cursor not given by this list"))
+    if if_match:
+        bad_request.append(("IF_MATCH_INVALID", 'If-Match is not a quoted row version like "3"'))
+    if idempotency_key:
+        bad_request.append(("IDEMPOTENCY_KEY_INVALID", "the key is empty or too long"))
         bad_request.append(
-            "IDEMPOTENCY_KEY_INVALID: the key is empty or too long; IDEMPOTENCY_KEY_MISMATCH: "
-            "it disagrees with the body's client_event_id"
+            ("IDEMPOTENCY_KEY_MISMATCH", "it disagrees with the body's client_event_id")
         )
     if bad_request:
-        out["400"] = "Malformed request (" + "; ".join(bad_request) + ")"
+        text = "; ".join(f"{code}: {why}" for code, why in bad_request)
+        out["400"] = (f"Malformed request ({text})", [code for code, _ in bad_request])
     if any(where == "path" for where, _ in params):
         out["404"] = (
             "No such resource in your organisation (NOT_FOUND or the resource's own code); "
-            "another organisation's ids answer exactly the same"
+            "another organisation's ids answer exactly the same",
+            ["NOT_FOUND"],
         )
     if has_body or params:
         out["422"] = _STANDARD_ERRORS["422"]
-    if ("header", "if-match") in params or "expected_row_version" in _body_properties(doc, op):
-        out["409"] = "The row changed since it was read (VERSION_CONFLICT) or its state forbids it"
-        out["428"] = "The change needs the row version last read (ROW_VERSION_REQUIRED)"
-    if ("header", "if-match") in params:
+    if if_match or "expected_row_version" in _body_properties(doc, op):
+        out["409"] = (
+            "The row changed since it was read (VERSION_CONFLICT) or its state forbids it",
+            ["VERSION_CONFLICT"],
+        )
+        out["428"] = (
+            "The change needs the row version last read (ROW_VERSION_REQUIRED)",
+            ["ROW_VERSION_REQUIRED"],
+        )
+    if if_match:
         out["412"] = (
             "If-Match names a row version that is not the current one, or a weak tag "
-            "(VERSION_CONFLICT, with current_row_version and current_status)"
+            "(VERSION_CONFLICT, with current_row_version and current_status)",
+            ["VERSION_CONFLICT"],
         )
-    if ("header", "idempotency-key") in params:
-        out.setdefault(
-            "409", "The Idempotency-Key was used for another request (IDEMPOTENCY_KEY_REUSED)"
+    if idempotency_key:
+        text, codes = out.get(
+            "409", ("The Idempotency-Key was used for another request (IDEMPOTENCY_KEY_REUSED)", [])
         )
+        out["409"] = (text, [*codes, "IDEMPOTENCY_KEY_REUSED"])
     if path.startswith("/api/"):
-        out["429"] = "Too many writes: the gateway's rate limit (RATE_LIMITED), retry later"
+        out["429"] = (
+            "Too many writes: the gateway's rate limit (RATE_LIMITED), retry later",
+            ["RATE_LIMITED"],
+        )
     return out
 
 
@@ -157,7 +195,8 @@ def route_roles(app: FastAPI) -> dict[tuple[str, str], list[str]]:
 
 
 def problem_openapi(app: FastAPI) -> dict[str, Any]:
-    """The app's OpenAPI document with problem+json errors and bearer auth."""
+    """The app's OpenAPI document with problem+json errors and bearer auth, and the service's
+    documentation tables (`app.state.api_docs`) applied."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(
@@ -176,35 +215,51 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (RS256)"}
     }
     roles = route_roles(app)
+    docs: ServiceDocs = getattr(app.state, "api_docs", None) or ServiceDocs()
+    catalogue = {**COMMON_PROBLEMS, **docs.problems}
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             if (method.upper(), path) in roles:
                 op["x-roles"] = roles[(method.upper(), path)]
-            responses = op.setdefault("responses", {})
-            public = path.startswith("/api/")
-            if public or path.startswith("/internal/"):
-                op["security"] = [{"bearer": []}]
-                errors = {k: v for k, v in _STANDARD_ERRORS.items() if k != "422"}
-                errors.update(inferred_errors(doc, path, op))
-                for status, text in errors.items():
-                    declared = responses.get(status, {})
-                    content = _problem_content()
-                    example = declared.get("content", {}).get(PROBLEM_JSON, {}).get("example")
-                    if example is not None:
-                        content[PROBLEM_JSON]["example"] = example
-                    responses[status] = {
-                        "description": _description(declared, text),
-                        "content": content,
-                    }
-            for status, resp in responses.items():
-                if status[:1] in {"4", "5"} and "content" not in resp:
-                    resp["content"] = _problem_content()
-                if status == "422":
-                    resp["content"] = _problem_content()
+            _document_operation(doc, path, op, docs.operations.get((method.upper(), path)))
+            if path.startswith("/api/"):
+                inferred = {k: codes for k, (_, codes) in _errors_of(doc, path, op).items()}
+                declared = docs.operations.get((method.upper(), path))
+                apply_errors(op, inferred, declared.errors if declared else {}, catalogue)
+                fill_examples(op, schemas)
     app.openapi_schema = doc
     return doc
+
+
+def _errors_of(doc: dict[str, Any], path: str, op: dict[str, Any]) -> dict[str, Any]:
+    errors = {k: v for k, v in _STANDARD_ERRORS.items() if k != "422"}
+    errors.update(inferred_errors(doc, path, op))
+    return errors
+
+
+def _document_operation(
+    doc: dict[str, Any], path: str, op: dict[str, Any], table: OperationDoc | None
+) -> None:
+    """Problem+json on every error response, bearer auth on public and internal routes, and
+    the operation's entry of the documentation table."""
+    if table is not None:
+        apply_operation(op, table)
+    responses = op.setdefault("responses", {})
+    if path.startswith(("/api/", "/internal/")):
+        op["security"] = [{"bearer": []}]
+        for status, (text, _) in _errors_of(doc, path, op).items():
+            declared = responses.get(status, {})
+            responses[status] = {
+                "description": _description(declared, text),
+                "content": _problem_content(),
+            }
+    for status, resp in responses.items():
+        if status[:1] in {"4", "5"} and "content" not in resp:
+            resp["content"] = _problem_content()
+        if status == "422":
+            resp["content"] = _problem_content()
 
 
 def install(app: FastAPI) -> None:
