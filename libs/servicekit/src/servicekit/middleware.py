@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import request_id_var, traceparent_var
 from servicekit.errors import internal_error_response
-from servicekit.metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
+from servicekit.metrics import (
+    HTTP_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUESTS,
+    HTTP_SERVER_DURATION,
+    method_label,
+)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("servicekit.access")
@@ -82,17 +88,19 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route_obj: Any = scope.get("route")
             route = getattr(route_obj, "path", None) or "<unmatched>"
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            method = method_label(scope["method"])
+            status_label = str(status)
+            HTTP_REQUESTS.labels(self.service, method, route, status_label).inc()
             HTTP_DURATION.labels(self.service, method, route).observe(elapsed)
+            HTTP_SERVER_DURATION.labels(self.service, method, route, status_label).observe(elapsed)
             if route not in _QUIET_ROUTES:
                 access_log.info(
                     "%s %s %s",
-                    method,
+                    scope["method"],
                     scope["path"],
                     status,
                     extra={
-                        "http_method": method,
+                        "http_method": scope["method"],
                         "path": scope["path"],
                         "route": route,
                         "status": status,

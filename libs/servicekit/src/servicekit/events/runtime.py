@@ -11,7 +11,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from servicekit.db import Database, make_engine
+from servicekit.events import metrics as event_metrics
 from servicekit.events.consumer import Consumer
+from servicekit.events.entries import OUTCOMES
 from servicekit.events.handlers import EventHandlers
 from servicekit.events.names import stream_for
 from servicekit.events.relay import Relay
@@ -46,6 +48,7 @@ class EventsRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        event_metrics.start_at_zero(s.service_name, self.handlers.types(), OUTCOMES)
         self.relay = Relay(
             engine=self.database.engine,
             schema=s.db_schema,
