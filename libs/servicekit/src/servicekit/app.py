@@ -58,6 +58,7 @@ def build_app(
     otherwise.
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    metrics.set_service(settings.service_name)
 
     lifespan = _lifespan(settings, database, on_startup, on_shutdown, event_handlers)
     app = FastAPI(

@@ -49,6 +49,23 @@ HTTP_IN_FLIGHT = Gauge(
     multiprocess_mode="livesum",
 )
 
+PROBLEMS = Counter(
+    "http_problems_total",
+    "Requests refused or failed with a problem+json answer, by its stable code and status",
+    ["service", "code", "status"],
+)
+# The service this process serves (set by build_app): problem answers are counted under it.
+_service = {"name": "unknown"}
+
+
+def set_service(name: str) -> None:
+    _service["name"] = name
+
+
+def count_problem(code: str, status: int) -> None:
+    PROBLEMS.labels(_service["name"], code, str(status)).inc()
+
+
 KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 )

@@ -346,3 +346,21 @@ async def test_made_up_methods_count_as_other_and_the_otel_histogram_has_its_lab
         "http_response_status_code": "500",
     } in otel
     assert any(lbl["http_request_method"] == "_OTHER" for lbl in otel)
+
+
+async def _problems(kit: httpx.AsyncClient, code: str, status: str) -> float:
+    labels = {"service": "kit-test", "code": code, "status": status}
+    for family in text_string_to_metric_families((await kit.get("/metrics")).text):
+        for sample in family.samples:
+            if sample.name == "http_problems_total" and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+async def test_problem_answers_are_counted_by_code(
+    kit: httpx.AsyncClient, jwt_keys: JwtKeys
+) -> None:
+    before = await _problems(kit, "VALIDATION_FAILED", "422")
+    r = await kit.post("/api/v1/things", json={"name": 3}, headers=jwt_keys.headers(["planner"]))
+    assert r.status_code == 422
+    assert await _problems(kit, "VALIDATION_FAILED", "422") == before + 1
