@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from qc_svc.events.handlers import handlers as event_handlers
+from qc_svc.inspections.gauges import sample_inspections
 from qc_svc.inspections.router import router as inspections_router
 from qc_svc.reports.router import router as reports_router
 from qc_svc.settings import Settings
@@ -21,6 +22,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         routers=[inspections_router, reports_router],
         database=database,
         event_handlers=event_handlers,
+        metric_samplers=[sample_inspections],
         openapi_tags=[
             {"name": "inspections", "description": "QC rounds of tasks: claim, results, decide"},
             {"name": "qc reports", "description": "first-pass yield, rework, defect Pareto"},

@@ -20,6 +20,7 @@ from servicekit.jsonutil import FastJSONResponse
 from servicekit.limits import RequestLimitsMiddleware
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
+from servicekit.sampling import MetricSampler
 from servicekit.settings import BaseServiceSettings
 from servicekit.tracing import setup_tracing
 
@@ -46,6 +47,7 @@ def build_app(
     on_shutdown: Sequence[Hook] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
     event_handlers: EventHandlers | None = None,
+    metric_samplers: Sequence[MetricSampler] = (),
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions.
 
@@ -56,6 +58,9 @@ def build_app(
     this process when `settings.events_in_process` is on and the app owns its database
     (a test app bound to one connection never runs them); `python -m <svc>.worker` runs them
     otherwise.
+
+    `metric_samplers` read gauges from the database; they run where the events run (one
+    process per service, see servicekit.sampling).
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
     metrics.set_service(settings.service_name)
@@ -73,6 +78,7 @@ def build_app(
     )
     app.state.settings = settings
     app.state.event_handlers = event_handlers or EventHandlers()
+    app.state.metric_samplers = tuple(metric_samplers)
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.service_tokens = ServiceTokenProvider(settings)
     install_error_handlers(app)
@@ -124,7 +130,9 @@ def _lifespan(
             tune_gc()
         events: EventsRuntime | None = None
         if settings.events_in_process and owns_db:
-            events = EventsRuntime(settings, app.state.db, event_handlers)
+            events = EventsRuntime(
+                settings, app.state.db, event_handlers, app.state.metric_samplers
+            )
             await events.start()
         app.state.events = events
         try:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,6 +18,7 @@ from servicekit.events.entries import OUTCOMES
 from servicekit.events.handlers import EventHandlers
 from servicekit.events.names import stream_for
 from servicekit.events.relay import Relay
+from servicekit.sampling import MetricSampler, run_samplers
 from servicekit.settings import BaseServiceSettings
 
 log = logging.getLogger("servicekit.events")
@@ -30,10 +32,13 @@ class EventsRuntime:
         settings: BaseServiceSettings,
         database: Database,
         handlers: EventHandlers | None = None,
+        samplers: Sequence[MetricSampler] = (),
     ) -> None:
         self.settings = settings
         self.database = database
         self.handlers = handlers or EventHandlers()
+        self.samplers = tuple(samplers)
+        self._stop_sampling = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._clients: list[aioredis.Redis] = []
         self.relay: Relay | None = None
@@ -75,6 +80,14 @@ class EventsRuntime:
                 max_attempts=s.consumer_max_attempts,
             )
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
+        if self.samplers:
+            sampling = run_samplers(
+                self.database.engine,
+                self.samplers,
+                s.metrics_sample_interval_seconds,
+                self._stop_sampling,
+            )
+            self._tasks.append(asyncio.create_task(sampling, name="metric-samplers"))
         log.info(
             "events started",
             extra={"consumes": self.handlers.types(), "streams": self.handlers.streams()},
@@ -84,6 +97,7 @@ class EventsRuntime:
         for part in (self.relay, self.consumer):
             if part is not None:
                 part.stop()
+        self._stop_sampling.set()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -103,6 +117,7 @@ async def serve_worker(app: Any) -> None:
 
     settings: BaseServiceSettings = app.state.settings
     handlers: EventHandlers | None = getattr(app.state, "event_handlers", None)
+    samplers: Sequence[MetricSampler] = getattr(app.state, "metric_samplers", ())
     engine = make_engine(
         settings.database_url,
         schema=settings.db_schema,
@@ -116,7 +131,7 @@ async def serve_worker(app: Any) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port)
-    runtime = EventsRuntime(settings, database, handlers)
+    runtime = EventsRuntime(settings, database, handlers, samplers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
