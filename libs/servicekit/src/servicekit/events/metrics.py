@@ -49,6 +49,13 @@ CONSUMER_LAG = Gauge(
     ["service", "stream"],
     multiprocess_mode="livemax",
 )
+STREAM_GROUP_LAG = Gauge(
+    "stream_group_lag",
+    "Entries of this service's stream not yet delivered to each consumer group, by group;"
+    " reported by the producing relay",
+    ["service", "group"],
+    multiprocess_mode="livemax",
+)
 CONSUMER_PENDING = Gauge(
     "consumer_pending",
     "Entries delivered to the consumer group and not yet acknowledged",
