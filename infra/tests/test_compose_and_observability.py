@@ -6,7 +6,7 @@
   taken from prometheus_client's registry after importing the services, never from a list;
 - the YAML and JSON configs parse, rules are well formed, every service is scraped, dashboards
   use provisioned datasources, images copy files that exist;
-- `promtool check rules` passes, where promtool is installed.
+- promtool's checks and rule unit tests: test_prometheus_rules.py.
 """
 
 from __future__ import annotations
@@ -357,11 +357,15 @@ def test_alert_rules_are_well_formed() -> None:
                 seen.add(rule["alert"])
                 assert rule["labels"]["severity"] in {"critical", "warning", "info"}
                 assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+                assert rule["annotations"]["runbook_url"].startswith("docs/runbooks.md#")
     assert {
-        "BlueprintServiceDown",
+        "BlueprintTargetDown",
         "BlueprintHigh5xxRate",
         "BlueprintHighP99Latency",
         "BlueprintInFlightSaturation",
+        "BlueprintOutboxBacklogOld",
+        "BlueprintConsumerLagging",
+        "BlueprintDeadLettersGrowing",
     } <= seen
 
 
@@ -395,17 +399,3 @@ def test_dashboards_use_provisioned_datasources() -> None:
         assert used <= uids, f"{path.name} uses datasources that are not provisioned"
         ids = [p["id"] for p in _panels(dashboard["panels"])]
         assert len(ids) == len(set(ids)), f"{path.name}: panel ids repeat"
-
-
-def test_promtool_accepts_the_rules() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (it ships with Prometheus)")
-    result = subprocess.run(
-        [promtool, "check", "rules", *map(str, RULE_FILES)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
