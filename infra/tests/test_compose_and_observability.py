@@ -42,8 +42,9 @@ SERVICES = ("template-svc", "task-svc", "qc-svc", "notify-svc")
 METRIC_MODULES = ("servicekit.metrics", *(f"{s.replace('-', '_')}.main" for s in SERVICES))
 # Imported as well when they exist: processes that are not the HTTP app.
 OPTIONAL_METRIC_MODULES = ("notify_svc.celery_app",)
-# prometheus_client's default process and platform collectors, and Prometheus's own `up`.
-ALLOWED_PREFIXES = ("process_", "python_")
+# prometheus_client's default process and platform collectors, the gateway's exporter
+# (prometheus-nginx-exporter, reading nginx's stub_status), and Prometheus's own `up`.
+ALLOWED_PREFIXES = ("process_", "python_", "nginx_")
 ALLOWED_NAMES = frozenset({"up"})
 
 
