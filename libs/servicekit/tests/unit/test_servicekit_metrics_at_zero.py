@@ -17,6 +17,9 @@ def test_relay_and_consumer_series_start_at_zero() -> None:
     assert _value("outbox_published_total", {"service": "zero-svc"}) == 0
     assert _value("outbox_relay_errors_total", {"service": "zero-svc"}) == 0
     assert _value("dead_letter_depth", {"service": "zero-svc"}) == 0
+    assert _value("outbox_publish_lag_seconds_count", {"service": "zero-svc"}) == 0
+    latency = {"service": "zero-svc", "type": "task.submitted_for_qc"}
+    assert _value("events_commit_to_handled_seconds_count", latency) == 0
     for outcome in ("processed", "dead_lettered", "retried"):
         labels = {"service": "zero-svc", "type": "task.submitted_for_qc", "outcome": outcome}
         assert _value("events_consumed_total", labels) == 0, outcome

@@ -79,9 +79,11 @@ def start_at_zero(service: str, consumed_types: list[str], outcomes: tuple[str, 
     """
     for metric in (OUTBOX_PUBLISHED, RELAY_ERRORS, OUTBOX_PRUNED, OUTBOX_BACKLOG):
         metric.labels(service)
+    OUTBOX_PUBLISH_LAG.labels(service)
     OUTBOX_OLDEST_PENDING_AGE.labels(service)
     if consumed_types:
         DEAD_LETTER_DEPTH.labels(service)
     for event_type in consumed_types:
+        EVENT_HANDLE_LATENCY.labels(service, event_type)
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(service, event_type, outcome)
