@@ -53,19 +53,21 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
     stack: Stack, gateway: httpx.Client
 ) -> None:
     prometheus = _prometheus(stack)
-    started = time.monotonic()
-    _walk(Org(stack, gateway))
-    print(f"\nthe walk took {time.monotonic() - started:.0f}s")
 
     def all_up() -> list[dict[str, Any]] | None:
         targets = httpx.get(f"{prometheus}/api/v1/targets", trust_env=False).json()
         active = targets["data"]["activeTargets"]
         return active if active and all(t["health"] == "up" for t in active) else None
 
-    active = wait_for(all_up, "every scrape target up", timeout=30)
+    # Every target is scraped before the walk, so its counters have a sample from before it.
+    active = wait_for(all_up, "every scrape target up", timeout=60)
     jobs = sorted(t["labels"]["job"] for t in active)
     print(f"\n{len(jobs)} targets up: {', '.join(jobs)}")
     assert {"gateway", "task-svc", "task-svc-events", "qc-svc-events"} <= set(jobs)
+
+    started = time.monotonic()
+    _walk(Org(stack, gateway))
+    print(f"the walk took {time.monotonic() - started:.0f}s")
 
     panels = list(panel_queries())
     rules = list(rule_queries())
@@ -89,6 +91,11 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
         time.sleep(1)
     print(f"checked {len(panels)} panel queries and {len(rules)} alert rules; "
           f"{len(empty)} without data")  # fmt: skip
+    if empty:
+        targets = httpx.get(f"{prometheus}/api/v1/targets", trust_env=False).json()
+        for t in targets["data"]["activeTargets"]:
+            print(f"  {t['labels']['job']}: {t['health']} scrape {t['lastScrapeDuration']:.3f}s "
+                  f"{t['lastError']}")  # fmt: skip
     assert not empty, "no data for:\n  " + "\n  ".join(empty)
 
 
@@ -169,3 +176,35 @@ def test_an_alert_reaches_alertmanager_when_qc_svc_stops_consuming(
         assert alert["status"]["state"] == "active"
     finally:
         stack.start_process("qc-svc-events")
+
+
+def test_without_a_traceparent_the_gateway_links_a_request_and_its_events_by_its_request_id(
+    stack: Stack, gateway: httpx.Client
+) -> None:
+    """Tracing need not be on: the gateway's traceparent (trace id = its request id, not
+    sampled) reaches the service and every event the request causes."""
+    org = Org(stack, gateway)
+    project = org.project([node("paint", qc=True)], [])
+    paint = org.tasks(project)["paint"]
+    org.act(paint["id"], "start")
+    version = org.task(paint["id"])["row_version"]
+    resp = gateway.post(
+        f"/api/v1/tasks/{paint['id']}/transitions",
+        headers=org.operator,
+        json={"action": "complete", "expected_row_version": version,
+              "client_event_id": f"e2e-{uuid.uuid4()}"},
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    request_id = resp.headers["x-request-id"]
+    assert len(request_id) == 32, "no client id: the gateway's own, 32 hex digits"
+
+    def handled_in_qc() -> list[dict[str, Any]] | None:
+        lines = json_log_lines(stack.config.log_dir / "qc-svc-events.log")
+        found = [e for e in lines if e.get("trace_id") == request_id]
+        return found or None
+
+    lines = wait_for(handled_in_qc, "qc-svc's log line of the submitted task", timeout=15)
+    assert any(e["msg"] == "handling task.submitted_for_qc" for e in lines), lines
+    access = [e for e in json_log_lines(stack.config.log_dir / "task-svc.log")
+              if e.get("request_id") == request_id]  # fmt: skip
+    assert access and all(e["trace_id"] == request_id for e in access)

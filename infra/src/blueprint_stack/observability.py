@@ -56,7 +56,9 @@ class ObsConfig:
             prometheus_port=ports[0],
             alertmanager_port=ports[1],
             nginx_exporter_port=ports[2],
-            scrape_interval="1s",
+            # A busy test machine can take over a second to answer a scrape of a service with
+            # several workers (scrape_timeout cannot exceed the interval).
+            scrape_interval="2s",
             evaluation_interval="1s",
             rule_for="3s",
             group_wait="1s",
