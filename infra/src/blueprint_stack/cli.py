@@ -175,7 +175,7 @@ def run(config: StackConfig, obs: ObsConfig | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except PortInUse as exc:
-        print(f"blueprint: {exc}{_port_hint(config, exc.what)}", file=sys.stderr)
+        print(f"blueprint: {exc}{_port_hint(config, exc.what, obs)}", file=sys.stderr)
         return 1
     except StackError as exc:
         print(f"blueprint: {exc}", file=sys.stderr)
@@ -191,11 +191,14 @@ def run(config: StackConfig, obs: ObsConfig | None = None) -> int:
     return code
 
 
-def _port_hint(config: StackConfig, what: str) -> str:
+def _port_hint(config: StackConfig, what: str, obs: ObsConfig | None = None) -> str:
     """Which flag / variable moves the port that was taken."""
     for setting in config.ports():
         if setting.what == what:
             return f" ({setting.flag} or {setting.env})"
+    for _, obs_what, flag in obs.ports() if obs else ():
+        if obs_what == what:
+            return f" ({flag})"
     return ""
 
 

@@ -64,11 +64,12 @@ class ObsConfig:
             group_wait="1s",
         )
 
-    def ports(self) -> list[tuple[int, str]]:
+    def ports(self) -> list[tuple[int, str, str]]:
+        """(port, what it is for, the `run` flag that moves it)."""
         return [
-            (self.prometheus_port, "Prometheus"),
-            (self.alertmanager_port, "Alertmanager"),
-            (self.nginx_exporter_port, "the gateway's metrics exporter"),
+            (self.prometheus_port, "Prometheus", "--prometheus-port"),
+            (self.alertmanager_port, "Alertmanager", "--alertmanager-port"),
+            (self.nginx_exporter_port, "the gateway's metrics exporter", "--gateway-exporter-port"),
         ]
 
     @property

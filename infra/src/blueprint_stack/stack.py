@@ -78,7 +78,7 @@ class Stack:
             stop_leftovers(cfg.run_dir, self.console)
         for setting in cfg.ports():
             ensure_port_free(setting.port, setting.what)
-        for port, what in self.obs.ports() if self.obs else ():
+        for port, what, _ in self.obs.ports() if self.obs else ():
             ensure_port_free(port, what)
         ensure_installed(self.console, allowed=cfg.install_missing)
         for d in (cfg.var_dir, cfg.log_dir, cfg.run_dir):
