@@ -18,17 +18,21 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
-setup:  ## install what is missing (apt packages, uv, the Python workspace)
-	@bash infra/scripts/setup.sh
+OBS ?=
+OBS_FLAG = $(if $(filter 1 true yes,$(OBS)),--obs)
 
-run: setup  ## the whole platform on this machine, gateway at http://localhost:8080
-	@$(UV) run --frozen python -m blueprint_stack run
+setup:  ## install what is missing (apt packages, uv, the Python workspace); OBS=1: Prometheus too
+	@bash infra/scripts/setup.sh $(OBS_FLAG)
+
+run: setup  ## the whole platform on this machine, gateway at http://localhost:8080; OBS=1 adds Prometheus and Alertmanager
+	@$(UV) run --frozen python -m blueprint_stack run $(OBS_FLAG)
 
 token:  ## print a dev JWT: make token ROLES=planner,operator [ORG=<uuid>] [USER_ID=<uuid>]
 	@$(UV) run --frozen python -m blueprint_stack token --roles "$(ROLES)" \
 		$(if $(ORG),--org "$(ORG)") $(if $(USER_ID),--user-id "$(USER_ID)")
 
-test: setup lint typecheck pytest  ## the whole suite: lint, types, tests against real services
+test: OBS = 1
+test: setup lint typecheck pytest  ## the whole suite: lint, types, tests against real services (and Prometheus)
 
 lint:  ## ruff
 	$(UV) run --frozen ruff check .

@@ -3,7 +3,8 @@
 # - from apt: Python 3 (and python3-venv when uv has to be installed), PostgreSQL, Redis,
 #   nginx, npm (Node.js) for the API docs assets and the API linters, chromium (the browser the
 #   docs tests drive through Playwright; never a browser download), and docker-compose when no
-#   Compose is present (the tests validate docker-compose.yml with it);
+#   Compose is present (the tests validate docker-compose.yml with it); with --obs, Prometheus,
+#   Alertmanager and the nginx exporter (make run OBS=1, make test);
 # - uv from PyPI when it is not on PATH: into its own virtualenv under var/tools (never into the
 #   system Python, which Debian marks as externally managed); the Makefile puts var/tools/bin
 #   on PATH when uv is not found elsewhere;
@@ -62,6 +63,12 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # `setup.sh --bench`: also the HTTP load generator the benchmarks use.
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+fi
+# `setup.sh --obs` (make run OBS=1, make test): Prometheus, Alertmanager and the nginx exporter.
+if [ "${1:-}" = "--obs" ]; then
+  for pkg in prometheus prometheus-alertmanager prometheus-nginx-exporter; do
+    command -v "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

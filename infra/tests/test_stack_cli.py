@@ -13,9 +13,10 @@ import jwt
 import pytest
 
 from blueprint_stack import Stack, StackConfig
-from blueprint_stack.cli import _parser, config_from_args
+from blueprint_stack.cli import _parser, config_from_args, obs_from_args
 from blueprint_stack.config import REPO_ROOT, SERVICES
 from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER, DEV_ORG_ID, DEV_USER_ID
+from blueprint_stack.observability import ObsConfig
 from blueprint_stack.testing import default_ports, listening_on
 from servicekit.devstack import PortInUse
 
@@ -168,3 +169,27 @@ def test_a_bad_port_in_the_environment_is_a_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "BLUEPRINT_GATEWAY_PORT must be a port number, not 'eighty'" in result.stderr
+
+
+def test_obs_ports_come_from_flags_and_a_taken_one_is_one_clear_line(
+    tmp_path: Path, taken_port: int
+) -> None:
+    config = StackConfig.for_tests(tmp_path / "var")
+    obs = ObsConfig.for_tests()
+    args = [*config.run_args(), "--obs", "--prometheus-port", str(taken_port),
+            "--alertmanager-port", str(obs.alertmanager_port),
+            "--gateway-exporter-port", str(obs.nginx_exporter_port)]  # fmt: skip
+    parsed = obs_from_args(_parser().parse_args(["run", *args]))
+    assert parsed is not None
+    assert (parsed.prometheus_port, parsed.alertmanager_port) == (
+        taken_port,
+        obs.alertmanager_port,
+    )
+    assert obs_from_args(_parser().parse_args(["run", *config.run_args()])) is None
+    result = run_cli("run", "--no-install", *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"blueprint: port {taken_port} (wanted for Prometheus) is already in use; stop "
+        "whatever listens there or choose another port (--prometheus-port)"
+    ]
+    assert not config.var_dir.exists()

@@ -1,5 +1,10 @@
 """The real platform for end-to-end tests: started once per session by the stack runner, in a
-temporary var directory on free ports, and stopped (leaving no process behind) at the end."""
+temporary var directory on free ports, and stopped (leaving no process behind) at the end.
+
+It runs with Prometheus and Alertmanager (as `make run OBS=1`), and with tracing on, exported to
+a receiver in this process: a request the test marks as sampled (a `traceparent` ending in `-01`)
+is traced through every service and event; requests without one are not sampled, so the other
+tests pay nothing for it."""
 
 from __future__ import annotations
 
@@ -10,13 +15,40 @@ import httpx
 import pytest
 
 from blueprint_stack import Stack, StackConfig
+from blueprint_stack.config import ServiceDef
+from blueprint_stack.observability import ObsConfig
 from blueprint_stack.testing import processes_mentioning, temp_var_dir
+from servicekit.testing.otlp import OtlpReceiver
+
+
+class TracedStack(Stack):
+    """The stack with every service process exporting sampled spans to `otlp_endpoint` and
+    reading its database gauges every second."""
+
+    otlp_endpoint = ""
+
+    def service_env(self, svc: ServiceDef) -> dict[str, str]:
+        env = super().service_env(svc)
+        env[f"{svc.env_prefix}OTLP_ENDPOINT"] = self.otlp_endpoint
+        env[f"{svc.env_prefix}METRICS_SAMPLE_INTERVAL_SECONDS"] = "1"
+        # Only what a caller asked to sample (the parent's flag); no trace starts by itself.
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = "0"
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
+        return env
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def stack(otlp: OtlpReceiver) -> Iterator[Stack]:
     var_dir = temp_var_dir("blueprint-e2e-")
-    platform = Stack(StackConfig.for_tests(var_dir))
+    platform = TracedStack(StackConfig.for_tests(var_dir), obs=ObsConfig.for_tests())
+    platform.otlp_endpoint = otlp.endpoint
     platform.start()
     try:
         yield platform

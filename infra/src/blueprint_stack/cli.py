@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -14,6 +15,7 @@ from types import FrameType
 from blueprint_stack import gateway
 from blueprint_stack.config import SERVICES, StackConfig
 from blueprint_stack.keys import DEV_ORG_ID, DEV_USER_ID, mint_dev_token, parse_roles
+from blueprint_stack.observability import ObsConfig
 from blueprint_stack.stack import Stack
 from blueprint_stack.supervisor import StackError
 from servicekit.devstack import PortInUse
@@ -58,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="HTTP worker processes per service (env BLUEPRINT_SERVICE_WORKERS, one per core)",
     )
+    run.add_argument(
+        "--obs",
+        action="store_true",
+        help="also Prometheus, Alertmanager and the gateway's exporter (env BLUEPRINT_OBS=1)",
+    )
+    run.add_argument("--prometheus-port", type=int, help="with --obs (9090)")
+    run.add_argument("--alertmanager-port", type=int, help="with --obs (9093)")
+    run.add_argument("--gateway-exporter-port", type=int, help="with --obs (9113)")
     run.add_argument("--no-install", action="store_true", help="never run apt-get")
     run.add_argument(
         "--no-restart",
@@ -126,12 +136,30 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
     return replace(cfg, **changes)  # type: ignore[arg-type]
 
 
+def obs_from_args(args: argparse.Namespace) -> ObsConfig | None:
+    """The observability processes to add, when `--obs` or BLUEPRINT_OBS=1 asks for them."""
+    wanted = getattr(args, "obs", False) or os.environ.get("BLUEPRINT_OBS", "") in ("1", "true")
+    if not wanted:
+        return None
+    obs = ObsConfig()
+    changes = {
+        attr: getattr(args, flag)
+        for flag, attr in (
+            ("prometheus_port", "prometheus_port"),
+            ("alertmanager_port", "alertmanager_port"),
+            ("gateway_exporter_port", "nginx_exporter_port"),
+        )
+        if getattr(args, flag, None) is not None
+    }
+    return replace(obs, **changes)
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run(config: StackConfig) -> int:
-    stack = Stack(config)
+def run(config: StackConfig, obs: ObsConfig | None = None) -> int:
+    stack = Stack(config, obs=obs)
     # SIGTERM behaves like Ctrl-C: everything started is stopped before we exit. It is the way
     # to stop a runner started in the background by a script, where SIGINT is ignored.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -147,7 +175,7 @@ def run(config: StackConfig) -> int:
     except KeyboardInterrupt:
         pass
     except PortInUse as exc:
-        print(f"blueprint: {exc}{_port_hint(config, exc.what)}", file=sys.stderr)
+        print(f"blueprint: {exc}{_port_hint(config, exc.what, obs)}", file=sys.stderr)
         return 1
     except StackError as exc:
         print(f"blueprint: {exc}", file=sys.stderr)
@@ -163,11 +191,14 @@ def run(config: StackConfig) -> int:
     return code
 
 
-def _port_hint(config: StackConfig, what: str) -> str:
+def _port_hint(config: StackConfig, what: str, obs: ObsConfig | None = None) -> str:
     """Which flag / variable moves the port that was taken."""
     for setting in config.ports():
         if setting.what == what:
             return f" ({setting.flag} or {setting.env})"
+    for _, obs_what, flag in obs.ports() if obs else ():
+        if obs_what == what:
+            return f" ({flag})"
     return ""
 
 
@@ -179,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blueprint: {exc}", file=sys.stderr)
         return 2
     if args.cmd == "run":
-        return run(config)
+        return run(config, obs_from_args(args))
     if args.cmd == "token":
         try:
             roles = parse_roles(args.roles)

@@ -23,10 +23,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from blueprint_stack import gateway
+from blueprint_stack import gateway, observability
 from blueprint_stack.config import SERVICES, ServiceDef, StackConfig
 from blueprint_stack.install import ensure_installed, nginx_binary, redis_binary
 from blueprint_stack.keys import DEV_AUDIENCE, DEV_ISSUER, ensure_key_pair
+from blueprint_stack.observability import ObsConfig
 from blueprint_stack.supervisor import (
     Console,
     ManagedProcess,
@@ -44,8 +45,12 @@ __all__ = ["Stack", "StackError"]
 
 
 class Stack:
-    def __init__(self, config: StackConfig, console: Console | None = None) -> None:
+    def __init__(
+        self, config: StackConfig, console: Console | None = None, obs: ObsConfig | None = None
+    ) -> None:
         self.config = config
+        # Prometheus, Alertmanager and the gateway's exporter too (`make run OBS=1`).
+        self.obs = obs
         self.console = console or Console(echo=config.echo)
         self.postgres = PostgresCluster(config.pg_dir, config.postgres_port, name="blueprint")
         self.redis = RedisServer(config.redis_dir, config.redis_port, appendonly=True)
@@ -73,6 +78,8 @@ class Stack:
             stop_leftovers(cfg.run_dir, self.console)
         for setting in cfg.ports():
             ensure_port_free(setting.port, setting.what)
+        for port, what, _ in self.obs.ports() if self.obs else ():
+            ensure_port_free(port, what)
         ensure_installed(self.console, allowed=cfg.install_missing)
         for d in (cfg.var_dir, cfg.log_dir, cfg.run_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -96,6 +103,11 @@ class Stack:
 
         self.console.say(f"gateway on {cfg.gateway_url}")
         self._launch(self.gateway_spec())
+
+        if self.obs is not None:
+            self.console.say(f"Prometheus on {self.obs.prometheus_url}, Alertmanager on "
+                             f"{self.obs.alertmanager_url}")  # fmt: skip
+            self._launch_all(observability.process_specs(cfg, self.obs))
 
     def stop(self) -> None:
         """Stop every process this stack started, the newest first. Safe to call again."""
@@ -448,6 +460,8 @@ class Stack:
             "  celery        notify-celery (webhook attempts) and notify-beat (re-drive, "
             f"pruning); logs {cfg.log_dir}/notify-celery.log"
         )
+        if self.obs is not None:
+            lines += observability.summary_lines(self.obs)
         lines += [
             f"  PostgreSQL    127.0.0.1:{cfg.postgres_port} database {cfg.database}   (psql -h "
             f"{self.postgres.socket_dir} -p {cfg.postgres_port} -U postgres {cfg.database})",

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from qc_svc.api_docs import API_DOCS, TAGS
 from qc_svc.events.handlers import handlers as event_handlers
+from qc_svc.inspections.gauges import sample_inspections
 from qc_svc.inspections.router import router as inspections_router
 from qc_svc.reports.router import router as reports_router
 from qc_svc.settings import Settings
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         routers=[inspections_router, reports_router],
         database=database,
         event_handlers=event_handlers,
+        metric_samplers=[sample_inspections],
         openapi_tags=TAGS,
         api_docs=API_DOCS,
     )

@@ -13,6 +13,7 @@ from task_svc.deliverables.signoff_router import router as signoff_router
 from task_svc.events.handlers import handlers as event_handlers
 from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
+from task_svc.tasks.gauges import sample_tasks
 from task_svc.tasks.router import router as tasks_router
 from task_svc.tasks.transitions_router import router as transitions_router
 from task_svc.templates_client import TemplatesClient
@@ -47,6 +48,7 @@ def create_app(
         ],
         database=database,
         event_handlers=event_handlers,
+        metric_samplers=[sample_tasks],
         on_shutdown=[close_templates_client],
         openapi_tags=TAGS,
         api_docs=API_DOCS,

@@ -22,6 +22,7 @@ from servicekit.limits import RequestLimitsMiddleware
 from servicekit.logging import configure_logging
 from servicekit.middleware import RequestContextMiddleware
 from servicekit.openapi_docs import ServiceDocs, camel_operation_id
+from servicekit.sampling import MetricSampler
 from servicekit.settings import BaseServiceSettings
 from servicekit.tracing import setup_tracing
 
@@ -57,6 +58,7 @@ def build_app(
     openapi_tags: list[dict[str, Any]] | None = None,
     event_handlers: EventHandlers | None = None,
     api_docs: ServiceDocs | None = None,
+    metric_samplers: Sequence[MetricSampler] = (),
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions.
 
@@ -69,8 +71,11 @@ def build_app(
     otherwise.
 
     `api_docs`: the service's documentation tables (operationIds, examples, problem codes).
+    `metric_samplers` read gauges from the database; they run where the events run (one
+    process per service, see servicekit.sampling).
     """
     configure_logging(settings.service_name, level=settings.log_level, json_lines=settings.log_json)
+    metrics.set_service(settings.service_name)
 
     lifespan = _lifespan(settings, database, on_startup, on_shutdown, event_handlers)
     app = FastAPI(
@@ -92,6 +97,7 @@ def build_app(
     app.state.settings = settings
     app.state.api_docs = api_docs or ServiceDocs()
     app.state.event_handlers = event_handlers or EventHandlers()
+    app.state.metric_samplers = tuple(metric_samplers)
     app.state.token_verifier = TokenVerifier.from_settings(settings)
     app.state.service_tokens = ServiceTokenProvider(settings)
     install_error_handlers(app)
@@ -143,7 +149,9 @@ def _lifespan(
             tune_gc()
         events: EventsRuntime | None = None
         if settings.events_in_process and owns_db:
-            events = EventsRuntime(settings, app.state.db, event_handlers)
+            events = EventsRuntime(
+                settings, app.state.db, event_handlers, app.state.metric_samplers
+            )
             await events.start()
         app.state.events = events
         try:

@@ -27,3 +27,20 @@ def current_trace_ids() -> tuple[str | None, str | None]:
         if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
             return parts[1], parts[2]
     return None, None
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the active span, with its real sampled flag, else the incoming one.
+
+    The flag matters: an event written under a request nobody sampled must not start a sampled
+    trace in the relay and the consumers.
+    """
+    try:
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+    except Exception:  # noqa: S110 - tracing must never break a request
+        pass
+    return traceparent_var.get()

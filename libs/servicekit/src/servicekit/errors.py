@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from servicekit.context import request_id_var
 from servicekit.jsonutil import dumps
+from servicekit.metrics import count_problem
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("servicekit.errors")
@@ -159,6 +160,7 @@ def problem_response(
     body = problem_body(
         status=status, code=code, title=title, detail=detail, instance=instance, **extra
     )
+    count_problem(code, status)
     hdrs = dict(headers or {})
     rid = request_id_var.get()
     if rid:

@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import request_id_var, traceparent_var
 from servicekit.errors import internal_error_response
-from servicekit.metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS
+from servicekit.metrics import (
+    HTTP_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUESTS,
+    HTTP_SERVER_DURATION,
+    method_label,
+)
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 access_log = logging.getLogger("servicekit.access")
@@ -35,7 +41,7 @@ class RequestContextMiddleware:
         self.in_flight = HTTP_IN_FLIGHT.labels(service)
         # Label children by (method, route[, status]), resolved once: `labels()` takes a lock and
         # builds a key on every call, which the hottest routes would pay per request.
-        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._counted: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,17 +92,19 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route_obj: Any = scope.get("route")
             route = getattr(route_obj, "path", None) or "<unmatched>"
-            method = scope["method"]
-            self._count(method, route, status).inc()
+            method = method_label(scope["method"])
+            counter, server_duration = self._by_status(method, route, status)
+            counter.inc()
+            server_duration.observe(elapsed)
             self._timer(method, route).observe(elapsed)
             if route not in _QUIET_ROUTES:
                 access_log.info(
                     "%s %s %s",
-                    method,
+                    scope["method"],
                     scope["path"],
                     status,
                     extra={
-                        "http_method": method,
+                        "http_method": scope["method"],
                         "path": scope["path"],
                         "route": route,
                         "status": status,
@@ -104,12 +112,13 @@ class RequestContextMiddleware:
                     },
                 )
 
-    def _count(self, method: str, route: str, status: int) -> Any:
-        child = self._counted.get((method, route, status))
-        if child is None:
-            child = HTTP_REQUESTS.labels(self.service, method, route, str(status))
-            self._counted[(method, route, status)] = child
-        return child
+    def _by_status(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        children = self._counted.get((method, route, status))
+        if children is None:
+            labels = (self.service, method, route, str(status))
+            children = (HTTP_REQUESTS.labels(*labels), HTTP_SERVER_DURATION.labels(*labels))
+            self._counted[(method, route, status)] = children
+        return children
 
     def _timer(self, method: str, route: str) -> Any:
         child = self._timed.get((method, route))

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import dataschema_for, event_type_of, schema_version_of
-from servicekit.context import current_trace_ids, request_id_var, traceparent_var
+from servicekit.context import current_traceparent, request_id_var
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -99,11 +99,9 @@ def drop_outbox_sql(schema: str) -> list[str]:
 def event_headers() -> dict[str, str]:
     """What travels with an event so its handling joins the request's trace and logs."""
     headers: dict[str, str] = {}
-    trace_id, span_id = current_trace_ids()
-    if trace_id and span_id:
-        headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
-    elif traceparent_var.get():
-        headers["traceparent"] = traceparent_var.get() or ""
+    traceparent = current_traceparent()
+    if traceparent:
+        headers["traceparent"] = traceparent
     rid = request_id_var.get()
     if rid:
         headers["request_id"] = rid

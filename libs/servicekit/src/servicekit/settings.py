@@ -91,6 +91,11 @@ class BaseServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, description="Deliveries before a failing event goes to the dead-letter stream."
     )
+    metrics_sample_interval_seconds: float = Field(
+        default=15.0,
+        description="How often the events process reads the gauges that come from the database "
+        "(e.g. tasks by status).",
+    )
     worker_metrics_port: int | None = Field(
         default=None, description="Port of the worker process's /metrics; unset: no endpoint."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from servicekit.db_tracing import instrument_engine
 from servicekit.settings import BaseServiceSettings
 
 log = logging.getLogger("servicekit.tracing")
@@ -12,7 +13,7 @@ _provider_set = False
 
 
 def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = None) -> bool:
-    """Instrument FastAPI, httpx, SQLAlchemy and Redis and export spans over OTLP/HTTP."""
+    """Instrument FastAPI, httpx, the database engine and Redis; export spans over OTLP/HTTP."""
     global _provider_set
     if not settings.otlp_endpoint:
         return False
@@ -21,7 +22,6 @@ def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = 
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -44,6 +44,6 @@ def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = 
         _provider_set = True
     FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/healthz,/readyz")
     if engine is not None:
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+        instrument_engine(engine.sync_engine)
     log.info("tracing on, exporting to %s", settings.otlp_endpoint)
     return True

@@ -13,6 +13,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
 from servicekit.app import build_app
@@ -314,3 +315,52 @@ async def test_readyz_reports_what_is_unreachable(kit: httpx.AsyncClient) -> Non
     body = assert_problem(await kit.get("/readyz"), 503, "NOT_READY")
     assert body["checks"]["database"].startswith("failed")
     assert body["checks"]["redis"].startswith("failed")
+
+
+async def test_made_up_methods_count_as_other_and_the_otel_histogram_has_its_labels(
+    kit: httpx.AsyncClient,
+) -> None:
+    """A client inventing methods (FOO1, BAR2, ...) must not create a series per method."""
+    for method in ("FOO1", "BAR2", "BAZ3"):
+        await kit.request(method, "/api/v1/things")
+    await kit.get("/api/v1/boom")
+    families = {
+        f.name: f for f in text_string_to_metric_families((await kit.get("/metrics")).text)
+    }
+    methods = {
+        s.labels["method"]
+        for s in families["http_requests"].samples
+        if s.labels.get("service") == "kit-test"
+    }
+    assert "_OTHER" in methods
+    assert not methods & {"FOO1", "BAR2", "BAZ3"}, methods
+    otel = [
+        s.labels
+        for s in families["http_server_request_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels.get("service") == "kit-test"
+    ]
+    assert {
+        "service": "kit-test",
+        "http_request_method": "GET",
+        "http_route": "/api/v1/boom",
+        "http_response_status_code": "500",
+    } in otel
+    assert any(lbl["http_request_method"] == "_OTHER" for lbl in otel)
+
+
+async def _problems(kit: httpx.AsyncClient, code: str, status: str) -> float:
+    labels = {"service": "kit-test", "code": code, "status": status}
+    for family in text_string_to_metric_families((await kit.get("/metrics")).text):
+        for sample in family.samples:
+            if sample.name == "http_problems_total" and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+async def test_problem_answers_are_counted_by_code(
+    kit: httpx.AsyncClient, jwt_keys: JwtKeys
+) -> None:
+    before = await _problems(kit, "VALIDATION_FAILED", "422")
+    r = await kit.post("/api/v1/things", json={"name": 3}, headers=jwt_keys.headers(["planner"]))
+    assert r.status_code == 422
+    assert await _problems(kit, "VALIDATION_FAILED", "422") == before + 1

@@ -160,6 +160,24 @@ async def test_backlog_metrics_report_pending_rows_and_their_age(
     assert await relay.update_stats() == (0, 0.0)
 
 
+async def test_the_relay_reports_how_far_each_consumer_group_of_its_stream_lags(
+    kit: Any, rds: aioredis.Redis, prefix: str
+) -> None:
+    """Seen from the producer, so a consumer whose process is down still shows its lag."""
+    stream = stream_for(kit.proc.SERVICE, prefix)
+    relay = make_relay(kit, rds, prefix)
+    await relay.update_stats()  # no stream yet: nothing to report, no error
+    for _ in range(2):
+        await kit.write("agg-1")
+    await relay.drain()
+    await rds.xgroup_create(stream, "lagging-svc", id="0")
+    await rds.xgroup_create(stream, "current-svc", id="$")
+    await relay.update_stats()
+    lag = m.STREAM_GROUP_LAG
+    assert lag.labels(kit.proc.SERVICE, "lagging-svc")._value.get() == 2
+    assert lag.labels(kit.proc.SERVICE, "current-svc")._value.get() == 0
+
+
 async def test_stream_is_trimmed_by_age(kit: Any, rds: aioredis.Redis, prefix: str) -> None:
     stream = stream_for(kit.proc.SERVICE, prefix)
     for i in range(200):  # entries from a day ago

@@ -19,6 +19,7 @@ RETRIED = "retried"
 DEAD_LETTERED = "dead_lettered"
 DEFERRED = "deferred"
 FAILED = "failed"  # only if a batch ends before its outcome was decided
+OUTCOMES = (PROCESSED, DUPLICATE, IGNORED, RETRIED, DEAD_LETTERED, DEFERRED, FAILED)
 
 
 @dataclass(slots=True)

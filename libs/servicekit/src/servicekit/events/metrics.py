@@ -49,6 +49,13 @@ CONSUMER_LAG = Gauge(
     ["service", "stream"],
     multiprocess_mode="livemax",
 )
+STREAM_GROUP_LAG = Gauge(
+    "stream_group_lag",
+    "Entries of this service's stream not yet delivered to each consumer group, by group;"
+    " reported by the producing relay",
+    ["service", "group"],
+    multiprocess_mode="livemax",
+)
 CONSUMER_PENDING = Gauge(
     "consumer_pending",
     "Entries delivered to the consumer group and not yet acknowledged",
@@ -61,3 +68,22 @@ DEAD_LETTER_DEPTH = Gauge(
     ["service"],
     multiprocess_mode="livemax",
 )
+
+
+def start_at_zero(service: str, consumed_types: list[str], outcomes: tuple[str, ...]) -> None:
+    """Create every label combination this process will report, at 0, before any event.
+
+    A counter that appears only with its first increment has no earlier sample, so `rate()` and
+    `increase()` miss that first event, and an alert on "dead letters growing" could never see
+    the first one.
+    """
+    for metric in (OUTBOX_PUBLISHED, RELAY_ERRORS, OUTBOX_PRUNED, OUTBOX_BACKLOG):
+        metric.labels(service)
+    OUTBOX_PUBLISH_LAG.labels(service)
+    OUTBOX_OLDEST_PENDING_AGE.labels(service)
+    if consumed_types:
+        DEAD_LETTER_DEPTH.labels(service)
+    for event_type in consumed_types:
+        EVENT_HANDLE_LATENCY.labels(service, event_type)
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(service, event_type, outcome)

@@ -136,6 +136,8 @@ class Relay:
                     attributes={"messaging.destination.name": self.stream, "event.id": str(row.id)},
                 ) as traceparent:
                     body = envelope_json(row, traceparent)
+                    # Inside the span: the line carries the event's trace id, a hop of its trace.
+                    log.info("publishing %s", row.type, extra={"event_id": str(row.id)})
                 pipe.xadd(self.stream, {"event": body}, minid=minid, approximate=True)
             await pipe.execute()
             if self.after_publish is not None:
@@ -175,7 +177,20 @@ class Relay:
             count, age = (await conn.execute(self._stats_sql)).one()
         m.OUTBOX_BACKLOG.labels(self.service).set(count)
         m.OUTBOX_OLDEST_PENDING_AGE.labels(self.service).set(float(age))
+        await self._update_group_lag()
         return int(count), float(age)
+
+    async def _update_group_lag(self) -> None:
+        """How far behind each consumer group of this stream is, seen from the producer: it
+        still answers when a consumer's own process is down (and its `consumer_lag` with it)."""
+        try:
+            groups = await self.redis.xinfo_groups(self.stream)
+        except aioredis.ResponseError:
+            return  # the stream does not exist yet: nothing was published, nobody lags
+        for group in groups:
+            lag = group.get("lag")
+            if lag is not None:
+                m.STREAM_GROUP_LAG.labels(self.service, group["name"]).set(int(lag))
 
     async def _listen(self) -> None:
         """Keep a LISTEN connection open; reconnect when it drops (polling covers the gap)."""

@@ -6,15 +6,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from servicekit.db import Database, make_engine
+from servicekit.events import metrics as event_metrics
 from servicekit.events.consumer import Consumer
+from servicekit.events.entries import OUTCOMES
 from servicekit.events.handlers import EventHandlers
 from servicekit.events.names import stream_for
 from servicekit.events.relay import Relay
+from servicekit.sampling import MetricSampler, run_samplers
 from servicekit.settings import BaseServiceSettings
 
 log = logging.getLogger("servicekit.events")
@@ -28,10 +32,13 @@ class EventsRuntime:
         settings: BaseServiceSettings,
         database: Database,
         handlers: EventHandlers | None = None,
+        samplers: Sequence[MetricSampler] = (),
     ) -> None:
         self.settings = settings
         self.database = database
         self.handlers = handlers or EventHandlers()
+        self.samplers = tuple(samplers)
+        self._stop_sampling = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._clients: list[aioredis.Redis] = []
         self.relay: Relay | None = None
@@ -46,6 +53,7 @@ class EventsRuntime:
 
     async def start(self) -> None:
         s = self.settings
+        event_metrics.start_at_zero(s.service_name, self.handlers.types(), OUTCOMES)
         self.relay = Relay(
             engine=self.database.engine,
             schema=s.db_schema,
@@ -72,6 +80,14 @@ class EventsRuntime:
                 max_attempts=s.consumer_max_attempts,
             )
             self._tasks.append(asyncio.create_task(self.consumer.run(), name="event-consumer"))
+        if self.samplers:
+            sampling = run_samplers(
+                self.database.engine,
+                self.samplers,
+                s.metrics_sample_interval_seconds,
+                self._stop_sampling,
+            )
+            self._tasks.append(asyncio.create_task(sampling, name="metric-samplers"))
         log.info(
             "events started",
             extra={"consumes": self.handlers.types(), "streams": self.handlers.streams()},
@@ -81,6 +97,7 @@ class EventsRuntime:
         for part in (self.relay, self.consumer):
             if part is not None:
                 part.stop()
+        self._stop_sampling.set()
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -100,6 +117,7 @@ async def serve_worker(app: Any) -> None:
 
     settings: BaseServiceSettings = app.state.settings
     handlers: EventHandlers | None = getattr(app.state, "event_handlers", None)
+    samplers: Sequence[MetricSampler] = getattr(app.state, "metric_samplers", ())
     engine = make_engine(
         settings.database_url,
         schema=settings.db_schema,
@@ -113,7 +131,7 @@ async def serve_worker(app: Any) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port)
-    runtime = EventsRuntime(settings, database, handlers)
+    runtime = EventsRuntime(settings, database, handlers, samplers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -157,6 +157,7 @@ class BatchTransaction:
                 kind=SpanKind.CONSUMER,
                 attributes={"messaging.consumer.group.name": self.group, "event.id": event.id},
             ):
+                log.info("handling %s", entry.event_type, extra={"event_id": event.id})
                 await registered.handler(session, event)
         except Exception as exc:
             raise _HandlerFailed from exc
