@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the platform and its tests need on this machine, when it is missing:
 # - from apt: Python 3 (and python3-venv when uv has to be installed), PostgreSQL, Redis,
-#   nginx, npm (Node.js) for the API docs assets, and docker-compose when no Compose is present
+#   nginx, npm (Node.js) for the API docs assets, chromium for the browser tests, and
+#   docker-compose when no Compose is present
 #   (the tests validate docker-compose.yml with it);
 # - uv from PyPI when it is not on PATH: into its own virtualenv under var/tools (never into the
 #   system Python, which Debian marks as externally managed); the Makefile puts var/tools/bin
@@ -48,6 +49,9 @@ if ! command -v docker-compose >/dev/null 2>&1 \
   need_apt+=(docker-compose)
 fi
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+# The browser tests (the live board) drive Debian's chromium through Playwright for Python;
+# Playwright never downloads a browser of its own.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ "$docs_stale" = 1 ] && ! command -v npm >/dev/null 2>&1; then
   need_apt+=(npm)
 fi
