@@ -209,3 +209,22 @@ async def test_a_ticket_opens_one_stream_once_for_its_project_only(live: Live) -
         assert resp.status_code == 401
         resp = await http.get(other["url"])
         assert resp.status_code == 401  # tried once on the wrong project: spent
+
+
+async def test_a_crowd_reconnecting_at_once_is_served_not_refused(live: Live) -> None:
+    """120 streams opening together (clients coming back after a deploy) all start: they wait
+    for Redis connections instead of failing, and skip the database once the project is known
+    (the first stream checks it: this test app has one database connection, not a pool)."""
+    path = f"/api/v1/projects/{live.project_id}/stream"
+    limits = httpx.Limits(max_connections=200)
+    async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as http:
+        async with http.stream("GET", path, headers=live.headers) as resp:
+            assert (await read_events(resp, lambda f: True))[0]["event"] == "ready"
+
+        async def one() -> str:
+            async with http.stream("GET", path, headers=live.headers) as resp:
+                assert resp.status_code == 200
+                return str((await read_events(resp, lambda f: True, timeout=60))[0]["event"])
+
+        firsts = await asyncio.gather(*(one() for _ in range(120)))
+    assert firsts == ["ready"] * 120

@@ -77,8 +77,14 @@ class StreamHub:
         self.streams = streams
         self.queue_size = queue_size
         self.block_ms = block_ms
-        # Its own client: a blocking XREAD must not wait behind (or time out like) the app's.
-        self.redis = aioredis.from_url(redis_url, socket_timeout=block_ms / 1000 + 10)
+        # Its own client: a blocking XREAD must not wait behind (or time out like) the app's. A
+        # blocking pool: hundreds of clients connecting at once (after a deploy) wait their turn
+        # for one of its connections instead of failing with "too many connections".
+        pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
+            redis_url, max_connections=32, timeout=30, socket_timeout=block_ms / 1000 + 10
+        )
+        self._pool = pool
+        self.redis = aioredis.Redis(connection_pool=pool)
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -163,6 +169,7 @@ class StreamHub:
                 sub.wake.set()
                 self.unsubscribe(sub)
         await self.redis.aclose()  # type: ignore[attr-defined]
+        await self._pool.disconnect()
 
 
 def _decode(value: bytes | str) -> str:

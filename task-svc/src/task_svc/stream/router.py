@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -49,13 +50,29 @@ class StreamTicket(BaseModel):
     url: str = Field(description="the stream's path with the ticket, for `new EventSource(url)`")
 
 
+_KNOWN_SECONDS, _KNOWN_MAX = 60.0, 10_000
+
+
 async def _project_exists(request: Request, org_id: uuid.UUID, project_id: uuid.UUID) -> None:
     """404 for another org's project exactly as for one that does not exist. A short session of
-    its own: a stream must not hold a database connection while it is open."""
+    its own: a stream must not hold a database connection while it is open.
+
+    (org, project) pairs found lately are remembered per process for a minute, so that a storm
+    of reconnecting clients (after a deploy) does not queue up on the database pool. Projects
+    are never deleted, only their status moves."""
+    known: dict[tuple[uuid.UUID, uuid.UUID], float] = request.app.state.__dict__.setdefault(
+        "stream_known_projects", {}
+    )
+    key = (org_id, project_id)
+    if known.get(key, 0.0) > time.monotonic():
+        return
     async with transaction(request.app.state.db) as session:
         project = await repository.get_project(session, org_id=org_id, project_id=project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist", code="PROJECT_NOT_FOUND")
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known[key] = time.monotonic() + _KNOWN_SECONDS
 
 
 def stream_hub(request: Request) -> StreamHub:
@@ -136,7 +153,7 @@ async def stream_project_events(
     cursor = parse_cursor(raw, len(hub.streams), field=field) if raw else None
     frames = event_stream(
         hub,
-        request.app.state.redis,
+        hub.redis,
         project_id=str(project_id),
         org_id=str(principal.org),
         cursor=cursor,
