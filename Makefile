@@ -41,7 +41,7 @@ fmt:  ## ruff autofix
 	$(UV) run --frozen ruff check --fix .
 
 typecheck:  ## mypy on the libraries and services
-	$(UV) run --frozen mypy libs/servicekit/src libs/contracts/src template-svc/src task-svc/src qc-svc/src notify-svc/src infra/src
+	$(UV) run --frozen mypy libs/servicekit/src libs/contracts/src template-svc/src task-svc/src qc-svc/src notify-svc/src infra/src clients/cli/src
 
 pytest:  ## the tests (all packages and the end-to-end suite); fails if nothing ran
 	@bash infra/scripts/pytest.sh $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ COPY task-svc/pyproject.toml task-svc/
 COPY qc-svc/pyproject.toml qc-svc/
 COPY notify-svc/pyproject.toml notify-svc/
 COPY infra/pyproject.toml infra/
+COPY clients/cli/pyproject.toml clients/cli/
 RUN uv sync --frozen --no-dev --no-install-workspace \
     --package template-svc --package task-svc --package qc-svc --package notify-svc
 

@@ -31,6 +31,13 @@ GRAPH = {
 }
 
 
+def is_event_stream(op: dict[str, Any]) -> bool:
+    """An operation that answers an endless text/event-stream (the live stream): matrices that
+    read whole answers leave it to its own tests (tests/e2e/test_stream_e2e.py)."""
+    ok = op.get("responses", {}).get("200", {})
+    return "text/event-stream" in (ok.get("content") or {})
+
+
 class World:
     """A published template, a project and its tasks, and an inspection with a defect, all in
     one fresh org. `ids` maps each path parameter name to real values of it."""

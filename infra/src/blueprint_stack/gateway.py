@@ -40,6 +40,7 @@ def gateway_values(config: StackConfig) -> dict[str, str]:
         "GATEWAY_WORKER_PROCESSES": "2",
         "GATEWAY_RUNTIME_DIR": str(runtime),
         "GATEWAY_DOCS_DIR": str(runtime / "docs"),
+        "GATEWAY_BOARD_DIR": str(config.repo_root / "clients" / "board"),
         # The error log goes to the supervisor, like every process's output: var/log/gateway.log
         # and the console. The access log (one JSON line per request) stays in its own file.
         "GATEWAY_ERROR_LOG": "stderr",

@@ -235,6 +235,8 @@ class Stack:
             "-m", "uvicorn", f"{svc.package}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--workers", str(workers),
+            # Live event streams never end by themselves: give them this long at shutdown.
+            "--timeout-graceful-shutdown", "3",
         )  # fmt: skip
         # The workers of one service add up their metrics in a directory of their own, emptied
         # before they start, and again before a restart (prometheus_client's multiprocess mode).

@@ -13,6 +13,7 @@ from task_svc.deliverables.signoff_router import router as signoff_router
 from task_svc.events.handlers import handlers as event_handlers
 from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
+from task_svc.stream.router import router as stream_router
 from task_svc.tasks.gauges import sample_tasks
 from task_svc.tasks.router import router as tasks_router
 from task_svc.tasks.transitions_router import router as transitions_router
@@ -31,6 +32,11 @@ def create_app(
     async def close_templates_client(app: FastAPI) -> None:
         await app.state.templates_client.aclose()
 
+    async def close_stream_hub(app: FastAPI) -> None:
+        hub = getattr(app.state, "stream_hub", None)
+        if hub is not None:
+            await hub.close()
+
     app = build_app(
         settings,
         title="Blueprint Task service",
@@ -45,11 +51,12 @@ def create_app(
             signoff_router,
             transitions_router,
             tasks_router,
+            stream_router,
         ],
         database=database,
         event_handlers=event_handlers,
         metric_samplers=[sample_tasks],
-        on_shutdown=[close_templates_client],
+        on_shutdown=[close_templates_client, close_stream_hub],
         openapi_tags=TAGS,
         api_docs=API_DOCS,
     )

@@ -28,6 +28,19 @@ class Settings(BaseServiceSettings):
     max_deliverables: int = Field(default=200, ge=1)
     max_tasks_per_project: int = Field(default=50_000, ge=1)
 
+    # The live event stream (GET /api/v1/projects/{id}/stream). See docs/stream.md.
+    stream_sources: list[str] = Field(
+        default=["task-svc", "qc-svc"],
+        min_length=1,
+        description="Producers whose event streams feed the live stream, in cursor order.",
+    )
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_queue_size: int = Field(
+        default=1000, ge=1, description="Events queued for one client before it is dropped."
+    )
+    stream_read_block_ms: int = Field(default=5000, ge=10)
+    stream_ticket_ttl_seconds: int = Field(default=60, ge=1, le=3600)
+
     @field_validator("serial_format")
     @classmethod
     def _format_works(cls, value: str) -> str:
