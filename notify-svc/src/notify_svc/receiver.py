@@ -69,11 +69,12 @@ class Receiver:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing was received
+                    self.close_connection = True
+                    return
                 request = Received(
-                    self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    self.rfile.read(length),
-                    time.time(),
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time()
                 )
                 with receiver._lock:
                     receiver.received.append(request)
