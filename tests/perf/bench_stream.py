@@ -100,9 +100,7 @@ async def produce(redis_url: str, project: uuid.UUID, org: uuid.UUID, rate: int,
 async def run(p: Platform, args: argparse.Namespace) -> None:
     org = uuid.uuid4()
     project = await make_project(p.url, org)
-    api = p.start_api(
-        "task_svc.main:create_app", p.service_env(LOG_LEVEL="WARNING"), workers=args.workers
-    )
+    api = p.start_api("task_svc.main:create_app", p.service_env(LOG_LEVEL="WARNING"))
     token = p.token(sub=str(uuid.uuid4()), roles=["viewer"], org_id=org)
     await asyncio.sleep(1.0)
     idle = rss_mib(api.pid)
@@ -130,7 +128,7 @@ async def run(p: Platform, args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     expected = sent * args.clients
     print(f"clients connected: {connected[0]} / {args.clients} in {connect_seconds:.1f} s; "
-          f"task-svc processes: {args.workers or 1}; events sent: {sent} "
+          f"events sent: {sent} "
           f"({args.rate}/s for {args.seconds:.0f} s); deliveries: {len(latencies)} / {expected}")
     ms = [v * 1000 for v in latencies]
     print(f"event-to-client ms: p50 {percentile(ms, 0.5):.1f}  p99 {percentile(ms, 0.99):.1f}  "
@@ -144,7 +142,6 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, help="uvicorn workers (default: one process)")
     args = parser.parse_args()
     with platform(task_svc, name="stream") as p:
         uvloop.run(run(p, args))
