@@ -14,6 +14,7 @@ import pytest
 
 from blueprint_stack.config import REPO_ROOT
 from blueprint_stack.openapi import merge, service_documents
+from notify_svc.api_docs import API_DOCS as NOTIFY_DOCS
 from qc_svc.api_docs import API_DOCS as QC_DOCS
 from servicekit.openapi_docs import COMMON_PROBLEMS
 from task_svc.api_docs import API_DOCS as TASK_DOCS
@@ -21,7 +22,7 @@ from task_svc.tasks.fsm import TRANSITIONS, USER_ACTIONS
 from template_svc.api_docs import API_DOCS as TEMPLATE_DOCS
 
 DOC: dict[str, Any] = merge(service_documents())
-TABLES = (TASK_DOCS, QC_DOCS, TEMPLATE_DOCS)
+TABLES = (TASK_DOCS, QC_DOCS, TEMPLATE_DOCS, NOTIFY_DOCS)
 CATALOGUE = {**COMMON_PROBLEMS}
 for _table in TABLES:
     CATALOGUE.update(_table.problems)
@@ -177,7 +178,7 @@ def test_each_error_status_shows_the_codes_it_answers() -> None:
 
 def _source_text() -> str:
     roots = [REPO_ROOT / "libs", REPO_ROOT / "gateway"]
-    roots += [REPO_ROOT / svc / "src" for svc in ("template-svc", "task-svc", "qc-svc")]
+    roots += [REPO_ROOT / svc / "src" for svc in ("template-svc", "task-svc", "qc-svc", "notify-svc")]
     skip = {"api_docs.py", "openapi_docs.py"}
     texts = []
     for root in roots:

@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import FastAPI
 
+from notify_svc.api_docs import API_DOCS, TAGS
 from notify_svc.delivery.dispatcher import Dispatcher
 from notify_svc.events.handlers import handlers as event_handlers
 from notify_svc.settings import Settings
@@ -29,10 +30,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         event_handlers=event_handlers,
         on_startup=[_start_dispatcher] if in_process else [],
         on_shutdown=[_stop_dispatcher] if in_process else [],
-        openapi_tags=[
-            {"name": "webhooks", "description": "endpoints, secrets, the event catalogue"},
-            {"name": "webhook deliveries", "description": "deliveries, attempts, replay"},
-        ],
+        openapi_tags=TAGS,
+        api_docs=API_DOCS,
     )
 
 

@@ -119,6 +119,17 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
     ("POST", "/api/v1/projects/{project_id}/resume"): OperationDoc(
         "resumeProject", errors=_PROJECT_STATUS
     ),
+    ("GET", "/api/v1/projects/{project_id}/stream"): OperationDoc(
+        "streamProjectEvents",
+        errors={
+            401: ["STREAM_TICKET_INVALID"],
+            404: ["PROJECT_NOT_FOUND"],
+            422: ["STREAM_CURSOR_INVALID"],
+        },
+    ),
+    ("POST", "/api/v1/projects/{project_id}/stream-tickets"): OperationDoc(
+        "createStreamTicket", errors=_PROJECT_404
+    ),
     ("GET", "/api/v1/projects/{project_id}/dashboard"): OperationDoc(
         "getProjectDashboard", errors=_PROJECT_404
     ),
@@ -178,6 +189,16 @@ PROBLEMS: dict[str, ProblemExample] = {
         ],
     ),
     "PROJECT_NOT_FOUND": _p(404, "Not found", "project 2c4e6a8b-... does not exist"),
+    "STREAM_TICKET_INVALID": _p(
+        401,
+        "Authentication required",
+        "the stream ticket is unknown, already used, expired or for another project",
+    ),
+    "STREAM_CURSOR_INVALID": _p(
+        422,
+        "Unprocessable request",
+        "Last-Event-ID must be a stream cursor as sent in an event's id",
+    ),
     "PROJECT_STATUS_CONFLICT": _p(409, "Conflict", "a cancelled project cannot be put on hold"),
     "STATUS_INVALID": _p(400, "Bad request", "status must be one of the documented statuses"),
     "ASSIGNEE_INVALID": _p(400, "Bad request", "assignee must be a user id, me or none"),
@@ -235,4 +256,9 @@ TAGS: list[dict[str, str]] = [
         "...), in bulk or one at a time, and read a task's history.",
     },
     {"name": "tasks", "description": "Find and read tasks: by project, status, assignee."},
+    {
+        "name": "stream",
+        "description": "A project's events live as Server-Sent Events, resumable with "
+        "Last-Event-ID; single-use tickets for browsers' EventSource.",
+    },
 ]

@@ -59,7 +59,7 @@ def _read(endpoint: WebhookEndpoint) -> EndpointRead:
     status_code=201,
     response_model=EndpointCreated,
     summary="Subscribe an endpoint; the signing secret is in this answer only",
-    responses=REFUSALS,
+    responses={422: REFUSALS[422]},
 )
 async def create_endpoint(
     *,
