@@ -178,7 +178,9 @@ def test_each_error_status_shows_the_codes_it_answers() -> None:
 
 def _source_text() -> str:
     roots = [REPO_ROOT / "libs", REPO_ROOT / "gateway"]
-    roots += [REPO_ROOT / svc / "src" for svc in ("template-svc", "task-svc", "qc-svc", "notify-svc")]
+    roots += [
+        REPO_ROOT / svc / "src" for svc in ("template-svc", "task-svc", "qc-svc", "notify-svc")
+    ]
     skip = {"api_docs.py", "openapi_docs.py"}
     texts = []
     for root in roots:
