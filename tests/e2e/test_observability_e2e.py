@@ -65,9 +65,14 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
     print(f"\n{len(jobs)} targets up: {', '.join(jobs)}")
     assert {"gateway", "task-svc", "task-svc-events", "qc-svc-events"} <= set(jobs)
 
+    # Per-route series are born with the first request to their route, and a series' first
+    # sample has no rate: walk once, wait until Prometheus holds the walk's series, walk again.
     started = time.monotonic()
     _walk(Org(stack, gateway))
-    print(f"the walk took {time.monotonic() - started:.0f}s")
+    transitions = 'http_server_request_duration_seconds_count{http_route=~".*/transitions"}'
+    wait_for(lambda: query(prometheus, transitions), "the first walk's series scraped", timeout=30)
+    _walk(Org(stack, gateway))
+    print(f"the walks took {time.monotonic() - started:.0f}s")
 
     panels = list(panel_queries())
     rules = list(rule_queries())
@@ -126,12 +131,18 @@ def test_one_trace_runs_from_the_gateway_through_both_services_and_their_events(
         ("task-svc", "CONSUMER", "process qc.inspection.failed"),
     }
 
-    def seen() -> list[tuple[str, str, str]] | None:
-        spans = [(s.service, s.kind, s.name) for s in otlp.spans if s.trace_id == trace_id]
-        found = {e for e in expected if any(s[: len(e)] == e or (s[0], s[1]) == e for s in spans)}
-        return spans if found == expected else None
+    def of_trace() -> list[tuple[str, str, str]]:
+        return [(s.service, s.kind, s.name) for s in otlp.spans if s.trace_id == trace_id]
 
-    spans = wait_for(seen, f"the spans of trace {trace_id}", timeout=30)
+    def missing(spans: list[tuple[str, str, str]]) -> set[tuple[str, ...]]:
+        return {e for e in expected if not any(s[: len(e)] == e or s[:2] == e for s in spans)}
+
+    try:
+        spans = wait_for(lambda: (lambda sp: sp if not missing(sp) else None)(of_trace()),
+                         f"the spans of trace {trace_id}", timeout=30)  # fmt: skip
+    except AssertionError as exc:
+        got = sorted(set(of_trace()))
+        raise AssertionError(f"{exc}; missing {sorted(missing(of_trace()))}; got {got}") from None
     print(f"\ntrace {trace_id}: {len(spans)} spans; (service, span name) without repeats:")
     for service, kind, name in dict.fromkeys(spans):
         print(f"  ({service}, {name}) {kind}")

@@ -24,7 +24,7 @@ from servicekit.middleware import RequestContextMiddleware
 from servicekit.openapi_docs import ServiceDocs, camel_operation_id
 from servicekit.sampling import MetricSampler
 from servicekit.settings import BaseServiceSettings
-from servicekit.tracing import setup_tracing
+from servicekit.tracing import instrument_fastapi, setup_tracing
 
 NO_NATIVE_TELEMETRY: TelemetryConfig = {
     "tracing": False,
@@ -94,6 +94,7 @@ def build_app(
         telemetry=NO_NATIVE_TELEMETRY,
         generate_unique_id_function=camel_operation_id,
     )
+    instrument_fastapi(app, settings)
     app.state.settings = settings
     app.state.api_docs = api_docs or ServiceDocs()
     app.state.event_handlers = event_handlers or EventHandlers()

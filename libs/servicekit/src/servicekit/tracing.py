@@ -10,6 +10,24 @@ from servicekit.settings import BaseServiceSettings
 
 log = logging.getLogger("servicekit.tracing")
 _provider_set = False
+_EXCLUDED_URLS = "/metrics,/healthz,/readyz"
+
+
+def instrument_fastapi(app: Any, settings: BaseServiceSettings) -> bool:
+    """Server spans for `app`'s requests, when an OTLP endpoint is set.
+
+    Called when the app is built, before any ASGI call: uvicorn's first call (the lifespan)
+    builds the middleware stack, and the instrumentation only wraps how that stack is built, so
+    instrumenting from the lifespan would leave requests without server spans. The spans go to
+    the tracer provider `setup_tracing` installs at startup (the global provider is a proxy
+    until then).
+    """
+    if not settings.otlp_endpoint:
+        return False
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=_EXCLUDED_URLS)
+    return True
 
 
 def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = None) -> bool:
@@ -42,7 +60,8 @@ def setup_tracing(app: Any, settings: BaseServiceSettings, engine: Any | None = 
         HTTPXClientInstrumentor().instrument()
         RedisInstrumentor().instrument()
         _provider_set = True
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/healthz,/readyz")
+    # A no-op for apps `instrument_fastapi` instrumented when they were built.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=_EXCLUDED_URLS)
     if engine is not None:
         instrument_engine(engine.sync_engine)
     log.info("tracing on, exporting to %s", settings.otlp_endpoint)
