@@ -622,7 +622,7 @@ class Checker:
         """Where a check of webhook receipts goes once this run subscribes an endpoint; today the
         webhook fault test (tests/e2e/test_webhooks_chaos_e2e.py) proves them."""
         self.report.notes.append(
-            "webhook receipts: not checked here (no endpoint subscribed; the webhook fault test does)"
+            "webhook receipts: not checked here: no endpoint subscribed (the webhook fault test)"
         )
 
 
