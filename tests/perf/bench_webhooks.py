@@ -11,6 +11,9 @@ are written as the consumer writes them (`fan_out` in a committed transaction). 
   events/s; then the same with a second endpoint that hangs until the attempt timeout (2 s
   here) subscribed to every event: both sides of that ratio come from this run;
 - the worker's resident memory after the run.
+The raw baseline, measured in the same run against the same receiver: signed-size POSTs from a
+plain async HTTP client in a process of its own, as many at once as the pipeline may have in
+flight to one endpoint; throughput is printed as a ratio to it.
 Goals: >= 500 deliveries/s; p50 < 100 ms and p99 < 250 ms at 300 events/s; the hanging
 endpoint costs the healthy one < 10 % at p99. Figures are printed, never asserted.
 """
@@ -113,6 +116,31 @@ async def wait_all(receiver: Receiver, ids: set[str], timeout: float) -> float:
     raise RuntimeError(f"not every delivery arrived within {timeout:.0f}s")
 
 
+RAW = """
+import asyncio, sys, time, httpx
+async def main(url, count, in_flight):
+    body = b"x" * 600
+    async with httpx.AsyncClient() as client:
+        gate = asyncio.Semaphore(in_flight)
+        async def one(i):
+            async with gate:
+                await client.post(url, content=body, headers={"webhook-id": f"raw-{i}"})
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(count)))
+        print(count / (time.perf_counter() - started))
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"""
+
+
+def raw_rate(url: str, count: int, in_flight: int) -> float:
+    """POSTs/s a plain client reaches against `url` (the baseline of the throughput figure)."""
+    out = subprocess.run(
+        [sys.executable, "-c", RAW, url, str(count), str(in_flight)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return float(out.stdout.strip())
+
+
 async def run(p: Platform, args: argparse.Namespace, good: Receiver, hang: Receiver) -> None:
     settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])
     bench = Bench(p, settings)
@@ -125,7 +153,13 @@ async def run(p: Platform, args: argparse.Namespace, good: Receiver, hang: Recei
     await wait_all(good, ids, 600)
     times = sorted(r.at for r in good.requests() if r.webhook_id in ids)
     rate = len(times) / max(1e-6, times[-1] - times[0])
-    print(f"throughput: {len(ids)} deliveries drained at {rate:.0f} deliveries/s")
+    raw = await asyncio.to_thread(
+        raw_rate, good.url, args.backlog, settings.webhook_max_in_flight_per_endpoint
+    )
+    print(
+        f"throughput: {len(ids)} deliveries drained at {rate:.0f} deliveries/s; raw POSTs to "
+        f"the same receiver {raw:.0f}/s; ratio {rate / raw:.2f}"
+    )
     # Latency at a fixed rate, without then with a hanging endpoint.
     for label in ("one healthy endpoint", "plus one hanging endpoint"):
         if label.startswith("plus"):

@@ -71,6 +71,11 @@ class Settings(BaseServiceSettings):
     webhook_dispatch_poll_seconds: float = Field(
         default=1.0, description="The events process's fallback poll for due deliveries."
     )
+    webhook_dispatch_min_interval_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        description="Shortest time between two dispatch rounds (wake-ups in between wait).",
+    )
     celery_broker_url: str | None = Field(
         default=None, description="Celery's broker; unset: redis_url."
     )

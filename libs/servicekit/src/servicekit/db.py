@@ -128,6 +128,22 @@ async def connection_transaction(db: Database) -> AsyncIterator[AsyncConnection]
             yield db.bind
 
 
+@asynccontextmanager
+async def autocommit(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection on which each statement commits by itself: no BEGIN and COMMIT round trips.
+
+    For a hot path whose every unit of work is ONE statement (a CTE can write several tables
+    atomically): it costs one round trip instead of three. Bound to a test's connection, it is
+    a savepoint of the test's transaction, as `transaction` is.
+    """
+    if db.bind is None:
+        async with db.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+    else:
+        async with db.bind.begin_nested():
+            yield db.bind
+
+
 async def _unit_of_work(db: Database = Depends(get_database)) -> AsyncIterator[AsyncSession]:
     """One transaction per request: commit when the handler returns, roll back when it raises.
 

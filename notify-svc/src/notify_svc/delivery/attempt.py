@@ -25,7 +25,7 @@ from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import record
 from notify_svc.webhooks import ssrf
 from notify_svc.webhooks.signing import signature_header
-from servicekit.db import transaction
+from servicekit.db import autocommit
 
 log = logging.getLogger("notify_svc.delivery")
 
@@ -101,8 +101,8 @@ async def claim(
         "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
     }
     statement = CLAIM_SQL if delivery_id is not None else CLAIM_NEXT_SQL
-    async with transaction(ctx.db) as session:
-        row = (await session.execute(statement, params)).mappings().first()
+    async with autocommit(ctx.db) as conn:  # one statement: one round trip
+        row = (await conn.execute(statement, params)).mappings().first()
     if row is None:
         return None
     return Claim(
@@ -169,8 +169,8 @@ async def _deliver_one(ctx: DeliveryContext, delivery_id: uuid.UUID) -> tuple[st
     if claimed is None:
         # Not due, taken, or its endpoint busy: if it is still waiting, the dispatcher may hand
         # it out again as soon as a slot frees.
-        async with transaction(ctx.db) as session:
-            await session.execute(UNMARK_SQL, {"id": delivery_id})
+        async with autocommit(ctx.db) as conn:
+            await conn.execute(UNMARK_SQL, {"id": delivery_id})
         return "not_claimed", None
     outcome = await _attempt_claimed(ctx, claimed)
     return outcome, (None if outcome == "rate_limited" else claimed)
@@ -179,8 +179,8 @@ async def _deliver_one(ctx: DeliveryContext, delivery_id: uuid.UUID) -> tuple[st
 async def _attempt_claimed(ctx: DeliveryContext, claimed: Claim) -> str:
     wait = await rate_limited(ctx, claimed)
     if wait > 0:
-        async with transaction(ctx.db) as session:
-            await session.execute(
+        async with autocommit(ctx.db) as conn:
+            await conn.execute(
                 RELEASE_SQL, {"id": claimed.id, "attempt": claimed.attempt, "wait": wait}
             )
         return "rate_limited"

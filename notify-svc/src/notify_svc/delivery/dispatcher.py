@@ -4,6 +4,11 @@ The consumer's transaction sends `NOTIFY notify_webhook_deliveries`, which Postg
 only when it commits; the dispatcher LISTENs, reads the due rows (`dispatch.due_ids`) and
 enqueues them. It also polls every `webhook_dispatch_poll_seconds` (retries that came due, a
 lost NOTIFY). Beat's re-drive does the same more slowly, so neither is needed for correctness.
+
+Every recorded attempt wakes it (a slot freed), so under load wake-ups come faster than a round
+is worth: rounds start at most every `webhook_dispatch_min_interval_seconds`, and the wake-ups
+that arrive meanwhile are served by the next round (the busy endpoints' own workers follow on
+with their next deliveries without it).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import asyncpg
 
@@ -37,8 +43,12 @@ class Dispatcher:
 
         ctx = DeliveryContext.create(self.settings, pool_size=2)
         listener: asyncpg.Connection | None = None
+        min_interval = self.settings.webhook_dispatch_min_interval_seconds
+        last_round = 0.0
         try:
             while not self._stopping:
+                await asyncio.sleep(max(0.0, last_round + min_interval - time.monotonic()))
+                last_round = time.monotonic()
                 if listener is None or listener.is_closed():
                     listener = await self._listen()
                 try:

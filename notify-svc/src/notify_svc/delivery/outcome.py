@@ -1,8 +1,10 @@
 """Recording an attempt: the attempt row, the delivery's next state, the endpoint's health.
 
-One transaction. A success clears the endpoint's failure streak; a failure starts it, and an
-endpoint failing for longer than the failure window (or answering 410) is disabled, with
-`webhook.endpoint.disabled` written to the outbox in the same transaction.
+Atomic. A success is one statement (the attempt row, the delivery, the endpoint's health and
+the dispatcher's wake-up in one CTE, so one round trip): it is the path of nearly every attempt.
+A failure is a transaction: it starts the endpoint's failure streak, and an endpoint failing for
+longer than the failure window (or answering 410) is disabled, with `webhook.endpoint.disabled`
+written to the outbox in the same transaction.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from contracts.webhooks import WebhookEndpointDisabledV1
 from notify_svc.db import outbox
 from notify_svc.delivery import policy
 from notify_svc.delivery.http import Result
-from notify_svc.events.handlers import WAKE_SQL
+from notify_svc.events.handlers import WAKE_CHANNEL, WAKE_SQL
 from notify_svc.webhooks import metrics
-from servicekit.db import transaction
+from servicekit.db import autocommit, transaction
 from servicekit.outbox import emit
 
 if TYPE_CHECKING:
@@ -45,13 +47,27 @@ DELIVERY_SQL = text(
     WHERE id = :id AND status = 'delivering' AND attempts = :number
     """
 )
-HEALTHY_SQL = text(
-    """
-    UPDATE webhook_endpoint SET failing_since = NULL, last_success_at = now()
-    WHERE id = :endpoint_id
-      AND (failing_since IS NOT NULL OR last_success_at IS NULL
-           OR last_success_at < now() - interval '5 seconds')
-    """
+# The same three writes as a failure's first three, for a success, plus the wake-up (the
+# endpoint has a free slot; NOTIFY is sent when the statement commits).
+SUCCEEDED_SQL = text(
+    f"""
+    WITH attempt AS (
+        INSERT INTO webhook_attempt (delivery_id, number, attempted_at, status_code,
+            duration_ms, response_excerpt, error, next_attempt_at)
+        VALUES (:id, :number, :attempted_at, :status_code, :duration_ms, :excerpt, NULL, NULL)
+    ), delivery AS (
+        UPDATE webhook_delivery SET status = 'succeeded', next_attempt_at = NULL,
+            claimed_until = NULL, last_status_code = :status_code, last_error = NULL,
+            delivered_at = now(), updated_at = now()
+        WHERE id = :id AND status = 'delivering' AND attempts = :number
+    ), healthy AS (
+        UPDATE webhook_endpoint SET failing_since = NULL, last_success_at = now()
+        WHERE id = :endpoint_id
+          AND (failing_since IS NOT NULL OR last_success_at IS NULL
+               OR last_success_at < now() - interval '5 seconds')
+    )
+    SELECT pg_notify('{WAKE_CHANNEL}', '')
+    """  # noqa: S608 - constant SQL
 )
 FAILING_SQL = text(
     "UPDATE webhook_endpoint SET failing_since = now() "
@@ -75,6 +91,22 @@ async def record(
     decision: policy.Decision,
     attempted_at: datetime,
 ) -> None:
+    if decision.status == policy.SUCCEEDED:
+        async with autocommit(ctx.db) as conn:
+            await conn.execute(
+                SUCCEEDED_SQL,
+                {
+                    "id": claimed.id,
+                    "number": claimed.attempt,
+                    "attempted_at": attempted_at,
+                    "status_code": result.status_code,
+                    "duration_ms": result.duration_ms,
+                    "excerpt": result.excerpt,
+                    "endpoint_id": claimed.endpoint_id,
+                },
+            )
+        _count(claimed, result, decision)
+        return
     async with transaction(ctx.db) as session:
         await session.execute(
             ATTEMPT_SQL,
@@ -100,10 +132,7 @@ async def record(
                 "error": result.error,
             },
         )
-        if decision.status == policy.SUCCEEDED:
-            await session.execute(HEALTHY_SQL, {"endpoint_id": claimed.endpoint_id})
-        else:
-            await _failing(ctx, session, claimed, decision)
+        await _failing(ctx, session, claimed, decision)
         # The endpoint has a free slot (and the subject's next event may go): the dispatcher
         # hands out the next due delivery at commit.
         await session.execute(WAKE_SQL)
