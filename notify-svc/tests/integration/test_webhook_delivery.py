@@ -265,3 +265,154 @@ async def test_a_worker_follows_on_with_its_endpoints_next_due_deliveries(
     first = await delivery_of(engine, events[0])
     assert await deliver(ctx, first.id, follow_seconds=5.0) == "succeeded"
     assert sorted(r.webhook_id for r in receiver.requests()) == sorted(e.id for e in events)
+
+
+async def test_an_endpoint_failing_longer_than_the_window_is_disabled_with_its_event(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    receiver.answer = always(500)
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    first, second = task_event(), task_event()
+    await publish(engine, first)
+    await publish(engine, second)
+    # A first failure starts the streak; it is younger than the window: still active.
+    assert await deliver(ctx, (await delivery_of(engine, first)).id) == "failed"
+    headers = jwt_keys.headers(["planner"], org_id=ORG)
+    read = await committing_client.get(f"{BASE}/endpoints/{endpoint['id']}", headers=headers)
+    assert read.json()["active"] is True
+    # The streak began longer ago than the window (5 days by default): the next failure disables.
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE webhook_endpoint SET failing_since = now() - interval '5 days 1 minute' "
+                "WHERE id = :id"
+            ),
+            {"id": endpoint["id"]},
+        )
+    assert await deliver(ctx, (await delivery_of(engine, second)).id) == "failed"
+    read = await committing_client.get(f"{BASE}/endpoints/{endpoint['id']}", headers=headers)
+    assert read.json()["active"] is False
+    assert read.json()["disabled_reason"] == "no successful delivery for 432000 s while failing"
+    async with AsyncSession(engine) as session:
+        rows = (await session.execute(select(outbox.c.type, outbox.c.payload))).all()
+    assert [(t, p["endpoint_id"], p["reason"]) for t, p in rows] == [
+        ("webhook.endpoint.disabled", endpoint["id"], read.json()["disabled_reason"])
+    ]
+
+
+async def test_a_success_ends_the_failure_streak(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    receiver.answer = sequence(500)
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    event = task_event()
+    await publish(engine, event)
+    assert await attempt_until_settled(ctx, (await delivery_of(engine, event)).id) == [
+        "failed",
+        "succeeded",
+    ]
+    async with AsyncSession(engine) as session:
+        failing_since, last_success = (
+            await session.execute(
+                text("SELECT failing_since, last_success_at FROM webhook_endpoint WHERE id = :id"),
+                {"id": endpoint["id"]},
+            )
+        ).one()
+    assert failing_since is None and last_success is not None
+
+
+async def test_pruning_removes_only_what_is_older_than_the_retention(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    receiver.answer = always(200)
+    await subscribe(committing_client, jwt_keys, receiver.url)
+    old_ok, old_dead, recent = task_event(), task_event(), task_event()
+    for event in (old_ok, old_dead, recent):
+        await publish(engine, event)
+        assert await deliver(ctx, (await delivery_of(engine, event)).id) == "succeeded"
+    old = [uuid.UUID(old_ok.id), uuid.UUID(old_dead.id)]
+    async with AsyncSession(engine) as session, session.begin():
+        # Two deliveries of 31 days ago (retention: 30), one of them dead (kept: it may be
+        # replayed); their attempts are as old.
+        age = "now() - interval '31 days'"
+        await session.execute(
+            text(
+                f"UPDATE webhook_delivery SET created_at = {age}, status = CASE WHEN event_id = "
+                ":dead THEN 'dead' ELSE status END WHERE event_id = ANY(:ids)"
+            ),
+            {"ids": old, "dead": old[1]},
+        )
+        await session.execute(
+            text(
+                f"UPDATE webhook_attempt SET attempted_at = {age} WHERE delivery_id IN "
+                "(SELECT id FROM webhook_delivery WHERE event_id = ANY(:ids))"
+            ),
+            {"ids": old},
+        )
+        await session.execute(
+            text(f"UPDATE webhook_event SET created_at = {age} WHERE id = ANY(:ids)"),
+            {"ids": old},
+        )
+    # 2 attempts, 1 succeeded delivery, then its event (the dead one's event stays referenced).
+    assert await dispatch.prune(ctx, batch=1) == 4
+    async with AsyncSession(engine) as session:
+        deliveries = (
+            await session.execute(select(WebhookDelivery.event_id, WebhookDelivery.status))
+        ).all()
+        events = set((await session.execute(select(WebhookEvent.id))).scalars())
+        attempts = await session.scalar(select(func.count()).select_from(WebhookAttempt))
+    assert sorted((str(e), s) for e, s in deliveries) == sorted(
+        [(old_dead.id, "dead"), (recent.id, "succeeded")]
+    )
+    assert events == {uuid.UUID(old_dead.id), uuid.UUID(recent.id)}
+    assert attempts == 1
+    assert await dispatch.prune(ctx) == 0  # nothing more is old
+
+
+async def test_outcomes_are_counted_and_the_backlog_gauges_read_the_rows(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    receiver.answer = sequence(503)
+    await subscribe(committing_client, jwt_keys, receiver.url)
+    before = {
+        "ok": value("webhook_deliveries_total", outcome="succeeded"),
+        "retry": value("webhook_deliveries_total", outcome="retry"),
+        "2xx": value("webhook_attempts_total", status_class="2xx"),
+        "5xx": value("webhook_attempts_total", status_class="5xx"),
+        "latency": value("webhook_event_to_delivered_seconds_count"),
+    }
+    delivered, waiting = task_event(), task_event()
+    await publish(engine, delivered)
+    await publish(engine, waiting)
+    assert await attempt_until_settled(ctx, (await delivery_of(engine, delivered)).id) == [
+        "failed",
+        "succeeded",
+    ]
+    assert value("webhook_deliveries_total", outcome="succeeded") == before["ok"] + 1
+    assert value("webhook_deliveries_total", outcome="retry") == before["retry"] + 1
+    assert value("webhook_attempts_total", status_class="2xx") == before["2xx"] + 1
+    assert value("webhook_attempts_total", status_class="5xx") == before["5xx"] + 1
+    assert value("webhook_event_to_delivered_seconds_count") == before["latency"] + 1
+    assert await dispatch.update_backlog(ctx) == (1, 0)  # the waiting one; none dead
+    assert value("webhook_deliveries_backlog", status="pending") == 1.0
