@@ -18,8 +18,11 @@ It reads PostgreSQL as the superuser (schemas template, task, qc, notify) and Re
   inspection; the open inspection round matches a task in QC;
 - deliverables and projects agree with their tasks and sign-off records.
 
-Webhook receipts are proven by tests/e2e/test_webhooks_chaos_e2e.py (a real receiver, worker
-kills, a Redis restart); this run subscribes no endpoint, so `check_webhook_receipts` only says so.
+- webhooks: every lane's org subscribed an endpoint for `task.*` before its first task; every
+  task event of that org reached the local receiver (deduplicated by `webhook-id`; duplicates on
+  the wire are counted, not faulted), each verified with the endpoint's secret by the
+  `standardwebhooks` package as a subscriber would, no other event arrived, and no delivery
+  ended dead.
 """
 
 from __future__ import annotations
@@ -28,19 +31,22 @@ import asyncio
 import importlib
 import json
 import time
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from blueprint_stack.config import SERVICES
+from notify_svc.receiver import Received
 from servicekit.events import EventHandlers
 from servicekit.events.names import dead_letter_stream, stream_for
 
-from .driver import Records, WriteRecord
+from .driver import Records, Subscription, WriteRecord
 
 RESOLVED = ("done", "cancelled")
 # History entries that record something without changing the row.
@@ -119,12 +125,20 @@ def consumers() -> list[Consumer]:
 
 class Checker:
     def __init__(
-        self, dsn: str, redis_url: str, records: Records, *, prefix: str = "events"
+        self,
+        dsn: str,
+        redis_url: str,
+        records: Records,
+        *,
+        prefix: str = "events",
+        receipts: Callable[[], list[Received]] | None = None,
     ) -> None:
         self.dsn = dsn
         self.redis_url = redis_url
         self.records = records
         self.prefix = prefix
+        self.receipts = receipts
+        self.webhook_deadline = 180.0
         self.report = Report()
         self.consumers = consumers()
 
@@ -133,6 +147,7 @@ class Checker:
         redis = aioredis.from_url(self.redis_url)
         try:
             await self.wait_quiescent(conn, redis, quiescence_deadline)
+            self.webhook_deadline = quiescence_deadline
             await self.check_driver_writes(conn)
             await self.check_creations(conn)
             await self.check_task_histories(conn)
@@ -619,10 +634,62 @@ class Checker:
                 self.report.ok("projects consistent with their deliverables")
 
     async def check_webhook_receipts(self, conn: asyncpg.Connection) -> None:
-        """Where a check of webhook receipts goes once this run subscribes an endpoint; today the
-        webhook fault test (tests/e2e/test_webhooks_chaos_e2e.py) proves them."""
+        endpoints = self.records.endpoints
+        if not endpoints or self.receipts is None:
+            self.report.notes.append("webhook receipts: not checked: no endpoint subscribed")
+            return
+        ids = [uuid.UUID(e.id) for e in endpoints.values()]
+        give_up = time.monotonic() + self.webhook_deadline
+        open_sql = (
+            "SELECT count(*) FROM notify.webhook_delivery WHERE endpoint_id = ANY($1) "
+            "AND status IN ('pending', 'delivering', 'failed')"
+        )
+        while (left := await conn.fetchval(open_sql, ids)) and time.monotonic() < give_up:
+            await asyncio.sleep(0.5)
+        if left:
+            self.report.bad(
+                "webhook delivery never settled", f"{left} still open after the deadline"
+            )
+        dead = await conn.fetch(
+            "SELECT event_id, last_error FROM notify.webhook_delivery "
+            "WHERE endpoint_id = ANY($1) AND status = 'dead'",
+            ids,
+        )
+        for row in dead[:MAX_LISTED]:
+            detail = f"event {row['event_id']}: {row['last_error']}"
+            self.report.bad("webhook delivery dead", detail)
+        expected: dict[str, Subscription] = {}
+        for org_id, endpoint in endpoints.items():
+            rows = await conn.fetch(
+                "SELECT id FROM task.outbox WHERE type LIKE 'task.%' AND payload->>'org_id' = $1",
+                str(org_id),
+            )
+            expected.update((str(r["id"]), endpoint) for r in rows)
+        received = self.receipts()
+        arrived: Counter[str] = Counter()
+        for request in received:
+            subscription = expected.get(request.webhook_id)
+            if subscription is None:
+                self.report.bad(
+                    "webhook received that no subscription matches",
+                    f"{request.webhook_id} at {request.path}",
+                )
+                continue
+            try:
+                Webhook(subscription.secret).verify(request.body, request.headers)
+            except WebhookVerificationError as exc:
+                self.report.bad("webhook signature does not verify", f"{request.webhook_id}: {exc}")
+                continue
+            arrived[request.webhook_id] += 1
+        missing = [event_id for event_id in expected if event_id not in arrived]
+        for event_id in missing[:MAX_LISTED]:
+            self.report.bad("webhook never received (lost)", f"task event {event_id}")
+        self.report.ok("task events received by their subscriber", len(expected) - len(missing))
+        dupes = sum(n - 1 for n in arrived.values() if n > 1)
         self.report.notes.append(
-            "webhook receipts: not checked here: no endpoint subscribed (the webhook fault test)"
+            f"webhooks: {len(expected)} task events to {len(endpoints)} endpoints, "
+            f"{len(received)} requests received, {dupes} duplicates on the wire (absorbed by "
+            "webhook-id)"
         )
 
 

@@ -101,6 +101,14 @@ class WriteRecord:
         return self.acked or self.reconciled
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """A lane's webhook endpoint: its id and the secret its deliveries are signed with."""
+
+    id: str
+    secret: str
+
+
 @dataclass
 class Records:
     """Everything the driver did, for the report and the checker."""
@@ -109,6 +117,10 @@ class Records:
     reads: int = 0
     read_failures: int = 0
     orgs: list[uuid.UUID] = field(default_factory=list)
+    # Where each lane's webhook endpoint points (a local receiver; None: no subscription), and
+    # the endpoint each org subscribed for its task events.
+    webhook_url: str | None = None
+    endpoints: dict[uuid.UUID, Subscription] = field(default_factory=dict)
     stalls: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -271,6 +283,7 @@ class Lane:
         """Walk projects until the run stops; a stalled or unexpected step abandons its project
         (recorded) and the lane carries on with a new one."""
         try:
+            await self.subscribe()
             template_id = await self.make_template()
             while True:
                 try:
@@ -283,6 +296,22 @@ class Lane:
         except (Stalled, Unexpected) as exc:  # the template itself
             kind = "stalls" if isinstance(exc, Stalled) else "unexpected"
             getattr(self.records, kind).append(f"lane {self.index}: {exc}")
+
+    async def subscribe(self) -> None:
+        """The org's webhook endpoint for every task event, before its first task exists."""
+        if self.records.webhook_url is None:
+            return
+        idem = f"endpoint-{uuid.uuid4()}"
+        rec = await self.api.write(
+            "webhook:subscribe",
+            "POST",
+            "/api/v1/webhooks/endpoints",
+            {**self.planner.headers, "Idempotency-Key": idem},
+            {"url": f"{self.records.webhook_url}/lane/{self.index}", "event_types": ["task.*"]},
+            key=idem,
+        )
+        created = expect(rec, 201)
+        self.records.endpoints[self.org_id] = Subscription(str(created["id"]), created["secret"])
 
     async def make_template(self) -> str:
         key = f"chaos-{self.index}-{uuid.uuid4().hex[:8]}"

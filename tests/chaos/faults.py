@@ -8,7 +8,10 @@ Kinds:
 - `gateway`: SIGKILL nginx (master and workers);
 - `postgres`: a fast shutdown (SIGINT: open transactions are rolled back, clients cut off) and a
   start, through the stack;
-- `redis`: a stop (SIGTERM) and a start, through the stack.
+- `redis`: a stop (SIGTERM) and a start, through the stack;
+- `redis-kill`: SIGKILL of Redis (no shutdown save: what survives is what its append-only file
+  already holds), then a start;
+- `celery`: SIGKILL of notify-svc's Celery worker (attempts under way die with it) or of beat.
 
 A crash is a signal from outside, not `Stack.stop_process`: a stack that restarts crashed
 processes by itself does so here too. The injector then waits for the process to answer again
@@ -33,7 +36,10 @@ from pathlib import Path
 
 from blueprint_stack import Stack, StackError
 
-KINDS = ("http-worker", "service", "events", "gateway", "postgres", "redis")
+KINDS = (
+    "http-worker", "service", "events", "gateway", "postgres", "redis", "redis-kill", "celery",
+)  # fmt: skip
+CELERY_PROCESSES = ("notify-celery", "notify-beat")
 # The services the driver sends traffic to (notify-svc has no public traffic yet, but its
 # events process has a relay).
 TRAFFIC_SERVICES = ("template-svc", "task-svc", "qc-svc")
@@ -150,6 +156,10 @@ class Injector:
             fault = await self._crash(kind, "gateway", at)
         elif kind in ("postgres", "redis"):
             fault = await self._restart(kind, at)
+        elif kind == "redis-kill":
+            fault = await self._crash(kind, "redis", at)
+        elif kind == "celery":
+            fault = await self._crash(kind, self.rng.choice(CELERY_PROCESSES), at)
         else:
             raise ValueError(f"unknown fault kind {kind!r}; kinds: {', '.join(KINDS)}")
         self.log.faults.append(fault)
@@ -274,4 +284,3 @@ class Injector:
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.1)
-

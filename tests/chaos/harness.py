@@ -15,6 +15,7 @@ from typing import Any
 
 from blueprint_stack import Stack, StackConfig
 from blueprint_stack.config import SERVICES
+from notify_svc.receiver import Received, Receiver
 
 from .checker import Checker, Report
 from .driver import Records, drive
@@ -47,6 +48,7 @@ class Outcome:
     faults: FaultLog
     report: Report
     timings: dict[str, float] = field(default_factory=dict)
+    receipts: list[Received] = field(default_factory=list)  # what the webhook receiver got
 
     @property
     def ok(self) -> bool:
@@ -69,7 +71,30 @@ async def chaos_run(
 ) -> Outcome:
     """Drive traffic for `seconds` (longer if needed until every kind of fault was injected
     `min_rounds` times under traffic) while injecting faults; then check."""
-    records = Records()
+    with Receiver() as receiver:
+        return await _chaos_run(
+            stack, receiver, seconds=seconds, lanes=lanes, seed=seed, max_requests=max_requests,
+            kinds=kinds, pause=pause, grace=grace, min_rounds=min_rounds,
+            quiescence_deadline=quiescence_deadline, say=say,
+        )  # fmt: skip
+
+
+async def _chaos_run(
+    stack: Stack,
+    receiver: Receiver,
+    *,
+    seconds: float,
+    lanes: int,
+    seed: int,
+    max_requests: int,
+    kinds: Sequence[str],
+    pause: tuple[float, float],
+    grace: float,
+    min_rounds: int,
+    quiescence_deadline: float,
+    say: Callable[[str], None],
+) -> Outcome:
+    records = Records(webhook_url=receiver.url)
     rng = random.Random(seed)
     injector = Injector(
         stack, random.Random(rng.random()), kinds=kinds, pause=pause, grace=grace, say=say
@@ -93,13 +118,16 @@ async def chaos_run(
         log = await faults
     driven = time.monotonic() - started
     say(f"driving done after {driven:.0f}s; checking")
-    checker = Checker(admin_dsn(stack), stack.redis.url, records)
+    checker = Checker(admin_dsn(stack), stack.redis.url, records, receipts=receiver.requests)
     report = await checker.run(quiescence_deadline)
     for problem in records.unexpected:
         report.bad("unexpected answer to the driver", problem)
     report.notes += [f"stalled wait (the lane gave that project up): {s}" for s in records.stalls]
     report.notes += [f"collateral: {c}" for c in log.collateral]
-    return Outcome(driven, records, log, report, {"checking": time.monotonic() - started - driven})
+    return Outcome(
+        driven, records, log, report, {"checking": time.monotonic() - started - driven},
+        receipts=receiver.requests(),
+    )  # fmt: skip
 
 
 def _code(body: Any) -> str:
