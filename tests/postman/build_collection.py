@@ -6,7 +6,8 @@ The story a new user follows, through the gateway: health; a template created, v
 published; a project started; tasks assigned, started, completed; the QC loop (claim, results,
 defect, reject, rework, accept); sign-off; the quality report (JSON and XLSX); and the refusals a
 client must handle (stale version, blocked task, missing payload field, replayed
-client_event_id, another organisation's id). Ids flow between requests as collection variables.
+client_event_id, another organisation's id); and a webhook subscriber's first session. Ids flow
+between requests as collection variables.
 """
 
 from __future__ import annotations
@@ -750,6 +751,144 @@ def finish() -> list[dict[str, Any]]:
     ]
 
 
+def webhooks() -> list[dict[str, Any]]:
+    """A subscriber's first session: the catalogue, an endpoint (its secret shown once), a test
+    event whose delivery fails (nothing listens on port 9 here) and is replayed, a recovery of
+    the window, a rotated secret, pausing, deleting; and the refusals (a private address, another
+    organisation's endpoint)."""
+    hook = "/api/v1/webhooks"
+    endpoint = f"{hook}/endpoints/{{{{endpoint_id}}}}"
+    failed = "body.status === 'failed' || body.status === 'dead'"
+    return [
+        request(
+            "listWebhookEventTypes",
+            "GET",
+            f"{hook}/event-types",
+            tests=[
+                check(
+                    "task.status_changed is offered with its schema",
+                    "body.items.some(t => t.type === 'task.status_changed' && !!t.schema)",
+                )
+            ],
+        ),
+        request(
+            "createWebhookEndpoint: every task event",
+            "POST",
+            f"{hook}/endpoints",
+            status=201,
+            body={
+                "url": "http://127.0.0.1:9/hook",
+                "description": "Postman {{run_id}}",
+                "event_types": ["task.*"],
+            },
+            tests=[
+                save("endpoint_id", "body.id"),
+                save("endpoint_rv", "body.row_version"),
+                check("the secret is shown once", "body.secret.startsWith('whsec_')"),
+            ],
+        ),
+        request(
+            "createWebhookEndpoint: a private address is refused",
+            "POST",
+            f"{hook}/endpoints",
+            status=422,
+            body={"url": "http://10.0.0.1/hook", "event_types": ["task.*"]},
+            tests=problem("URL_NOT_ALLOWED"),
+        ),
+        request(
+            "listWebhookEndpoints",
+            "GET",
+            f"{hook}/endpoints?limit=50",
+            tests=[
+                check(
+                    "the new endpoint is listed",
+                    "body.items.some(e => e.id === pm.collectionVariables.get('endpoint_id'))",
+                )
+            ],
+        ),
+        request(
+            "getWebhookEndpoint",
+            "GET",
+            endpoint,
+            tests=[check("no secret in a read", "body.secret === undefined")],
+        ),
+        request(
+            "getWebhookEndpoint: another organisation's is not found",
+            "GET",
+            endpoint,
+            role="other_org",
+            status=404,
+            tests=problem("ENDPOINT_NOT_FOUND"),
+        ),
+        request(
+            "sendWebhookTest",
+            "POST",
+            f"{endpoint}/test",
+            status=202,
+            tests=[save("delivery_id", "body.id")],
+        ),
+        request(
+            "getWebhookDelivery: poll until its first attempt failed",
+            "GET",
+            f"{hook}/deliveries/{{{{delivery_id}}}}",
+            tests=[
+                POLL.format(
+                    found=f"({failed}) && body.history.length > 0",
+                    what="the attempt is recorded",
+                )
+            ],
+        ),
+        request(
+            "listWebhookDeliveries",
+            "GET",
+            f"{endpoint}/deliveries?event_type=webhook.test",
+            tests=[check("the test delivery is listed", "body.items.length >= 1")],
+        ),
+        request(
+            "replayWebhookDelivery",
+            "POST",
+            f"{hook}/deliveries/{{{{delivery_id}}}}/replay",
+            status=202,
+            tests=[check("due again now", "body.status !== 'dead'")],
+        ),
+        request(
+            "recoverWebhookDeliveries: the last hour",
+            "POST",
+            f"{endpoint}/recover",
+            status=202,
+            prerequest=[
+                "pm.collectionVariables.set('since', "
+                "new Date(Date.now() - 3600 * 1000).toISOString());"
+            ],
+            raw_body='{"since": "{{since}}"}',
+            tests=[save("recover_job_id", "body.id")],
+        ),
+        request(
+            "getWebhookRecoverJob",
+            "GET",
+            f"{hook}/recover-jobs/{{{{recover_job_id}}}}",
+            tests=[check("a known status", "['running', 'done'].includes(body.status)")],
+        ),
+        request(
+            "rotateWebhookSecret",
+            "POST",
+            f"{endpoint}/rotate-secret",
+            tests=[
+                check("a new secret, once", "body.secret.startsWith('whsec_')"),
+                save("endpoint_rv", "body.row_version"),
+            ],
+        ),
+        request(
+            "updateWebhookEndpoint: pause it",
+            "PATCH",
+            endpoint,
+            raw_body='{"active": false, "expected_row_version": {{endpoint_rv}}}',
+            tests=[check("paused", "body.active === false")],
+        ),
+        request("deleteWebhookEndpoint", "DELETE", endpoint, status=204),
+    ]
+
+
 def health() -> list[dict[str, Any]]:
     return [
         request(
@@ -788,6 +927,7 @@ def collection() -> dict[str, Any]:
             {"name": "tasks", "item": tasks()},
             {"name": "quality control", "item": quality_control()},
             {"name": "sign-off, reports, template life cycle", "item": finish()},
+            {"name": "webhooks", "item": webhooks()},
             {
                 "name": "end of iteration",
                 "item": [
