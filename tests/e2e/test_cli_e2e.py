@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from standardwebhooks.webhooks import Webhook
 
 from blueprint_stack import Stack
 from blueprint_stack.keys import mint_dev_token
+from notify_svc.receiver import Receiver
 
 DOCUMENT = {
     "format": "blueprint.template-version/v1",
@@ -145,3 +147,39 @@ def test_watch_prints_the_events_of_a_project_as_they_happen(cli: Cli, tmp_path:
     assert events[1]["data"]["data"]["to_status"] == "in_progress"
     assert all(e["id"] for e in events)  # cursors a script can resume from
     assert watcher.returncode == 0
+
+
+def test_a_subscriber_manages_a_webhook_endpoint_from_the_command_line(cli: Cli) -> None:
+    assert any(t["type"] == "task.status_changed" for t in cli.json("webhooks", "event-types"))
+    refused = cli("webhooks", "create", "http://10.0.0.1/hook", "--events", "task.*", code=1)
+    assert "422 URL_NOT_ALLOWED" in refused.output
+    with Receiver() as receiver:
+        created = cli.json(
+            "webhooks", "create", receiver.url, "--events", "task.*", "--description", "cli"
+        )
+        endpoint = created["id"]
+        assert created["secret"].startswith("whsec_")
+        assert endpoint in {e["id"] for e in cli.json("webhooks", "list")}
+        delivery = cli.json("webhooks", "test", endpoint)["id"]
+        got = _wait("the test event", receiver.requests)
+        payload = Webhook(created["secret"]).verify(got[0].body, got[0].headers)
+        assert payload["type"] == "webhook.test"
+        settled = _wait(
+            "the delivery recorded as succeeded",
+            lambda: (d := cli.json("webhooks", "delivery", delivery))["status"] == "succeeded"
+            and d,
+        )
+        assert [a["status_code"] for a in settled["history"]] == [200]
+        listed = cli.json("webhooks", "deliveries", endpoint, "--status", "succeeded")
+        assert [d["id"] for d in listed] == [delivery]
+        again = cli.json("webhooks", "replay", delivery, "--include-succeeded")
+        assert again["id"] == delivery
+        _wait("the replay", lambda: len(receiver.requests()) == 2)
+        assert {r.webhook_id for r in receiver.requests()} == {got[0].webhook_id}
+    assert cli.json("webhooks", "update", endpoint, "--paused")["active"] is False
+    assert cli("webhooks", "update", endpoint, code=2).exit_code == 2  # nothing to change
+    rotated = cli.json("webhooks", "rotate-secret", endpoint, "--grace", "0")
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created["secret"]
+    cli("webhooks", "delete", endpoint)
+    gone = cli("webhooks", "show", endpoint, code=1)
+    assert "404 ENDPOINT_NOT_FOUND" in gone.output

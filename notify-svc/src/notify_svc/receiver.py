@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,15 @@ def sequence(*statuses: int, then: int = 200) -> Responder:
     return answer
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A sender that went away mid-request (a killed worker, a timed-out attempt) is
+        normal for a webhook receiver: say nothing. Anything else is printed as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Receiver:
     def __init__(self, answer: Responder | None = None, host: str = "127.0.0.1", port: int = 0):
         self.answer: Responder = answer or always(200)
@@ -89,7 +99,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

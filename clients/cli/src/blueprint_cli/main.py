@@ -72,12 +72,13 @@ def login(obj: Context, login_url: str, login_token: str | None, login_profile: 
 
 
 def _register() -> None:
-    from blueprint_cli import projects, qc, tasks, templates, watch
+    from blueprint_cli import projects, qc, tasks, templates, watch, webhooks
 
     cli.add_command(templates.group)
     cli.add_command(projects.group)
     cli.add_command(tasks.group)
     cli.add_command(qc.group)
+    cli.add_command(webhooks.group)
     cli.add_command(watch.watch)
     cli.add_command(watch.board)
 
