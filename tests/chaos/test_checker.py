@@ -71,3 +71,32 @@ def test_an_entry_written_twice_is_named() -> None:
 def test_a_history_must_start_with_the_creation() -> None:
     assert "starts with" in (replay_problem(HISTORY[1:], row()) or "")
     assert replay_problem([], row()) == "no history"
+
+
+def test_a_webhook_is_verified_as_of_its_arrival_with_the_package_signature() -> None:
+    import time
+
+    from notify_svc.receiver import Received
+    from notify_svc.webhooks.signing import signature_header
+
+    from .checker import signature_problem
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body, msg_id, sent = b'{"type": "task.assigned"}', str(uuid.uuid4()), int(time.time()) - 3600
+
+    def received(secrets: list[str], at: float) -> Received:
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(sent),
+            "webhook-signature": signature_header(secrets, msg_id, sent, body),
+        }
+        return Received("/hook", headers, body, at)
+
+    # An hour old (the package's own verify() would say "too old" now): judged at its arrival.
+    assert signature_problem(secret, received([secret], sent + 1)) is None
+    other = "whsec_" + "c2VjcmV0LW9mLWFub3RoZXItZW5kcG9pbnQ="
+    assert signature_problem(secret, received([other, secret], sent + 1)) is None  # rotation
+    assert signature_problem(secret, received([other], sent + 1)) == (
+        "no signature matches the endpoint's secret"
+    )
+    assert "from the arrival" in str(signature_problem(secret, received([secret], sent + 400)))

@@ -18,6 +18,7 @@ import pytest
 
 from blueprint_stack import Stack
 from blueprint_stack.testing import json_log_lines, wait_for
+from notify_svc.receiver import Receiver
 from servicekit.testing.otlp import OtlpReceiver
 
 from .obs_support import has_data, metric_names, panel_queries, query, rule_queries
@@ -31,8 +32,11 @@ def _prometheus(stack: Stack) -> str:
     return stack.obs.prometheus_url
 
 
-def _walk(org: Org) -> None:
-    """A project through its life: work, QC reject, rework, a refused and a replayed request."""
+def _walk(org: Org, webhook_url: str) -> None:
+    """A project through its life: work, QC reject, rework, a refused and a replayed request;
+    its task events go to a webhook subscriber."""
+    endpoint = {"url": webhook_url, "event_types": ["task.*"]}
+    org.call("POST", "/api/v1/webhooks/endpoints", org.planner, 201, json=endpoint)
     project = org.project(
         [node("prep"), node("paint", qc=True), node("pack")],
         [("prep", "paint"), ("paint", "pack")],
@@ -63,15 +67,16 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
     active = wait_for(all_up, "every scrape target up", timeout=60)
     jobs = sorted(t["labels"]["job"] for t in active)
     print(f"\n{len(jobs)} targets up: {', '.join(jobs)}")
-    assert {"gateway", "task-svc", "task-svc-events", "qc-svc-events"} <= set(jobs)
+    assert {"gateway", "task-svc", "task-svc-events", "qc-svc-events", "notify-celery"} <= set(jobs)
 
     # Per-route series are born with the first request to their route, and a series' first
     # sample has no rate: walk once, wait until Prometheus holds the walk's series, walk again.
     started = time.monotonic()
-    _walk(Org(stack, gateway))
+    receiver = Receiver().start()
+    _walk(Org(stack, gateway), receiver.url)
     transitions = 'http_server_request_duration_seconds_count{http_route=~".*/transitions"}'
     wait_for(lambda: query(prometheus, transitions), "the first walk's series scraped", timeout=30)
-    _walk(Org(stack, gateway))
+    _walk(Org(stack, gateway), receiver.url)
     print(f"the walks took {time.monotonic() - started:.0f}s")
 
     panels = list(panel_queries())
@@ -101,6 +106,7 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
         for t in targets["data"]["activeTargets"]:
             print(f"  {t['labels']['job']}: {t['health']} scrape {t['lastScrapeDuration']:.3f}s "
                   f"{t['lastError']}")  # fmt: skip
+    receiver.stop()
     assert not empty, "no data for:\n  " + "\n  ".join(empty)
 
 

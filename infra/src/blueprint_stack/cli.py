@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
             f"({svc.default_events_port})",
         )
     run.add_argument(
+        "--celery-metrics-port",
+        type=int,
+        help="/metrics of notify-celery; env BLUEPRINT_CELERY_METRICS_PORT (8205)",
+    )
+    run.add_argument(
         "--write-rate", help="gateway writes per client, e.g. 20r/s (env BLUEPRINT_WRITE_RATE)"
     )
     run.add_argument("--write-burst", type=int, help="env BLUEPRINT_WRITE_BURST (40)")
@@ -109,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         "gateway_host",
         "postgres_port",
         "redis_port",
+        "celery_metrics_port",
         "write_rate",
         "write_burst",
         "client_max_body_size",

@@ -87,6 +87,8 @@ class StackConfig:
     service_ports: Mapping[str, int] = field(default_factory=_default_service_ports)
     # Each `<service>-events` process serves its relay and consumer metrics here.
     events_metrics_ports: Mapping[str, int] = field(default_factory=_default_events_metrics_ports)
+    # notify-svc's Celery worker serves its /metrics (webhook attempts, task outcomes) here.
+    celery_metrics_port: int = 8205
     database: str = "blueprint"
     # Gateway limits.
     write_rate: str = "20r/s"
@@ -196,6 +198,10 @@ class StackConfig:
                 for s in SERVICES
             ),
             PortSetting(
+                self.celery_metrics_port, "notify-celery metrics", "--celery-metrics-port",
+                "BLUEPRINT_CELERY_METRICS_PORT", "notify-celery",
+            ),
+            PortSetting(
                 self.gateway_port, "the gateway", "--gateway-port", "BLUEPRINT_GATEWAY_PORT",
                 "gateway",
             ),
@@ -221,6 +227,7 @@ class StackConfig:
             ("BLUEPRINT_POSTGRES_PORT", "postgres_port"),
             ("BLUEPRINT_REDIS_PORT", "redis_port"),
             ("BLUEPRINT_GATEWAY_PORT", "gateway_port"),
+            ("BLUEPRINT_CELERY_METRICS_PORT", "celery_metrics_port"),
             ("BLUEPRINT_WRITE_BURST", "write_burst"),
             ("BLUEPRINT_SERVICE_WORKERS", "service_workers"),
         ):
@@ -248,7 +255,7 @@ class StackConfig:
     @classmethod
     def for_tests(cls, var_dir: Path, **overrides: object) -> StackConfig:
         """A stack in `var_dir` on free ports, quiet on the console, installing nothing."""
-        ports = _distinct_free_ports(3 + 2 * len(SERVICES))
+        ports = _distinct_free_ports(4 + 2 * len(SERVICES))
         values: dict[str, object] = {
             "var_dir": Path(var_dir).resolve(),
             "postgres_port": ports[0],
@@ -260,8 +267,9 @@ class StackConfig:
             },
             "events_metrics_ports": {
                 svc.name: port
-                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) :], strict=True)
+                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) : -1], strict=True)
             },
+            "celery_metrics_port": ports[-1],
             "echo": False,
             "install_missing": False,
         }

@@ -99,6 +99,7 @@ def scrape_targets(config: StackConfig, obs: ObsConfig) -> dict[str, str]:
     for svc in SERVICES:
         targets[svc.name] = f"127.0.0.1:{config.service_port(svc.name)}"
         targets[svc.events_name] = f"127.0.0.1:{config.events_metrics_ports[svc.name]}"
+    targets["notify-celery"] = f"127.0.0.1:{config.celery_metrics_port}"
     targets["gateway"] = f"127.0.0.1:{obs.nginx_exporter_port}"
     targets["alertmanager"] = f"127.0.0.1:{obs.alertmanager_port}"
     targets["prometheus"] = f"127.0.0.1:{obs.prometheus_port}"

@@ -287,16 +287,20 @@ class Stack:
 
     def celery_specs(self) -> list[ProcessSpec]:
         """notify-svc's Celery worker (webhook attempts) and beat (re-drive, pruning, gauges)."""
-        env = self.service_env(service("notify-svc"))
+        notify = service("notify-svc")
+        env = self.service_env(notify)
         beat_schedule = self.config.run_dir / "celerybeat-schedule"
         celery = ("-m", "celery", "-A", "notify_svc.celery_app")
+        port = self.config.celery_metrics_port
         return [
             ProcessSpec(
                 "notify-celery",
                 self.python(*celery, "worker", "--loglevel", "INFO", "--without-gossip",
                             "--without-mingle", "--hostname", "notify@%h"),
-                env=env,
+                env={**env, f"{notify.env_prefix}CELERY_METRICS_PORT": str(port)},
                 cwd=self.config.repo_root,
+                # Its /metrics opens when the worker is ready to take tasks.
+                ready=port_ready(port),
             ),
             ProcessSpec(
                 "notify-beat",
@@ -459,7 +463,8 @@ class Stack:
         )
         lines.append(f"  events        relay and consumer metrics: {events}")
         lines.append(
-            "  celery        notify-celery (webhook attempts) and notify-beat (re-drive, "
+            "  celery        notify-celery (webhook attempts; metrics "
+            f"http://127.0.0.1:{cfg.celery_metrics_port}/metrics) and notify-beat (re-drive, "
             f"pruning); logs {cfg.log_dir}/notify-celery.log"
         )
         if self.obs is not None:

@@ -39,3 +39,18 @@ BACKLOG = Gauge(
     ["status"],
     multiprocess_mode="liveall",
 )
+
+# Every known label combination starts at 0, so a rate has a series before the first event.
+for _outcome in ("succeeded", "retry", "dead", "disabled"):
+    DELIVERIES.labels(_outcome)
+for _status_class in ("2xx", "3xx", "4xx", "5xx", "error"):
+    ATTEMPTS.labels(_status_class)
+for _reason in ("gone", "failure_window"):
+    ENDPOINTS_DISABLED.labels(_reason)
+for _task, _outcomes in {
+    "deliver": ("succeeded", "failed", "dead", "rate_limited", "not_claimed"),
+    "redrive": ("ok",),
+    "prune": ("ok",),
+}.items():
+    for _task_outcome in _outcomes:
+        CELERY_TASKS.labels(_task, _task_outcome)
