@@ -30,13 +30,21 @@ export function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-export function roles() {
+function claims() {
   try {
     const payload = token().split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(payload)).roles || [];
+    return JSON.parse(atob(payload));
   } catch {
-    return [];
+    return {};
   }
+}
+
+export function roles() {
+  return claims().roles || [];
+}
+
+export function userId() {
+  return claims().sub || null;
 }
 
 export async function api(method, path, body) {

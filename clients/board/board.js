@@ -1,6 +1,8 @@
 // The live project board: projects, then one project's tasks as columns by status. Buttons are
 // only the `allowed_actions` the API returns for this user; a refusal shows the problem's detail.
-import { all, api, forgetToken, Refused, roles, saveToken, token } from "./api.js";
+// An inspector also gets the QC round of a task in QC: claim it, then accept (every checklist
+// item passed) or reject with a reason (recorded as a defect when there is no finding yet).
+import { all, api, forgetToken, Refused, roles, saveToken, token, userId } from "./api.js";
 import { follow } from "./live.js";
 
 const COLUMNS = ["blocked", "ready", "in_progress", "in_qc", "rework", "done"];
@@ -53,9 +55,77 @@ async function loadProject(id) {
   for (let i = 0; i < open.length; i += 6) {
     await Promise.all(open.slice(i, i + 6).map((t) => refreshTask(t.id)));
   }
-  if (roles().some((r) => r === "inspector" || r === "admin")) {
+  if (inspects()) {
     const found = await all(`/api/v1/inspections?project_id=${id}`);
+    found.sort((a, b) => a.round - b.round);  // the newest round of a task wins
     state.inspections = new Map(found.map((i) => [i.task_id, i]));
+  }
+  render();
+}
+
+function inspects() {
+  return roles().some((r) => r === "inspector" || r === "admin");
+}
+
+async function refreshInspection(taskId) {
+  const found = await all(`/api/v1/inspections?task_id=${taskId}`);
+  found.sort((a, b) => a.round - b.round);
+  if (found.length) state.inspections.set(taskId, found[found.length - 1]);
+}
+
+function qcButtons(task, inspection) {
+  if (!inspects() || !inspection || task.status !== "in_qc") return [];
+  const button = (what, run) => el("button", {
+    type: "button", "data-qc": what, "aria-label": `${what} QC of ${task.title}`,
+    onclick: () => inspect(task, inspection, run),
+  }, `QC ${what}`);
+  if (inspection.status === "pending") return [button("claim", claim)];
+  if (inspection.status === "claimed" && inspection.inspector_id === userId()) {
+    return [button("accept", accept), button("reject", reject)];
+  }
+  return [];
+}
+
+async function qcCommand(inspection, what, body, method = "POST") {
+  const current = await api("GET", `/api/v1/inspections/${inspection.id}`);
+  return api(method, `/api/v1/inspections/${inspection.id}/${what}`, {
+    ...body, expected_row_version: current.row_version, client_event_id: crypto.randomUUID(),
+  });
+}
+
+const claim = (inspection) => qcCommand(inspection, "claim", {});
+
+async function accept(inspection) {
+  const current = await api("GET", `/api/v1/inspections/${inspection.id}`);
+  const open = current.checklist.filter((item) => item.result !== "pass");
+  if (open.length) {
+    await qcCommand(inspection, "results",
+      { results: open.map((item) => ({ code: item.code, result: "pass" })) }, "PUT");
+  }
+  return qcCommand(inspection, "decision", { decision: "accept" });
+}
+
+async function reject(inspection, task) {
+  const reason = prompt(`Why reject "${task.title}"?`);
+  if (!reason) return null;
+  // A reject stands on a finding: without a failed item or a defect yet, the reason is
+  // recorded as a major defect first.
+  const current = await api("GET", `/api/v1/inspections/${inspection.id}`);
+  if (!current.defects.length && !current.checklist.some((item) => item.result === "fail")) {
+    await qcCommand(inspection, "defects",
+      { code: "QC-REJECT", severity: "major", description: reason });
+  }
+  return qcCommand(inspection, "decision", { decision: "reject", reason });
+}
+
+async function inspect(task, inspection, run) {
+  $("error").hidden = true;
+  try {
+    await run(inspection, task);
+    await refreshInspection(task.id);
+    await refreshTask(task.id);
+  } catch (err) {
+    fail(err);
   }
   render();
 }
@@ -80,7 +150,7 @@ function card(task) {
   const actions = (task.allowed_actions || []).map((action) => el("button", {
     type: "button", "data-action": action, "aria-label": `${action} ${task.title}`,
     onclick: () => act(task, action),
-  }, action));
+  }, action)).concat(qcButtons(task, inspection));
   return el("article", { class: "card", "data-task": task.id, "data-node": task.node_key },
     el("h4", {}, task.title),
     el("p", {}, `${task.node_key}${task.status === "on_hold" ? " · on hold" : ""}`),
@@ -141,8 +211,8 @@ async function act(task, action) {
 
 async function onEvent(type, event) {
   const data = event.data || {};
-  if (type.startsWith("qc.inspection.")) {
-    state.inspections.set(data.task_id, { ...data, status: type.split(".").pop() });
+  if (type.startsWith("qc.inspection.") && data.task_id && inspects()) {
+    await refreshInspection(data.task_id);
   }
   if (data.task_id && state.tasks.has(data.task_id)) await refreshTask(data.task_id);
   if (type.startsWith("project.")) {
