@@ -7,8 +7,8 @@ and beat's re-drive, deadline reminder scan, pruning and gauges.
 Celery carries delivery and notification ids only; the rows in PostgreSQL are the truth, so a
 lost or repeated message delays an attempt and never loses or doubles one. Messages are
 acknowledged after the task ran (`acks_late`), given back when the worker is lost, one at a time
-per slot, and the broker's visibility timeout is longer than any attempt (a redelivered message would only find
-the row claimed).
+per slot, and the broker's visibility timeout is longer than any attempt (a redelivered message
+would only find the row claimed).
 """
 
 from __future__ import annotations
