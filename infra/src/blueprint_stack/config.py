@@ -83,6 +83,8 @@ class StackConfig:
     postgres_port: int = 55432
     redis_port: int = 56379
     gateway_port: int = 8080
+    # The SMTP sink notify-svc sends its mails to; they land in var/mail/ as .eml files.
+    smtp_port: int = 8025
     gateway_host: str = "127.0.0.1"
     service_ports: Mapping[str, int] = field(default_factory=_default_service_ports)
     # Each `<service>-events` process serves its relay and consumer metrics here.
@@ -142,6 +144,11 @@ class StackConfig:
         return self.keys_dir / "public.pem"
 
     @property
+    def mail_dir(self) -> Path:
+        """Where the SMTP sink keeps every mail it receives (.eml files)."""
+        return self.var_dir / "mail"
+
+    @property
     def nginx_dir(self) -> Path:
         return self.var_dir / "nginx"
 
@@ -199,6 +206,10 @@ class StackConfig:
                 self.gateway_port, "the gateway", "--gateway-port", "BLUEPRINT_GATEWAY_PORT",
                 "gateway",
             ),
+            PortSetting(
+                self.smtp_port, "the SMTP sink", "--smtp-port", "BLUEPRINT_SMTP_PORT",
+                "smtp-sink",
+            ),
         ]  # fmt: skip
 
     def run_args(self) -> list[str]:
@@ -221,6 +232,7 @@ class StackConfig:
             ("BLUEPRINT_POSTGRES_PORT", "postgres_port"),
             ("BLUEPRINT_REDIS_PORT", "redis_port"),
             ("BLUEPRINT_GATEWAY_PORT", "gateway_port"),
+            ("BLUEPRINT_SMTP_PORT", "smtp_port"),
             ("BLUEPRINT_WRITE_BURST", "write_burst"),
             ("BLUEPRINT_SERVICE_WORKERS", "service_workers"),
         ):
@@ -248,7 +260,7 @@ class StackConfig:
     @classmethod
     def for_tests(cls, var_dir: Path, **overrides: object) -> StackConfig:
         """A stack in `var_dir` on free ports, quiet on the console, installing nothing."""
-        ports = _distinct_free_ports(3 + 2 * len(SERVICES))
+        ports = _distinct_free_ports(4 + 2 * len(SERVICES))
         values: dict[str, object] = {
             "var_dir": Path(var_dir).resolve(),
             "postgres_port": ports[0],
@@ -260,8 +272,9 @@ class StackConfig:
             },
             "events_metrics_ports": {
                 svc.name: port
-                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) :], strict=True)
+                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) : -1], strict=True)
             },
+            "smtp_port": ports[-1],
             "echo": False,
             "install_missing": False,
         }
