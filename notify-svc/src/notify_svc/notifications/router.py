@@ -1,4 +1,9 @@
-"""/api/v1/notifications contacts, rules and settings."""
+"""/api/v1/notifications contacts, rules and settings.
+
+A contact is keyed by the identity provider's user id within the caller's org: reading another
+org's user answers 404 like an unknown one, and writing it makes a contact in the caller's own
+org (the read route is declared first, so the docs list it first).
+"""
 
 from __future__ import annotations
 
@@ -33,23 +38,6 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-@router.put(
-    "/contacts/{user_id}",
-    response_model=ContactRead,
-    summary="Set how a user is reached by e-mail (your own; admin and planner: anyone's)",
-    responses={403: {"description": "ROLE_REQUIRED: another user's contact"}},
-)
-async def put_contact(
-    user_id: uuid.UUID,
-    body: ContactUpdate,
-    principal: CurrentUser,
-    session: AsyncSession = unit_of_work(),
-) -> ContactRead:
-    service.check_contact_access(principal, user_id)
-    contact = await service.put_contact(session, org_id=principal.org, user_id=user_id, body=body)
-    return ContactRead.model_validate(contact)
-
-
 @router.get(
     "/contacts/{user_id}",
     response_model=ContactRead,
@@ -64,6 +52,23 @@ async def get_contact(
 ) -> ContactRead:
     service.check_contact_access(principal, user_id)
     contact = await service.get_contact(session, org_id=principal.org, user_id=user_id)
+    return ContactRead.model_validate(contact)
+
+
+@router.put(
+    "/contacts/{user_id}",
+    response_model=ContactRead,
+    summary="Set how a user is reached by e-mail (your own; admin and planner: anyone's)",
+    responses={403: {"description": "ROLE_REQUIRED: another user's contact"}},
+)
+async def put_contact(
+    user_id: uuid.UUID,
+    body: ContactUpdate,
+    principal: CurrentUser,
+    session: AsyncSession = unit_of_work(),
+) -> ContactRead:
+    service.check_contact_access(principal, user_id)
+    contact = await service.put_contact(session, org_id=principal.org, user_id=user_id, body=body)
     return ContactRead.model_validate(contact)
 
 
