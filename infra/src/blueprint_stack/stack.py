@@ -380,6 +380,9 @@ class Stack:
             env[f"{p}SMTP_PORT"] = str(cfg.smtp_port)
             env[f"{p}PUBLIC_BASE_URL"] = cfg.gateway_url
             env[f"{p}NOTIFICATION_RETRY_SCHEDULE_SECONDS"] = "[1, 2]"
+            # A worker killed mid-attempt gives its mail back within seconds.
+            env[f"{p}SMTP_TIMEOUT_SECONDS"] = "5"
+            env[f"{p}NOTIFICATION_CLAIM_SECONDS"] = "10"
         for other in SERVICES:
             env[f"{p}{other.env_prefix}URL"] = cfg.service_url(other.name)
         return env
