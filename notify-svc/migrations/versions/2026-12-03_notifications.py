@@ -77,6 +77,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", TS, nullable=True, server_default=sa.func.now()),
         sa.Column("claimed_until", TS, nullable=True),
         sa.Column("enqueued_at", TS, nullable=True),
+        sa.Column("handed_over_at", TS, nullable=True),
         sa.Column("last_error", sa.Text, nullable=True),
         sa.Column("sent_to", sa.Text, nullable=True),
         sa.Column("sent_at", TS, nullable=True),

@@ -239,6 +239,31 @@ async def test_a_worker_lost_on_the_last_attempt_leaves_the_job_visibly_failed(
     assert job["history"][-1]["error"] == "the worker was lost during this attempt"
 
 
+async def test_a_worker_lost_after_handing_a_mail_over_is_failed_not_sent_twice(
+    committing_client: httpx.AsyncClient, jwt_keys: JwtKeys, engine: AsyncEngine,
+    ctx: DeliveryContext, smtp: MailCatcher,
+) -> None:  # fmt: skip
+    handed, early = await email_job(committing_client, jwt_keys), await email_job(
+        committing_client, jwt_keys, subject="Early"
+    )
+    async with AsyncSession(engine) as session, session.begin():
+        for job_id, handed_over in ((handed, "now()"), (early, "NULL")):
+            await session.execute(
+                text(
+                    "UPDATE notification SET status = 'sending', attempts = 1, "
+                    f"handed_over_at = {handed_over}, "
+                    "claimed_until = now() - interval '1 second' WHERE id = :id"
+                ),
+                {"id": job_id},
+            )  # killed with the mail at the SMTP server, and killed before it
+    assert await sending.due_ids(ctx) == [uuid.UUID(early)]
+    job = (await committing_client.get(f"{BASE}/jobs/{handed}", headers=headers(jwt_keys))).json()
+    assert job["status"] == "failed" and "may or may not have been sent" in job["last_error"]
+    assert await send_until_settled(ctx, early) == ["sent"]
+    assert await sending.send(ctx, uuid.UUID(handed)) == "not_claimed"
+    assert [m["Subject"] for m in smtp.messages()] == ["Early"]
+
+
 async def test_a_one_off_webhook_is_signed_with_the_org_secret(
     committing_client: httpx.AsyncClient, jwt_keys: JwtKeys, ctx: DeliveryContext
 ) -> None:

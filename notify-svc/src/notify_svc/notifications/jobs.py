@@ -163,6 +163,7 @@ async def retry(
     job.next_attempt_at = now
     job.enqueued_at = None
     job.claimed_until = None
+    job.handed_over_at = None
     job.updated_at = now
     await session.flush()
     await session.execute(WAKE_SQL)

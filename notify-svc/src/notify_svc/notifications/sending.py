@@ -4,8 +4,15 @@ send (SMTP or a signed webhook POST), record the attempt.
 The claim is a conditional UPDATE: the row must be queued and due, or its earlier claim expired
 (a worker died mid-attempt), with attempts left. Two workers with the same id: one claims, the
 other finds nothing. Recording is conditional on the claim (status and attempt number), so a
-worker whose claim expired cannot overwrite a newer attempt. A claim that expired on the last
-attempt makes the notification `failed` (visible, retryable): it may or may not have gone out.
+worker whose claim expired cannot overwrite a newer attempt.
+
+Right before a mail goes to the SMTP server the row is marked `handed_over_at` (committed). A
+worker that dies after that point may have delivered the mail or not: sending it again could
+deliver it twice, so its notification becomes `failed` ("may or may not have been sent",
+visible and retryable by hand) instead of being retried. A worker that dies before that point
+delivered nothing: its claim expires and the notification is attempted again. So a mail is
+received at most once unless someone retries an uncertain one, and never silently lost. (One-off
+webhooks are retried either way: receivers deduplicate by `webhook-id`.)
 """
 
 from __future__ import annotations
@@ -36,10 +43,11 @@ log = logging.getLogger("notify_svc.notifications")
 CLAIM_SQL = text(
     """
     UPDATE notification SET status = 'sending', attempts = attempts + 1, enqueued_at = NULL,
-        claimed_until = now() + make_interval(secs => :claim_seconds), updated_at = now()
+        claimed_until = now() + make_interval(secs => :claim_seconds), handed_over_at = NULL,
+        updated_at = now()
     WHERE id = :id AND attempts < max_attempts
       AND ((status = 'queued' AND next_attempt_at <= now())
-           OR (status = 'sending' AND claimed_until < now()))
+           OR (status = 'sending' AND claimed_until < now() AND handed_over_at IS NULL))
     RETURNING id, org_id, channel, rule, event_id, recipient_kind, recipient_user_id,
         to_address, url, context, attempts, max_attempts
     """
@@ -54,7 +62,7 @@ ATTEMPT_SQL = text(
 RECORD_SQL = text(
     """
     UPDATE notification SET status = :status, next_attempt_at = :next_at, claimed_until = NULL,
-        last_error = :error, sent_to = coalesce(:sent_to, sent_to),
+        handed_over_at = NULL, last_error = :error, sent_to = coalesce(:sent_to, sent_to),
         sent_at = CASE WHEN :status = 'sent' THEN now() ELSE sent_at END, updated_at = now()
     WHERE id = :id AND status = 'sending' AND attempts = :number
     """
@@ -67,23 +75,33 @@ ORG_SETTINGS_SQL = text(
     "SELECT approvers_email, webhook_secret_encrypted FROM notification_settings "
     "WHERE org_id = :org_id"
 )
-# Claims that expired on the last attempt: the worker died mid-attempt and none is left.
+# Expired claims that are not attempted again: the mail was handed to the SMTP server when the
+# worker died (it may have arrived), or the worker died in the last attempt.
+HANDED_OVER = "channel = 'email' AND handed_over_at IS NOT NULL"
 LOST_SQL = text(
-    """
+    f"""
     WITH lost AS (
         UPDATE notification SET status = 'failed', claimed_until = NULL, updated_at = now(),
-            last_error = 'the worker was lost during attempt ' || attempts
-                || ': the message may or may not have been sent; retry it to send it again'
+            last_error = CASE WHEN {HANDED_OVER}
+                THEN 'the worker was lost while handing the mail to the SMTP server (attempt '
+                    || attempts || '): it may or may not have been sent; retry it to send '
+                    || 'it again'
+                ELSE 'the worker was lost during attempt ' || attempts
+                    || ', the last one; retry it to send it again' END,
+            handed_over_at = NULL
         WHERE id IN (SELECT id FROM notification WHERE status = 'sending'
-                     AND claimed_until < now() AND attempts >= max_attempts
+                     AND claimed_until < now()
+                     AND (attempts >= max_attempts OR {HANDED_OVER})
                      LIMIT 500 FOR UPDATE SKIP LOCKED)
         RETURNING id, attempts, channel
+    ), recorded AS (
+        INSERT INTO notification_attempt (notification_id, number, attempted_at, duration_ms,
+            outcome, error)
+        SELECT id, attempts, now(), 0, 'error', 'the worker was lost during this attempt'
+        FROM lost
     )
-    INSERT INTO notification_attempt (notification_id, number, attempted_at, duration_ms,
-        outcome, error)
-    SELECT id, attempts, now(), 0, 'error', 'the worker was lost during this attempt' FROM lost
-    RETURNING notification_id
-    """
+    SELECT channel FROM lost
+    """  # noqa: S608 - HANDED_OVER is a constant
 )
 DUE_SQL = text(
     """
@@ -97,6 +115,7 @@ DUE_SQL = text(
             UNION ALL
             (SELECT id, claimed_until AS at FROM notification
              WHERE status = 'sending' AND claimed_until < now() AND attempts < max_attempts
+               AND handed_over_at IS NULL
                AND (enqueued_at IS NULL
                     OR enqueued_at < now() - make_interval(secs => :requeue_after))
              LIMIT :batch)
@@ -108,6 +127,10 @@ DUE_SQL = text(
     UPDATE notification x SET enqueued_at = now() FROM locked WHERE x.id = locked.id
     RETURNING x.id
     """
+)
+HAND_OVER_SQL = text(
+    "UPDATE notification SET handed_over_at = now() "
+    "WHERE id = :id AND status = 'sending' AND attempts = :number"
 )
 UNMARK_SQL = text(
     "UPDATE notification SET enqueued_at = NULL "
@@ -142,11 +165,11 @@ async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
     """Ids of due notifications and expired claims, marked as enqueued (committed on return);
     expired claims with no attempt left are failed first."""
     async with transaction(ctx.db) as session:
-        lost = (await session.execute(LOST_SQL)).all()
+        lost = [row[0] for row in await session.execute(LOST_SQL)]
+        for channel in lost:
+            metrics.NOTIFICATIONS.labels(channel, "failed").inc()
         if lost:
-            metrics.NOTIFICATIONS.labels("email", "failed").inc(len(lost))
-            log.warning("%d notifications failed: their worker was lost on the last attempt",
-                        len(lost))  # fmt: skip
+            log.warning("%d notifications failed: their worker was lost", len(lost))
         params = {"batch": batch, "requeue_after": ctx.settings.webhook_requeue_after_seconds}
         return [row[0] for row in await session.execute(DUE_SQL, params)]
 
@@ -317,6 +340,8 @@ async def _send_email(ctx: DeliveryContext, claimed: Claim) -> Outcome:
         html=mail.html,
         message_id=str(claimed.id),
     )
+    async with transaction(ctx.db) as session:
+        await session.execute(HAND_OVER_SQL, {"id": claimed.id, "number": claimed.attempt})
     result = await smtp.send(ctx.settings, msg)
     metrics.SMTP_LATENCY.observe(result.duration_ms / 1000)
     if not result.ok:
