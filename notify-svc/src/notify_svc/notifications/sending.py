@@ -6,10 +6,10 @@ The claim is a conditional UPDATE: the row must be queued and due, or its earlie
 other finds nothing. Recording is conditional on the claim (status and attempt number), so a
 worker whose claim expired cannot overwrite a newer attempt.
 
-Right before a mail goes to the SMTP server the row is marked `handed_over_at` (committed). A
-worker that dies after that point may have delivered the mail or not: sending it again could
-deliver it twice, so its notification becomes `failed` ("may or may not have been sent",
-visible and retryable by hand) instead of being retried. A worker that dies before that point
+Right before a mail's content goes to the SMTP server (the envelope was accepted) the row is
+marked `handed_over_at` (committed). A worker that dies after that point may have delivered the
+mail or not: sending it again could deliver it twice, so its notification becomes `failed` ("may
+or may not have been sent", visible and retryable by hand) instead of being retried. A worker that dies before that point
 delivered nothing: its claim expires and the notification is attempted again. So a mail is
 received at most once unless someone retries an uncertain one, and never silently lost. (One-off
 webhooks are retried either way: receivers deduplicate by `webhook-id`.)
@@ -340,9 +340,11 @@ async def _send_email(ctx: DeliveryContext, claimed: Claim) -> Outcome:
         html=mail.html,
         message_id=str(claimed.id),
     )
-    async with transaction(ctx.db) as session:
-        await session.execute(HAND_OVER_SQL, {"id": claimed.id, "number": claimed.attempt})
-    result = await smtp.send(ctx.settings, msg)
+    async def hand_over() -> None:
+        async with transaction(ctx.db) as session:
+            await session.execute(HAND_OVER_SQL, {"id": claimed.id, "number": claimed.attempt})
+
+    result = await smtp.send(ctx.settings, msg, before_data=hand_over)
     metrics.SMTP_LATENCY.observe(result.duration_ms / 1000)
     if not result.ok:
         return Outcome("error", result.duration_ms, result.error)
