@@ -9,10 +9,11 @@ worker whose claim expired cannot overwrite a newer attempt.
 Right before a mail's content goes to the SMTP server (the envelope was accepted) the row is
 marked `handed_over_at` (committed). A worker that dies after that point may have delivered the
 mail or not: sending it again could deliver it twice, so its notification becomes `failed` ("may
-or may not have been sent", visible and retryable by hand) instead of being retried. A worker that dies before that point
-delivered nothing: its claim expires and the notification is attempted again. So a mail is
-received at most once unless someone retries an uncertain one, and never silently lost. (One-off
-webhooks are retried either way: receivers deduplicate by `webhook-id`.)
+or may not have been sent", visible and retryable by hand) instead of being retried. A worker
+that dies before that point delivered nothing: its claim expires and the notification is
+attempted again. So a mail is received at most once unless someone retries an uncertain one,
+and never silently lost. (One-off webhooks are retried either way: receivers deduplicate by
+`webhook-id`.)
 """
 
 from __future__ import annotations
