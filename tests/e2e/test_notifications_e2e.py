@@ -51,6 +51,7 @@ class Shop:
 
         self.planner = headers("planner", uuid.uuid4())
         self.operator = headers("operator", self.operator_id)
+        self.inspector = headers("inspector", uuid.uuid4())
         self.call(
             "PUT", f"{NOTIFY}/contacts/{self.operator_id}", 200, headers=self.operator,
             json={"email": self.address, "name": "Olga Operator"},
@@ -97,15 +98,34 @@ class Shop:
         assert resp.status_code == 200, resp.text
         return resp
 
-    def mails(self) -> list[EmailMessage]:
-        return [m for m in read_mail_dir(self.stack.config.mail_dir) if m["To"] == self.address]
+    def act(self, task_id: str, action: str, **payload: Any) -> None:
+        version = self.call("GET", f"/api/v1/tasks/{task_id}", 200)["row_version"]
+        self.call(
+            "POST", f"/api/v1/tasks/{task_id}/transitions", 200, headers=self.operator,
+            json={"action": action, "payload": payload, "expected_row_version": version,
+                  "client_event_id": str(uuid.uuid4())},
+        )  # fmt: skip
 
-    def mails_with(self, prefix: str, count: int) -> list[EmailMessage]:
+    def inspect(self, task_id: str, path: str, inspection: dict[str, Any], **body: Any) -> Any:
+        body |= {"expected_row_version": inspection["row_version"],
+                 "client_event_id": str(uuid.uuid4())}  # fmt: skip
+        status = 201 if path == "defects" else 200
+        return self.call(
+            "POST", f"/api/v1/inspections/{inspection['id']}/{path}", status,
+            headers=self.inspector, json=body,
+        )  # fmt: skip
+
+    def mails(self, address: str | None = None) -> list[EmailMessage]:
+        to = address or self.address
+        return [m for m in read_mail_dir(self.stack.config.mail_dir) if m["To"] == to]
+
+    def mails_with(self, prefix: str, count: int, address: str | None = None) -> list[EmailMessage]:
         def arrived() -> list[EmailMessage] | None:
-            found = [m for m in self.mails() if str(m["Subject"]).startswith(prefix)]
+            found = [m for m in self.mails(address) if str(m["Subject"]).startswith(prefix)]
             return found if len(found) >= count else None
 
-        return wait_for(arrived, f"{count} mail(s) '{prefix}...' to {self.address}", DEADLINE)
+        to = address or self.address
+        return wait_for(arrived, f"{count} mail(s) '{prefix}...' to {to}", DEADLINE)
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.call("GET", f"{NOTIFY}/jobs/{job_id}", 200)
@@ -140,6 +160,58 @@ def test_assignment_mails_the_assignee_with_a_working_link_and_a_replay_sends_no
     shop.mails_with("Assigned to you: Paint it", 1)
     subjects = sorted(str(m["Subject"]) for m in shop.mails())
     assert subjects == ["Assigned to you: Paint it", "Assigned to you: Weld the frame"]
+
+
+def test_a_qc_reject_mails_the_assignee_and_a_finished_deliverable_the_approvers(
+    stack: Stack, gateway: httpx.Client
+) -> None:
+    shop = Shop(stack, gateway)
+    approvers = f"approvers-{shop.org_id.hex[:8]}@example.com"
+    shop.call("PUT", f"{NOTIFY}/settings", 200, json={"approvers_email": approvers})
+    checklist = [{"code": "PAINT-1", "text": "No runs", "required": True}]
+    tasks = shop.project(
+        [{"key": "paint", "title": "Paint the door", "qc_required": True,
+          "qc_checklist": checklist}],
+        datetime.now(UTC),
+    )  # fmt: skip
+    shop.act(tasks["paint"], "start")  # an unassigned task goes to whoever starts it
+    shop.act(tasks["paint"], "complete")
+
+    def pending() -> dict[str, Any] | None:
+        page = shop.call("GET", f"/api/v1/inspections?task_id={tasks['paint']}", 200,
+                         headers=shop.inspector)  # fmt: skip
+        return next((i for i in page["items"] if i["status"] == "pending"), None)
+
+    inspection = wait_for(pending, "the inspection", DEADLINE)
+    inspection = shop.inspect(tasks["paint"], "claim", inspection)
+    inspection = shop.inspect(tasks["paint"], "defects", inspection, code="PAINT-RUN",
+                              severity="major", description="runs on the left side")  # fmt: skip
+    shop.inspect(tasks["paint"], "decision", inspection, decision="reject",
+                 reason="repaint the left side")  # fmt: skip
+    [rejected] = shop.mails_with("QC rejected: Paint the door", 1)
+    body = text_of(rejected)
+    assert "repaint the left side" in body and "PAINT-RUN (major)" in body
+
+    def accepted() -> dict[str, Any] | None:
+        page = shop.call("GET", f"/api/v1/inspections?task_id={tasks['paint']}", 200,
+                         headers=shop.inspector)  # fmt: skip
+        return next((i for i in page["items"] if i["round"] == 2 and i["status"] == "pending"),
+                    None)  # fmt: skip
+
+    shop.act(tasks["paint"], "start")
+    shop.act(tasks["paint"], "complete")
+    second = wait_for(accepted, "the second inspection", DEADLINE)
+    second = shop.inspect(tasks["paint"], "claim", second)
+    shop.call(
+        "PUT", f"/api/v1/inspections/{second['id']}/results", 200, headers=shop.inspector,
+        json={"results": [{"code": "PAINT-1", "result": "pass"}],
+              "expected_row_version": second["row_version"],
+              "client_event_id": str(uuid.uuid4())},
+    )  # fmt: skip
+    second = shop.call("GET", f"/api/v1/inspections/{second['id']}", 200, headers=shop.inspector)
+    shop.inspect(tasks["paint"], "decision", second, decision="accept")
+    [ready] = shop.mails_with("Ready for sign-off:", 1, approvers)
+    assert "/api/v1/deliverables/" in text_of(ready)
 
 
 @pytest.fixture

@@ -280,3 +280,28 @@ async def test_a_one_off_webhook_is_signed_with_the_org_secret(
         [request] = receiver.requests()
     assert Webhook(secret).verify(request.body, request.headers) == {"units": 418}
     assert request.webhook_id == job_id
+
+
+async def test_pruning_removes_settled_notifications_past_the_retention_only(
+    committing_client: httpx.AsyncClient, jwt_keys: JwtKeys, engine: AsyncEngine,
+    ctx: DeliveryContext,
+) -> None:  # fmt: skip
+    from notify_svc.delivery import dispatch
+
+    old_sent = await email_job(committing_client, jwt_keys, subject="a")
+    old_failed = await email_job(committing_client, jwt_keys, subject="b")
+    new_sent = await email_job(committing_client, jwt_keys, subject="c")
+    async with AsyncSession(engine) as session, session.begin():
+        for job_id, status, age in ((old_sent, "sent", 40), (old_failed, "failed", 40),
+                                    (new_sent, "sent", 1)):  # fmt: skip
+            await session.execute(
+                text(
+                    "UPDATE notification SET status = :status, "
+                    "updated_at = now() - make_interval(days => :age) WHERE id = :id"
+                ),
+                {"id": job_id, "status": status, "age": age},
+            )
+    await dispatch.prune(ctx)
+    async with AsyncSession(engine) as session:
+        left = set((await session.execute(select(Notification.id))).scalars())
+    assert left == {uuid.UUID(old_failed), uuid.UUID(new_sent)}
