@@ -54,7 +54,7 @@ def test_a_killed_worker_loses_no_notification(
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(send, i) for i in range(JOBS)]
             kills = 0
-            while not all(f.done() for f in futures) or kills < 3:
+            while not all(f.done() for f in futures) or kills < 2:
                 time.sleep(KILL_EVERY)
                 stack.stop_process("notify-celery", kill=True)
                 stack.start_process("notify-celery")
