@@ -14,6 +14,7 @@ import email
 import email.message
 import email.policy
 import itertools
+import logging
 import os
 import signal
 import threading
@@ -25,6 +26,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from servicekit.devstack import free_port
+
+# aiosmtpd logs every SMTP command at INFO: a line per command of every mail. Refusals, errors
+# and the mails themselves (files, or MailCatcher.messages) say what matters.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 class MaildirHandler:
