@@ -64,7 +64,7 @@ chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SEC
 	@$(UV) run --frozen python -m tests.chaos
 	@BLUEPRINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz_e2e.py
 	@WEBHOOK_CHAOS_EVENTS=1000 $(UV) run --frozen pytest -q -s -p no:cacheprovider tests/e2e/test_webhooks_chaos_e2e.py
-	@NOTIFICATION_CHAOS_JOBS=200 $(UV) run --frozen pytest -q -s -p no:cacheprovider tests/e2e/test_notifications_chaos_e2e.py
+	@NOTIFICATION_CHAOS_JOBS=200 NOTIFICATION_CHAOS_KILLS=5 $(UV) run --frozen pytest -q -s -p no:cacheprovider tests/e2e/test_notifications_chaos_e2e.py
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
 	$(COMPOSE) up --build
