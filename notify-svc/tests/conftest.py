@@ -1,7 +1,7 @@
 """Fixtures of notify-svc's tests: its migrated schema, app and client (servicekit plugin).
 
-The settings allow loopback endpoints (the tests' receivers listen on 127.0.0.1) and retry on a
-schedule of fractions of a second.
+The settings allow loopback endpoints (the tests' receivers listen on 127.0.0.1) and retry
+webhooks and notifications on schedules of fractions of a second.
 """
 
 from functools import partial
@@ -22,6 +22,8 @@ install_service_fixtures(
         webhook_allowed_networks=LOOPBACK,
         webhook_retry_schedule_seconds=[0.2, 0.2],
         webhook_timeout_seconds=2.0,
+        notification_retry_schedule_seconds=[0.1, 0.1],
+        smtp_timeout_seconds=5.0,
     ),
     create_app=create_app,
 )

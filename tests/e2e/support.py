@@ -108,10 +108,17 @@ class World:
             202,
             json={"since": "2026-01-01T00:00:00Z"},
         )
+        mail = self._call(
+            "POST",
+            "/api/v1/notifications/email",
+            202,
+            json={"to": "world@example.com", "subject": "World", "body": "Hello."},
+        )
         return {
             "endpoint_id": [hook["id"]],
             "delivery_id": [delivery["id"]],
-            "job_id": [job["id"]],
+            "job_id": [job["id"], mail["job_id"]],
+            "user_id": [str(self.user_id)],
             "template_id": [tid],
             "version": ["1"],
             "other": ["1"],

@@ -27,6 +27,12 @@ from .support import ROLES, World, is_event_stream
 pytestmark = pytest.mark.e2e
 
 METHODS = {"get", "post", "put", "patch", "delete"}
+# Writes that succeed for any id by design: the id is not a resource of an org. Another org's
+# admin gets for the owner's id what it gets for a random one (that is still checked).
+WRITES_TO_OWN_ORG = {
+    ("put", "/api/v1/notifications/contacts/{user_id}"): "a contact is keyed by the identity "
+    "provider's user id within the caller's org; writing one writes the caller's own org",
+}
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +113,8 @@ def test_another_orgs_ids_answer_exactly_like_ids_that_do_not_exist(
             checked += 1
             a = (theirs.status_code, theirs.json().get("code") if theirs.content else None)
             b = (nothing.status_code, nothing.json().get("code") if nothing.content else None)
-            if a != b or theirs.status_code < 400:
+            own_org_write = (method, path) in WRITES_TO_OWN_ORG
+            if a != b or (theirs.status_code < 400 and not own_org_write):
                 leaks.append(f"{method.upper()} {path}: other org's id {a}, random id {b}")
     print(f"tenant matrix: {checked} operations checked")
     assert checked >= 25, checked

@@ -889,6 +889,113 @@ def webhooks() -> list[dict[str, Any]]:
     ]
 
 
+def notifications() -> list[dict[str, Any]]:
+    base = "/api/v1/notifications"
+    contact = f"{base}/contacts/{{{{operator_user_id}}}}"
+    mail = {"to": "ops-{{run_id}}@example.com", "subject": "Line 2 stops at 14:00",
+            "body": "Maintenance on line 2 from 14:00 to 15:00."}  # fmt: skip
+    return [
+        request(
+            "putNotificationContact: the operator sets their own address",
+            "PUT",
+            contact,
+            role="operator",
+            body={"email": "operator-{{run_id}}@example.com", "name": "Olga Operator"},
+            tests=[check("the address", "body.email.startsWith('operator-')")],
+        ),
+        request("getNotificationContact", "GET", contact),
+        request(
+            "getNotificationContact: a user without a contact",
+            "GET",
+            f"{base}/contacts/00000000-0000-4000-8000-000000000000",
+            status=404,
+            tests=problem("CONTACT_NOT_FOUND"),
+        ),
+        request(
+            "listNotificationRules: the defaults",
+            "GET",
+            f"{base}/rules",
+            tests=[check("five rules", "body.items.length === 5")],
+        ),
+        request(
+            "putNotificationRules: an unknown event type is refused",
+            "PUT",
+            f"{base}/rules",
+            body={"rules": [{"event_type": "task.finished"}]},
+            status=422,
+            tests=problem("EVENT_TYPE_UNKNOWN"),
+        ),
+        request(
+            "putNotificationRules: QC rejects to the assignee and the quality team",
+            "PUT",
+            f"{base}/rules",
+            body={
+                "rules": [
+                    {
+                        "event_type": "qc.inspection.failed",
+                        "recipients": [
+                            {"kind": "assignee"},
+                            {"kind": "address", "address": "quality@example.com"},
+                        ],
+                    }
+                ]
+            },
+        ),
+        request("getNotificationSettings", "GET", f"{base}/settings"),
+        request(
+            "putNotificationSettings: remind an hour ahead",
+            "PUT",
+            f"{base}/settings",
+            body={"reminder_lead_minutes": 60, "approvers_email": "approvers@example.com"},
+        ),
+        request(
+            "sendNotificationEmail: an invalid address is refused",
+            "POST",
+            f"{base}/email",
+            body={**mail, "to": "ops@"},
+            status=422,
+            tests=problem("VALIDATION_FAILED"),
+        ),
+        request(
+            "sendNotificationEmail",
+            "POST",
+            f"{base}/email",
+            body=mail,
+            headers={"Idempotency-Key": "pm-mail-{{run_id}}"},
+            status=202,
+            tests=[save("job_id", "body.job_id")],
+        ),
+        request(
+            "getNotificationJob: wait until sent",
+            "GET",
+            f"{base}/jobs/{{{{job_id}}}}",
+            tests=[POLL.format(found="body.status === 'sent'", what="the mail is sent")],
+        ),
+        request("listNotificationJobs: the sent ones", "GET", f"{base}/jobs?status=sent&limit=5"),
+        request(
+            "retryNotificationJob: a sent job is not retried",
+            "POST",
+            f"{base}/jobs/{{{{job_id}}}}/retry",
+            status=409,
+            tests=problem("JOB_NOT_RETRYABLE"),
+        ),
+        request(
+            "newNotificationWebhookSecret: shown once",
+            "POST",
+            f"{base}/settings/webhook-secret",
+            tests=[check("a secret", "body.secret.startsWith('whsec_')")],
+        ),
+        request(
+            "sendNotificationWebhook: a private address is refused",
+            "POST",
+            f"{base}/webhook",
+            body={"url": "http://10.0.0.1/hook", "payload": {"line": 2}},
+            status=422,
+            tests=problem("URL_NOT_ALLOWED"),
+        ),
+    ]
+
+
 def health() -> list[dict[str, Any]]:
     return [
         request(
@@ -928,6 +1035,7 @@ def collection() -> dict[str, Any]:
             {"name": "quality control", "item": quality_control()},
             {"name": "sign-off, reports, template life cycle", "item": finish()},
             {"name": "webhooks", "item": webhooks()},
+            {"name": "notifications", "item": notifications()},
             {
                 "name": "end of iteration",
                 "item": [

@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gateway-host", help="env BLUEPRINT_GATEWAY_HOST (127.0.0.1)")
     run.add_argument("--postgres-port", type=int, help="env BLUEPRINT_POSTGRES_PORT (55432)")
     run.add_argument("--redis-port", type=int, help="env BLUEPRINT_REDIS_PORT (56379)")
+    run.add_argument(
+        "--smtp-port", type=int, help="the SMTP sink (mails in var/mail); env BLUEPRINT_SMTP_PORT "
+        "(8025)"
+    )
     for svc in SERVICES:
         run.add_argument(
             f"--{svc.short}-port",
@@ -115,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> StackConfig:
         "postgres_port",
         "redis_port",
         "celery_metrics_port",
+        "smtp_port",
         "write_rate",
         "write_burst",
         "client_max_body_size",

@@ -83,6 +83,8 @@ class StackConfig:
     postgres_port: int = 55432
     redis_port: int = 56379
     gateway_port: int = 8080
+    # The SMTP sink notify-svc sends its mails to; they land in var/mail/ as .eml files.
+    smtp_port: int = 8025
     gateway_host: str = "127.0.0.1"
     service_ports: Mapping[str, int] = field(default_factory=_default_service_ports)
     # Each `<service>-events` process serves its relay and consumer metrics here.
@@ -142,6 +144,11 @@ class StackConfig:
     @property
     def public_key_file(self) -> Path:
         return self.keys_dir / "public.pem"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the SMTP sink keeps every mail it receives (.eml files)."""
+        return self.var_dir / "mail"
 
     @property
     def nginx_dir(self) -> Path:
@@ -205,6 +212,10 @@ class StackConfig:
                 self.gateway_port, "the gateway", "--gateway-port", "BLUEPRINT_GATEWAY_PORT",
                 "gateway",
             ),
+            PortSetting(
+                self.smtp_port, "the SMTP sink", "--smtp-port", "BLUEPRINT_SMTP_PORT",
+                "smtp-sink",
+            ),
         ]  # fmt: skip
 
     def run_args(self) -> list[str]:
@@ -228,6 +239,7 @@ class StackConfig:
             ("BLUEPRINT_REDIS_PORT", "redis_port"),
             ("BLUEPRINT_GATEWAY_PORT", "gateway_port"),
             ("BLUEPRINT_CELERY_METRICS_PORT", "celery_metrics_port"),
+            ("BLUEPRINT_SMTP_PORT", "smtp_port"),
             ("BLUEPRINT_WRITE_BURST", "write_burst"),
             ("BLUEPRINT_SERVICE_WORKERS", "service_workers"),
         ):
@@ -255,7 +267,7 @@ class StackConfig:
     @classmethod
     def for_tests(cls, var_dir: Path, **overrides: object) -> StackConfig:
         """A stack in `var_dir` on free ports, quiet on the console, installing nothing."""
-        ports = _distinct_free_ports(4 + 2 * len(SERVICES))
+        ports = _distinct_free_ports(5 + 2 * len(SERVICES))
         values: dict[str, object] = {
             "var_dir": Path(var_dir).resolve(),
             "postgres_port": ports[0],
@@ -267,9 +279,10 @@ class StackConfig:
             },
             "events_metrics_ports": {
                 svc.name: port
-                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) : -1], strict=True)
+                for svc, port in zip(SERVICES, ports[3 + len(SERVICES) : -2], strict=True)
             },
-            "celery_metrics_port": ports[-1],
+            "celery_metrics_port": ports[-2],
+            "smtp_port": ports[-1],
             "echo": False,
             "install_missing": False,
         }

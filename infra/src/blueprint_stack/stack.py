@@ -98,6 +98,9 @@ class Stack:
         cfg.redis_dir.mkdir(parents=True, exist_ok=True)
         self._launch(self.redis_spec())
 
+        self.console.say(f"SMTP sink on port {cfg.smtp_port} (mails in {cfg.mail_dir})")
+        self._launch(self.smtp_sink_spec())
+
         self._launch_all([self.service_spec(svc) for svc in SERVICES])
         self._launch_all(self.worker_specs())
 
@@ -227,6 +230,17 @@ class Stack:
         argv = self.redis.command()
         argv[0] = redis_binary() or argv[0]
         return ProcessSpec("redis", argv, ready=port_ready(self.config.redis_port))
+
+    def smtp_sink_spec(self) -> ProcessSpec:
+        """The SMTP server notify-svc sends to: every mail becomes an .eml file in var/mail/."""
+        port = self.config.smtp_port
+        return ProcessSpec(
+            "smtp-sink",
+            self.python("-m", "blueprint_stack.smtp_sink", "--port", str(port),
+                        "--dir", str(self.config.mail_dir)),
+            cwd=self.config.repo_root,
+            ready=port_ready(port),
+        )  # fmt: skip
 
     def service_spec(self, svc: ServiceDef) -> ProcessSpec:
         port = self.config.service_port(svc.name)
@@ -365,6 +379,14 @@ class Stack:
             env[f"{p}WEBHOOK_ALLOWED_NETWORKS"] = '["127.0.0.0/8", "::1/128"]'
             env[f"{p}WEBHOOK_RETRY_SCHEDULE_SECONDS"] = "[1, 2, 4]"
             env[f"{p}WEBHOOK_REDRIVE_INTERVAL_SECONDS"] = "2"
+            # Mails go to the stack's SMTP sink (var/mail/), retried within seconds.
+            env[f"{p}SMTP_HOST"] = "127.0.0.1"
+            env[f"{p}SMTP_PORT"] = str(cfg.smtp_port)
+            env[f"{p}PUBLIC_BASE_URL"] = cfg.gateway_url
+            env[f"{p}NOTIFICATION_RETRY_SCHEDULE_SECONDS"] = "[1, 2]"
+            # A worker killed mid-attempt gives its mail back within seconds.
+            env[f"{p}SMTP_TIMEOUT_SECONDS"] = "5"
+            env[f"{p}NOTIFICATION_CLAIM_SECONDS"] = "10"
         for other in SERVICES:
             env[f"{p}{other.env_prefix}URL"] = cfg.service_url(other.name)
         return env
@@ -463,9 +485,13 @@ class Stack:
         )
         lines.append(f"  events        relay and consumer metrics: {events}")
         lines.append(
-            "  celery        notify-celery (webhook attempts; metrics "
+            "  celery        notify-celery (webhook and e-mail attempts; metrics "
             f"http://127.0.0.1:{cfg.celery_metrics_port}/metrics) and notify-beat (re-drive, "
-            f"pruning); logs {cfg.log_dir}/notify-celery.log"
+            f"reminders, pruning); logs {cfg.log_dir}/notify-celery.log"
+        )
+        lines.append(
+            f"  mail          SMTP sink on 127.0.0.1:{cfg.smtp_port}; every mail notify-svc "
+            f"sends is an .eml file in {cfg.mail_dir}/"
         )
         if self.obs is not None:
             lines += observability.summary_lines(self.obs)

@@ -1,13 +1,14 @@
-"""notify-svc's Celery app: webhook attempts, and beat's re-drive, pruning and gauges.
+"""notify-svc's Celery app: webhook attempts, notification attempts (e-mail, one-off webhooks),
+and beat's re-drive, deadline reminder scan, pruning and gauges.
 
     celery -A notify_svc.celery_app worker --pool threads --concurrency 16
     celery -A notify_svc.celery_app beat
 
-Celery carries delivery ids only; the rows in PostgreSQL are the truth, so a lost or repeated
-message delays an attempt and never loses or doubles one. Messages are acknowledged after the
-task ran (`acks_late`), given back when the worker is lost, one at a time per slot, and the
-broker's visibility timeout is longer than any attempt (a redelivered message would only find
-the row claimed).
+Celery carries delivery and notification ids only; the rows in PostgreSQL are the truth, so a
+lost or repeated message delays an attempt and never loses or doubles one. Messages are
+acknowledged after the task ran (`acks_late`), given back when the worker is lost, one at a time
+per slot, and the broker's visibility timeout is longer than any attempt (a redelivered message
+would only find the row claimed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from celery.signals import worker_ready
 
 from notify_svc.delivery import dispatch, loop
 from notify_svc.delivery.attempt import deliver as deliver_once
+from notify_svc.notifications import metrics as notification_metrics
+from notify_svc.notifications import reminders, sending
 from notify_svc.settings import Settings
 from notify_svc.webhooks import metrics
 
@@ -27,6 +30,8 @@ log = logging.getLogger("notify_svc.celery")
 
 QUEUE = "notify-webhooks"
 DELIVER = "notify_svc.deliver"
+SEND_NOTIFICATION = "notify_svc.send_notification"
+REMIND = "notify_svc.remind"
 # How long a task keeps attempting its endpoint's next due deliveries after its own.
 FOLLOW_SECONDS = 2.0
 
@@ -53,6 +58,7 @@ def make_celery(settings: Settings) -> Celery:
                 "task": "notify_svc.redrive",
                 "schedule": settings.webhook_redrive_interval_seconds,
             },
+            "remind": {"task": REMIND, "schedule": settings.reminder_interval_seconds},
             "prune": {"task": "notify_svc.prune", "schedule": 3600.0},
             "gauges": {"task": "notify_svc.gauges", "schedule": 15.0},
         },
@@ -70,6 +76,33 @@ def enqueue(ids: list[uuid.UUID]) -> None:
         app.send_task(DELIVER, args=[str(delivery_id)], queue=QUEUE)
 
 
+def enqueue_notifications(ids: list[uuid.UUID]) -> None:
+    """Send one attempt message per notification id (call it after the commit)."""
+    for notification_id in ids:
+        app.send_task(SEND_NOTIFICATION, args=[str(notification_id)], queue=QUEUE)
+
+
+@app.task(name=SEND_NOTIFICATION)
+def send_notification(notification_id: str) -> str:
+    outcome = loop.run(lambda ctx: sending.send(ctx, uuid.UUID(notification_id)))
+    metrics.CELERY_TASKS.labels("send_notification", outcome).inc()
+    return outcome
+
+
+@app.task(name=REMIND)
+def remind() -> int:
+    """Write the due reminders and overdue notices, then enqueue what is due."""
+    try:
+        written = loop.run(reminders.scan)
+    except Exception:
+        notification_metrics.REMINDER_SCANS.labels("error").inc()
+        log.warning("the deadline reminder scan failed; the next one retries", exc_info=True)
+        return 0
+    notification_metrics.REMINDER_SCANS.labels("ok").inc()
+    enqueue_notifications(loop.run(sending.due_ids))
+    return written
+
+
 @app.task(name=DELIVER)
 def deliver(delivery_id: str) -> str:
     outcome = loop.run(
@@ -85,8 +118,10 @@ def redrive() -> int:
     loop.run(dispatch.advance_recover_jobs)
     ids = loop.run(dispatch.due_ids)
     enqueue(ids)
+    notifications = loop.run(sending.due_ids)
+    enqueue_notifications(notifications)
     metrics.CELERY_TASKS.labels("redrive", "ok").inc()
-    return len(ids)
+    return len(ids) + len(notifications)
 
 
 @app.task(name="notify_svc.prune")

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from notify_svc.api_docs import API_DOCS, TAGS
 from notify_svc.delivery.dispatcher import Dispatcher
 from notify_svc.events.handlers import handlers as event_handlers
+from notify_svc.notifications.jobs_router import router as jobs_router
+from notify_svc.notifications.router import router as notifications_router
 from notify_svc.settings import Settings
 from notify_svc.webhooks.deliveries_router import router as deliveries_router
 from notify_svc.webhooks.router import router as webhooks_router
@@ -25,7 +27,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings,
         title="Blueprint Notification service",
         description="Webhook subscriptions and signed deliveries, e-mail and reminders.",
-        routers=[webhooks_router, deliveries_router],
+        routers=[webhooks_router, deliveries_router, notifications_router, jobs_router],
         database=database,
         event_handlers=event_handlers,
         on_startup=[_start_dispatcher] if in_process else [],

@@ -76,6 +76,46 @@ class Settings(BaseServiceSettings):
         ge=0,
         description="Shortest time between two dispatch rounds (wake-ups in between wait).",
     )
+    # --- e-mail notifications and reminders (docs/notifications.md) --------------------
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server (the relay to use).")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the connection with STARTTLS before sending."
+    )
+    smtp_tls: bool = Field(default=False, description="Implicit TLS (port 465 style).")
+    smtp_username: str | None = Field(default=None, description="Log in when set.")
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    mail_from: str = Field(
+        default="Blueprint <notifications@blueprint.local>", description="The From header."
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8080",
+        description="The gateway as users reach it: links in mails start here.",
+    )
+    notification_max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Attempts of a notification before it is failed."
+    )
+    notification_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [30.0, 300.0],
+        description="Delay before the 2nd, 3rd... attempt (+-20 % jitter); the last value "
+        "repeats when there are more attempts than values.",
+    )
+    notification_claim_seconds: float = Field(
+        default=120.0, description="How long a claimed notification stays claimed."
+    )
+    reminder_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Beat's period for the deadline reminder scan."
+    )
+    reminder_overdue_window_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Tasks that became overdue within this window get their overdue notice "
+        "(older ones were noticed already, or before notify-svc ran).",
+    )
+    task_client_timeout_seconds: float = Field(default=5.0, gt=0)
+    task_client_attempts: int = Field(default=3, ge=1, le=10)
+    task_client_backoff_seconds: float = Field(default=0.2, ge=0)
     celery_broker_url: str | None = Field(
         default=None, description="Celery's broker; unset: redis_url."
     )

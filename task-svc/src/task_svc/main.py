@@ -15,6 +15,7 @@ from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
 from task_svc.stream.router import router as stream_router
 from task_svc.tasks.gauges import sample_tasks
+from task_svc.tasks.internal_router import router as internal_tasks_router
 from task_svc.tasks.router import router as tasks_router
 from task_svc.tasks.transitions_router import router as transitions_router
 from task_svc.templates_client import TemplatesClient
@@ -52,6 +53,7 @@ def create_app(
             transitions_router,
             tasks_router,
             stream_router,
+            internal_tasks_router,
         ],
         database=database,
         event_handlers=event_handlers,

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
+from notify_svc.notifications.tasks_client import TasksClient
 from notify_svc.settings import Settings
 from notify_svc.webhooks.signing import SecretBox
 from notify_svc.webhooks.ssrf import Network, parse_networks
+from servicekit.auth.service_tokens import ServiceTokenProvider
 from servicekit.db import Database, make_engine
 
 
@@ -24,6 +26,7 @@ class DeliveryContext:
     redis: aioredis.Redis
     box: SecretBox
     allowed: list[Network]
+    tasks: TasksClient
 
     @classmethod
     def create(cls, settings: Settings, *, pool_size: int = 10) -> DeliveryContext:
@@ -46,9 +49,11 @@ class DeliveryContext:
             redis=aioredis.from_url(settings.redis_url, socket_timeout=5),
             box=SecretBox(settings),
             allowed=parse_networks(settings.webhook_allowed_networks),
+            tasks=TasksClient(settings, token=ServiceTokenProvider(settings).token),
         )
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.tasks.aclose()
         await self.redis.aclose()  # type: ignore[attr-defined]
         await self.db.dispose()

@@ -73,6 +73,15 @@ PRUNE_EVENTS_SQL = text(
         LIMIT :batch)
     """
 )
+# Sent and skipped notifications (their attempts go with them): once older than the retention no
+# event, scan or job can ask for them again, so their dedup keys are no longer needed.
+PRUNE_NOTIFICATIONS_SQL = text(
+    """
+    DELETE FROM notification WHERE id IN (
+        SELECT id FROM notification WHERE status IN ('sent', 'skipped')
+        AND updated_at < now() - make_interval(secs => :retention) LIMIT :batch)
+    """
+)
 BACKLOG_SQL = text(
     """
     SELECT count(*) FILTER (WHERE status IN ('pending', 'failed', 'delivering')),
@@ -94,11 +103,18 @@ async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
 
 
 async def prune(ctx: DeliveryContext, *, batch: int = 1000, max_batches: int = 50) -> int:
-    """Delete attempts, succeeded deliveries and unreferenced events older than the retention,
-    in bounded batches (each its own short transaction); returns how many rows went."""
+    """Delete attempts, succeeded deliveries, unreferenced events and settled notifications older
+    than the retention, in bounded batches (each its own short transaction); returns how many
+    rows went."""
     retention = ctx.settings.webhook_retention_days * 86400
     removed = 0
-    for statement in (PRUNE_ATTEMPTS_SQL, PRUNE_DELIVERIES_SQL, PRUNE_EVENTS_SQL):
+    statements = (
+        PRUNE_ATTEMPTS_SQL,
+        PRUNE_DELIVERIES_SQL,
+        PRUNE_EVENTS_SQL,
+        PRUNE_NOTIFICATIONS_SQL,
+    )
+    for statement in statements:
         for _ in range(max_batches):
             async with transaction(ctx.db) as session:
                 result = await session.execute(statement, {"retention": retention, "batch": batch})

@@ -39,7 +39,8 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        from notify_svc.celery_app import enqueue
+        from notify_svc.celery_app import enqueue, enqueue_notifications
+        from notify_svc.notifications import sending
 
         ctx = DeliveryContext.create(self.settings, pool_size=2)
         listener: asyncpg.Connection | None = None
@@ -58,6 +59,12 @@ class Dispatcher:
                         if ids:
                             await asyncio.to_thread(enqueue, ids)
                         if len(ids) < 500:
+                            break
+                    while not self._stopping:
+                        notifications = await sending.due_ids(ctx)
+                        if notifications:
+                            await asyncio.to_thread(enqueue_notifications, notifications)
+                        if len(notifications) < 500:
                             break
                 except Exception:
                     log.warning("dispatching due deliveries failed; retrying", exc_info=True)

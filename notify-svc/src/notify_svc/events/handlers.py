@@ -1,4 +1,5 @@
-"""The events notify-svc consumes: every event type of the catalogue, fanned out to endpoints.
+"""The events notify-svc consumes: every event type of the catalogue, fanned out to endpoints,
+and those that e-mail people turned into notifications (`notifications.fanout`).
 
 In the consumer's transaction, with the event's inbox row: one delivery per active endpoint of
 the event's org whose filters match (unique on endpoint and event, so a redelivered event adds
@@ -8,6 +9,7 @@ the dispatcher that enqueues the new deliveries at once.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import text
@@ -15,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.envelope import CloudEvent
 from contracts.registry import all_events
+from notify_svc.notifications.fanout import notify_event
+from notify_svc.settings import Settings
 from notify_svc.webhooks import metrics
 from notify_svc.webhooks.matching import MATCH_SQL
 from servicekit.events.handlers import EventHandlers
@@ -73,8 +77,15 @@ async def fan_out(session: AsyncSession, event: CloudEvent[Any]) -> int:
     return created
 
 
+@cache
+def _max_attempts() -> int:
+    return Settings().notification_max_attempts
+
+
 async def _handle(session: AsyncSession, event: CloudEvent[Any]) -> None:
     await fan_out(session, event)
+    if await notify_event(session, event, max_attempts=_max_attempts()):
+        await session.execute(WAKE_SQL)
 
 
 def _handlers() -> EventHandlers:

@@ -96,6 +96,13 @@ class Task(Base):
             "due_at",
             postgresql_where=text("status NOT IN ('done', 'cancelled') AND due_at IS NOT NULL"),
         ),
+        # Deadline reminders read open tasks due in a window across every org (GET
+        # /internal/tasks/due); the org-led index above cannot serve a read without an org.
+        Index(
+            "ix_tasks_due_at_open",
+            "due_at",
+            postgresql_where=text("status NOT IN ('done', 'cancelled') AND due_at IS NOT NULL"),
+        ),
         Index(
             "ix_tasks_org_id_milestones",
             "org_id",
