@@ -18,7 +18,9 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 WORKING = ("ready", "in_progress", "on_hold", "in_qc", "rework", "done", "cancelled")
 
 
-def node(key: str, *, milestone: bool = False, title: str | None = None, **extra: Any) -> dict[str, Any]:
+def node(
+    key: str, *, milestone: bool = False, title: str | None = None, **extra: Any
+) -> dict[str, Any]:
     return {
         "key": key,
         "title": title or f"Task {key}",
@@ -48,7 +50,9 @@ def version_pairs(draw: st.DrawFn) -> Pair:
     milestones = draw(st.sets(st.integers(0, n - 1), max_size=2))
     old_keys = [f"k{i}" for i in range(n)]
     pairs = [(i, j) for j in range(n) for i in range(j)]
-    old_edges = draw(st.sets(st.sampled_from(pairs), max_size=min(len(pairs), 10))) if pairs else set()
+    old_edges = (
+        draw(st.sets(st.sampled_from(pairs), max_size=min(len(pairs), 10))) if pairs else set()
+    )
     v1_nodes = [node(k, milestone=i in milestones) for i, k in enumerate(old_keys)]
     dropped = draw(st.sets(st.integers(0, n - 1), max_size=n - 1))
     renamed = draw(st.sets(st.integers(0, n - 1), max_size=2)) - dropped
@@ -78,7 +82,9 @@ def version_pairs(draw: st.DrawFn) -> Pair:
         for b, d in old_edges
         if mapped[old_keys[b]] in positions and mapped[old_keys[d]] in positions
     }
-    kept_edges -= draw(st.sets(st.sampled_from(sorted(kept_edges)), max_size=2)) if kept_edges else set()
+    kept_edges -= (
+        draw(st.sets(st.sampled_from(sorted(kept_edges)), max_size=2)) if kept_edges else set()
+    )
     keys2 = list(positions)
     forward = [(a, b) for a in keys2 for b in keys2 if positions[a] < positions[b]]
     new_edges = draw(st.sets(st.sampled_from(forward), max_size=4)) if forward else set()
@@ -97,7 +103,9 @@ def project_states(draw: st.DrawFn, v1: Mapping[str, Any]) -> dict[str, str]:
     for n in v1["nodes"]:  # keys are in topological order
         free = all(status[b] in RESOLVED for b in blockers[n["key"]])
         if n["work_kind"] == "milestone":
-            status[n["key"]] = draw(st.sampled_from(("done", "cancelled") if free else ("blocked", "cancelled")))
+            status[n["key"]] = draw(
+                st.sampled_from(("done", "cancelled") if free else ("blocked", "cancelled"))
+            )
         else:
             status[n["key"]] = draw(st.sampled_from(WORKING if free else ("blocked", "cancelled")))
     return status

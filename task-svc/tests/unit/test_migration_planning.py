@@ -65,20 +65,30 @@ def project(
                 1 for b in p.blockers if status[v1["nodes"][b]["key"]] not in ("done", "cancelled")
             )
             fields = node_fields(n, START)
-            tasks.append(TaskState(ids[p.key], d.id, p.key, status[p.key], open_blockers, 3, fields))
+            tasks.append(
+                TaskState(ids[p.key], d.id, p.key, status[p.key], open_blockers, 3, fields)
+            )
             edges.extend((ids[p.key], ids[v1["nodes"][b]["key"]]) for b in p.blockers)
     return tasks, deliverables, edges
 
 
 def plan(
-    v1: Mapping[str, Any], v2: Mapping[str, Any], statuses: list[dict[str, str]], rules: Rules,
+    v1: Mapping[str, Any],
+    v2: Mapping[str, Any],
+    statuses: list[dict[str, str]],
+    rules: Rules,
     signed_off: frozenset[int] = frozenset(),
-) -> MigrationPlan:  # fmt: skip
+) -> MigrationPlan:
     tasks, deliverables, edges = project(v1, statuses, signed_off)
     return plan_migration(
-        old=Graph.of(v1), new=Graph.of(v2), rules=rules, tasks=tasks,
-        deliverables=deliverables, edges=edges, start_at=START,
-    )  # fmt: skip
+        old=Graph.of(v1),
+        new=Graph.of(v2),
+        rules=rules,
+        tasks=tasks,
+        deliverables=deliverables,
+        edges=edges,
+        start_at=START,
+    )
 
 
 # The worked example of docs/migrations.md: a QC step between cut (done) and weld (in progress),
@@ -135,8 +145,10 @@ def test_migration_planning_removed_started_task_needs_a_rule() -> None:
 
 
 def test_migration_planning_rename_keeps_the_task() -> None:
-    v2 = version([node("cut"), node("weld-frame", title="Task weld"), node("paint")],
-                 [("cut", "weld-frame"), ("weld-frame", "paint")])  # fmt: skip
+    v2 = version(
+        [node("cut"), node("weld-frame", title="Task weld"), node("paint")],
+        [("cut", "weld-frame"), ("weld-frame", "paint")],
+    )
     p = plan(V1, v2, [MID_FLIGHT], Rules(rename={"weld": "weld-frame"}))
     (d,) = p.deliverables
     assert d.added == [] and d.renamed == [("weld", "weld-frame")]
@@ -177,8 +189,13 @@ def test_migration_planning_checklist_change_keeps_the_open_qc_round() -> None:
 
 def test_migration_planning_signed_off_deliverable_is_untouched() -> None:
     finished = {"cut": "done", "weld": "done", "paint": "done"}
-    p = plan(V1, V2, [finished, MID_FLIGHT], Rules(blocker_added_to_started="keep"),
-             signed_off=frozenset({0}))  # fmt: skip
+    p = plan(
+        V1,
+        V2,
+        [finished, MID_FLIGHT],
+        Rules(blocker_added_to_started="keep"),
+        signed_off=frozenset({0}),
+    )
     first = p.deliverables[0]
     assert first.untouched and first.added == [] and not any(o.row_changed for o in first.outcomes)
     assert p.deliverables[1].added
@@ -193,8 +210,10 @@ def test_migration_planning_removing_an_edge_frees_a_task_and_completes_a_milest
     assert by_key["m"].final_status == "done" and by_key["b"].final_status == "ready"
     events = deliverable_events(d, migration=MIGRATION, actor="u", system_actor="system")
     assert [e.action for e in events[by_key["m"].task.id].events] == [
-        "migrated", "unblock", "auto_complete"
-    ]  # fmt: skip
+        "migrated",
+        "unblock",
+        "auto_complete",
+    ]
     check_invariants(p)
 
 
@@ -214,8 +233,15 @@ def test_migration_planning_properties(pair: Pair, data: st.DataObject) -> None:
     statuses = [data.draw(project_states(pair.v1)) for _ in range(data.draw(st.integers(1, 2)))]
     tasks, deliverables, edges = project(pair.v1, statuses)
     rules = _settling_rules(data, pair.rename)
-    p = plan_migration(old=Graph.of(pair.v1), new=Graph.of(pair.v2), rules=rules, tasks=tasks,
-                       deliverables=deliverables, edges=edges, start_at=START)  # fmt: skip
+    p = plan_migration(
+        old=Graph.of(pair.v1),
+        new=Graph.of(pair.v2),
+        rules=rules,
+        tasks=tasks,
+        deliverables=deliverables,
+        edges=edges,
+        start_at=START,
+    )
     assert p.conflicts == []
     check_invariants(p)
     before = {t.id: t for t in tasks}
@@ -230,6 +256,13 @@ def test_migration_planning_properties(pair: Pair, data: st.DataObject) -> None:
         for n in d.added:
             assert fold(events[n.id].events, None)[0] == n.final_status
     # The same graph again changes nothing.
-    same = plan_migration(old=Graph.of(pair.v1), new=Graph.of(pair.v1), rules=Rules(),
-                          tasks=tasks, deliverables=deliverables, edges=edges, start_at=START)  # fmt: skip
+    same = plan_migration(
+        old=Graph.of(pair.v1),
+        new=Graph.of(pair.v1),
+        rules=Rules(),
+        tasks=tasks,
+        deliverables=deliverables,
+        edges=edges,
+        start_at=START,
+    )
     assert same.conflicts == [] and not same.changes_anything

@@ -79,14 +79,28 @@ def outcome_events(
         )
     for b in o.blockers_added:
         out.events.append(
-            PlannedEvent(t.id, BLOCKER_ADDED, o.status, o.status, system_actor,
-                         {"blocker_id": str(b), **migration}, out.row_version)
-        )  # fmt: skip
+            PlannedEvent(
+                t.id,
+                BLOCKER_ADDED,
+                o.status,
+                o.status,
+                system_actor,
+                {"blocker_id": str(b), **migration},
+                out.row_version,
+            )
+        )
     for b in o.blockers_reopened:
         out.events.append(
-            PlannedEvent(t.id, "blocker_reopened", o.status, o.status, system_actor,
-                         {"blocker_id": str(b)}, out.row_version)
-        )  # fmt: skip
+            PlannedEvent(
+                t.id,
+                "blocker_reopened",
+                o.status,
+                o.status,
+                system_actor,
+                {"blocker_id": str(b)},
+                out.row_version,
+            )
+        )
     _settle(out, t.id, o.status, o.final_status, system_actor)
     return out
 
@@ -112,13 +126,15 @@ def _settle(out: TaskEvents, task_id: uuid.UUID, status: str, final: str, actor:
     """The cascade's own events: freed (`unblock`), then a free milestone completing."""
     if status == "blocked" and final in ("ready", "done"):
         out.row_version += 1
-        out.events.append(PlannedEvent(task_id, "unblock", "blocked", "ready", actor, {},
-                                       out.row_version))  # fmt: skip
+        out.events.append(
+            PlannedEvent(task_id, "unblock", "blocked", "ready", actor, {}, out.row_version)
+        )
         status = "ready"
     if status == "ready" and final == "done":
         out.row_version += 1
-        out.events.append(PlannedEvent(task_id, "auto_complete", "ready", "done", actor, {},
-                                       out.row_version))  # fmt: skip
+        out.events.append(
+            PlannedEvent(task_id, "auto_complete", "ready", "done", actor, {}, out.row_version)
+        )
 
 
 def deliverable_events(

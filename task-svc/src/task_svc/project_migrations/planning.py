@@ -424,8 +424,8 @@ def _plan_deliverable(
         fields_after = new_fields[key]
         milestone = fields_after["work_kind"] == "milestone"
         open_keys = [b for b in blockers_of[key] if final[b] not in RESOLVED]
-        t = by_new_key.get(key)
-        if t is None:
+        kept = by_new_key.get(key)
+        if kept is None:
             task_id = new_id()
             id_of[key] = task_id
             if rules.added_behind_started == "done" and behind_started(key):
@@ -441,17 +441,18 @@ def _plan_deliverable(
                     f", blocked by {', '.join(open_keys)}" if open_keys else ""
                 )
             plan.added.append(
-                NewTask(task_id, d.id, key, fields_after, status, final_status,
-                        len(open_keys), reason)
-            )  # fmt: skip
+                NewTask(
+                    task_id, d.id, key, fields_after, status, final_status, len(open_keys), reason
+                )
+            )
             final[key] = final_status
             continue
-        id_of[key] = t.id
-        outcome = TaskOutcome(t, key, "kept", t.status, t.status, len(open_keys))
-        outcome_of[t.id] = outcome
+        id_of[key] = kept.id
+        outcome = TaskOutcome(kept, key, "kept", kept.status, kept.status, len(open_keys))
+        outcome_of[kept.id] = outcome
         plan.outcomes.append(outcome)
-        _field_changes(outcome, t, key, fields_after, changed.get(key, []), rules)
-        _kept_status(outcome, t, key, open_keys, milestone, old_to_new, old, rules, d, conflicts)
+        _field_changes(outcome, kept, key, fields_after, changed.get(key, []), rules)
+        _kept_status(outcome, kept, key, open_keys, milestone, old_to_new, old, rules, d, conflicts)
         final[key] = outcome.final_status
     # Dependencies after the migration, and the blockers reopened by it.
     for key in order:
@@ -462,23 +463,24 @@ def _plan_deliverable(
     plan.edges_added = sorted(new.edges - {(old_to_new[b], old_to_new[k]) for b, k in old.edges})
     plan.edges_removed = sorted({(old_to_new[b], old_to_new[k]) for b, k in old.edges} - new.edges)
     before_status = {t.id: t.status for t in tasks}
-    for task_id, blocker_id in plan.edges:
-        outcome = outcome_of.get(task_id)
+    for task_id, blocker_id in sorted(plan.edges):
+        dependent = outcome_of.get(task_id)
         blocker = outcome_of.get(blocker_id)
-        if outcome is None or blocker is None or (task_id, blocker_id) not in current_edges:
+        if dependent is None or blocker is None or (task_id, blocker_id) not in current_edges:
             continue
         if (
-            outcome.task.status in STARTED
-            and outcome.status == outcome.task.status
+            dependent.task.status in STARTED
+            and dependent.status == dependent.task.status
             and before_status[blocker_id] in RESOLVED
             and blocker.final_status not in RESOLVED
         ):
-            outcome.blockers_reopened.append(blocker_id)
-            outcome.reason = outcome.reason or "a blocker was reopened by the migration"
+            dependent.blockers_reopened.append(blocker_id)
+            dependent.reason = dependent.reason or "a blocker was reopened by the migration"
     # Every task resolved: ready for sign-off; anything open again: back in progress.
     statuses = [o.final_status for o in plan.outcomes] + [n.final_status for n in plan.added]
-    plan.status_after = "ready_for_signoff" if all(s in RESOLVED for s in statuses) else \
-        "in_progress"  # fmt: skip
+    plan.status_after = (
+        "ready_for_signoff" if all(s in RESOLVED for s in statuses) else "in_progress"
+    )
     return plan
 
 
