@@ -281,11 +281,14 @@ async def migrate(
     plan_id: uuid.UUID,
     job_id: uuid.UUID | None,
     now: datetime,
+    plan: MigrationPlan | None = None,
 ) -> MigrationRead:
-    """Move the locked project to `target` (in the caller's transaction); refuse on conflicts."""
+    """Move the locked project to `target` (in the caller's transaction); refuse on conflicts.
+
+    `plan`: already computed on these locked rows."""
     project = state.project
     org_id, project_id = project["org_id"], project["id"]
-    plan = compute(state, target, rules)
+    plan = plan or compute(state, target, rules)
     if plan.conflicts:
         raise conflicts_problem(plan)
     migration_id = uuid.uuid4()
