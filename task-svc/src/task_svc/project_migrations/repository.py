@@ -405,3 +405,10 @@ async def finish_item(
 
 async def complete_job(session: AsyncSession, *, job_id: uuid.UUID) -> None:
     await session.execute(text(_COMPLETE_JOB_SQL), {"job": job_id})
+
+
+async def job_running(session: AsyncSession, *, job_id: uuid.UUID) -> bool:
+    res = await session.execute(
+        text("SELECT status = 'running' FROM migration_jobs WHERE id = :id"), {"id": job_id}
+    )
+    return bool(res.scalar())
