@@ -178,3 +178,29 @@ def check_invariants(plan: MigrationPlan) -> None:
                 status[tid], changed = "done", True
     stuck = [t for t, st_ in status.items() if st_ not in RESOLVED]
     assert not stuck, f"tasks that can never complete: {stuck}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Through the API and the database
+
+
+def fold_rows(events: Sequence[Mapping[str, Any]]) -> tuple[str, int, str | None]:
+    """(status, row_version, node_key) a task's `task_events` rows fold to: `create` first, each
+    event from the status the last one left; `blocker_reopened` / `blocker_added` keep the row
+    version, every other event adds one; `migrated` carries the key it renamed the task to."""
+    assert events and events[0]["action"] == "create", events[:1]
+    first = events[0]
+    payload = first["payload"]
+    status, version, key = first["to_status"], first["row_version"], payload.get("node_key")
+    for e in events[1:]:
+        assert e["from_status"] == status, f"{e} after status {status}"
+        if e["action"] in ("blocker_reopened", "blocker_added"):
+            assert e["row_version"] == version, e
+        else:
+            assert e["row_version"] == version + 1, f"{e} after v{version}"
+        if e["action"] == "migrated":
+            after = e["payload"]["after"]
+            assert after.get("status", status) == e["to_status"], e
+            key = after.get("node_key", key)
+        status, version = e["to_status"], e["row_version"]
+    return status, version, key
