@@ -18,11 +18,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from task_svc.graph.bootstrap import topological_order
+from task_svc.graph.bootstrap import SnapshotError, topological_order
 
 RemovedStarted = Literal["refuse", "cancel", "keep_as_orphan"]
 BlockerAddedToStarted = Literal["refuse", "keep", "reopen"]
@@ -98,18 +99,24 @@ class Graph:
 
     @classmethod
     def of(cls, version: Mapping[str, Any]) -> Graph:
+        """The graph of a version's JSON; SnapshotError when an edge names an unknown node."""
         nodes = {str(n["key"]): n for n in version.get("nodes") or []}
         edges = frozenset(
             (str(e["blocker"]), str(e["dependent"])) for e in version.get("edges") or []
         )
+        for b, d in edges:
+            if b not in nodes or d not in nodes:
+                raise SnapshotError(f"the edge {b} -> {d} names an unknown node")
         return cls(nodes, edges)
 
+    @cached_property
     def blockers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {k: [] for k in self.nodes}
         for b, d in sorted(self.edges):
             out[d].append(b)
         return out
 
+    @cached_property
     def dependents(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {k: [] for k in self.nodes}
         for b, d in sorted(self.edges):
@@ -119,7 +126,7 @@ class Graph:
     def order(self) -> list[str]:
         keys = list(self.nodes)
         index = {k: i for i, k in enumerate(keys)}
-        blockers = [[index[b] for b in bs] for bs in self.blockers().values()]
+        blockers = [[index[b] for b in bs] for bs in self.blockers.values()]
         return [keys[i] for i in topological_order(len(keys), blockers)]
 
 
@@ -314,8 +321,21 @@ def plan_migration(
         renamed={k: v for k, v in renamed.items() if k != v},
     )
     by_deliverable: dict[uuid.UUID, list[TaskState]] = {d.id: [] for d in deliverables}
+    deliverable_of: dict[uuid.UUID, uuid.UUID] = {}
     for t in tasks:
         by_deliverable.setdefault(t.deliverable_id, []).append(t)
+        deliverable_of[t.id] = t.deliverable_id
+    edges_of: dict[uuid.UUID, set[tuple[uuid.UUID, uuid.UUID]]] = {
+        d.id: set() for d in deliverables
+    }
+    for t_id, b_id in edges:
+        d_id = deliverable_of.get(t_id)
+        if d_id is not None:
+            edges_of.setdefault(d_id, set()).add((t_id, b_id))
+    # The blockers every node had in the project's version, under their new keys.
+    old_blockers: dict[str, set[str]] = {}
+    for b, dep in old.edges:
+        old_blockers.setdefault(old_to_new[dep], set()).add(old_to_new[b])
     for d in deliverables:
         result.deliverables.append(
             _plan_deliverable(
@@ -328,7 +348,8 @@ def plan_migration(
                 old_to_new=old_to_new,
                 new_fields=new_fields,
                 changed=changed,
-                edges=edges,
+                current_edges=edges_of[d.id],
+                old_blockers=old_blockers,
                 conflicts=result.conflicts,
                 new_id=new_id,
             )
@@ -347,12 +368,11 @@ def _plan_deliverable(
     old_to_new: dict[str, str],
     new_fields: dict[str, dict[str, Any]],
     changed: dict[str, list[str]],
-    edges: Sequence[tuple[uuid.UUID, uuid.UUID]],
+    current_edges: set[tuple[uuid.UUID, uuid.UUID]],
+    old_blockers: dict[str, set[str]],
     conflicts: list[Conflict],
     new_id: Callable[[], uuid.UUID],
 ) -> DeliverablePlan:
-    task_ids = {t.id for t in tasks}
-    current_edges = {(t, b) for t, b in edges if t in task_ids}
     if d.status == "signed_off":
         plan = DeliverablePlan(d, d.status, edges=current_edges)
         plan.outcomes = [
@@ -400,7 +420,7 @@ def _plan_deliverable(
                 )
             )
     # Added nodes behind work that has started may be taken as done (rule added_behind_started).
-    dependents = new.dependents()
+    dependents = new.dependents
     started_keys = {k for k, t in by_new_key.items() if t.status in STARTED}
 
     def behind_started(key: str) -> bool:
@@ -417,7 +437,7 @@ def _plan_deliverable(
                 stack.extend(dependents[k])
         return False
 
-    blockers_of = new.blockers()
+    blockers_of = new.blockers
     final: dict[str, str] = {}  # new key -> final status
     id_of: dict[str, uuid.UUID] = {}
     for key in order:
@@ -452,7 +472,17 @@ def _plan_deliverable(
         outcome_of[kept.id] = outcome
         plan.outcomes.append(outcome)
         _field_changes(outcome, kept, key, fields_after, changed.get(key, []), rules)
-        _kept_status(outcome, kept, key, open_keys, milestone, old_to_new, old, rules, d, conflicts)
+        _kept_status(
+            outcome,
+            kept,
+            key,
+            open_keys,
+            milestone,
+            old_blockers.get(key, set()),
+            rules,
+            d,
+            conflicts,
+        )
         final[key] = outcome.final_status
     # Dependencies after the migration, and the blockers reopened by it.
     for key in order:
@@ -463,7 +493,7 @@ def _plan_deliverable(
     plan.edges_added = sorted(new.edges - {(old_to_new[b], old_to_new[k]) for b, k in old.edges})
     plan.edges_removed = sorted({(old_to_new[b], old_to_new[k]) for b, k in old.edges} - new.edges)
     before_status = {t.id: t.status for t in tasks}
-    for task_id, blocker_id in sorted(plan.edges):
+    for task_id, blocker_id in plan.edges:
         dependent = outcome_of.get(task_id)
         blocker = outcome_of.get(blocker_id)
         if dependent is None or blocker is None or (task_id, blocker_id) not in current_edges:
@@ -475,6 +505,7 @@ def _plan_deliverable(
             and blocker.final_status not in RESOLVED
         ):
             dependent.blockers_reopened.append(blocker_id)
+            dependent.blockers_reopened.sort()
             dependent.reason = dependent.reason or "a blocker was reopened by the migration"
     # Every task resolved: ready for sign-off; anything open again: back in progress.
     statuses = [o.final_status for o in plan.outcomes] + [n.final_status for n in plan.added]
@@ -520,8 +551,7 @@ def _kept_status(
     key: str,
     open_keys: list[str],
     milestone: bool,
-    old_to_new: dict[str, str],
-    old: Graph,
+    old_blockers: set[str],
     rules: Rules,
     d: DeliverableState,
     conflicts: list[Conflict],
@@ -537,7 +567,6 @@ def _kept_status(
         return
     if t.status in ("cancelled",):
         return
-    old_blockers = {old_to_new[b] for b, dep in old.edges if old_to_new[dep] == key}
     added = [b for b in open_keys if b not in old_blockers]
     if not added:
         return
