@@ -40,9 +40,8 @@ async def create_migration_plan(
     project_id: uuid.UUID,
     body: MigrationPlanCreate,
     request: Request,
-    response: Response,
     session: AsyncSession = unit_of_work(),
-) -> MigrationPlanRead:
+) -> Response:
     plan = await service.create_plan(
         session,
         principal=principal,
@@ -51,8 +50,14 @@ async def create_migration_plan(
         templates=request.app.state.templates_client,
         settings=request.app.state.settings,
     )
-    response.headers["Location"] = f"/api/v1/projects/{project_id}/migration-plans/{plan.id}"
-    return plan
+    # Built and validated once already: serialised straight away (a plan of a large project
+    # is large), not validated a second time by the framework.
+    return Response(
+        plan.model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={"Location": f"/api/v1/projects/{project_id}/migration-plans/{plan.id}"},
+    )
 
 
 @router.get(
@@ -65,10 +70,11 @@ async def get_migration_plan(
     project_id: uuid.UUID,
     plan_id: uuid.UUID,
     session: AsyncSession = unit_of_work(),
-) -> MigrationPlanRead:
-    return await service.get_plan(
+) -> Response:
+    plan = await service.get_plan(
         session, org_id=principal.org, project_id=project_id, plan_id=plan_id
     )
+    return Response(plan.model_dump_json(), media_type="application/json")
 
 
 @router.post(
