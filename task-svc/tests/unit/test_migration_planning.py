@@ -1,7 +1,7 @@
 """The migration planner (pure): the worked example, each rule, bad rules, and a property test
 over random version pairs and project states.
 
-BLUEPRINT_MIGRATION_EXAMPLES raises the number of random examples (default 60).
+BLUEPRINT_MIGRATION_EXAMPLES raises the number of random examples (default 150).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from ..support.migrations import (
     version_pairs,
 )
 
-EXAMPLES = int(os.environ.get("BLUEPRINT_MIGRATION_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("BLUEPRINT_MIGRATION_EXAMPLES", "150"))
 MIGRATION = {"migration_id": "m", "from_version": 1, "to_version": 2}
 
 
