@@ -60,7 +60,7 @@ perf-report:  ## pg_stat_statements of `make run`: top statements per service by
 	@$(UV) run --frozen python -m blueprint_stack.perf_report --top $(TOP) $(if $(RESET),--reset)
 
 FUZZ_EXAMPLES ?= 40
-chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), long fuzzing (FUZZ_EXAMPLES=40 per role and operation), webhooks with 1,000 events under worker kills and 2,000 in per-subject order, 200 e-mail notifications under worker kills
+chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SECONDS=600), long fuzzing (FUZZ_EXAMPLES=40 per role and operation), webhooks with 1,000 events under worker kills and 2,000 in per-subject order, 200 e-mail notifications under worker kills, a 100-project batch migration with its worker killed
 	@$(UV) run --frozen python -m tests.chaos
 	@BLUEPRINT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(UV) run --frozen pytest -q -p no:cacheprovider \
 		tests/e2e/test_api_fuzz_e2e.py tests/e2e/test_api_stateful_e2e.py
@@ -68,6 +68,8 @@ chaos: setup  ## faults under load then a check that nothing was lost (CHAOS_SEC
 		tests/e2e/test_webhooks_chaos_e2e.py tests/e2e/test_webhooks_order_e2e.py
 	@NOTIFICATION_CHAOS_JOBS=200 NOTIFICATION_CHAOS_KILLS=5 $(UV) run --frozen pytest -q -s -p no:cacheprovider \
 		tests/e2e/test_notifications_chaos_e2e.py
+	@BLUEPRINT_MIGRATION_EXAMPLES=2000 $(UV) run --frozen pytest -q -p no:cacheprovider task-svc/tests/unit/test_migration_planning.py
+	@MIGRATION_CHAOS_PROJECTS=100 $(UV) run --frozen pytest -q -s -p no:cacheprovider task-svc/tests/integration/test_migration_batch_chaos.py
 
 up:  ## the platform with docker compose, plus Prometheus, Grafana, Loki, Alloy, OTel Collector
 	$(COMPOSE) up --build

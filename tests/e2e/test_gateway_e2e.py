@@ -22,6 +22,9 @@ PROBLEM = "application/problem+json"
 SERVICES = {"template": "template-svc", "task": "task-svc", "qc": "qc-svc", "notify": "notify-svc"}
 ROUTES = [
     ("/api/v1/templates", "template-svc"),
+    # A template's batch migrations are task-svc's (ADR 0005); the version itself is not.
+    ("/api/v1/templates/0b6f8a8e-5d7c-4f1e-9a63-2c1d0e9b7a10/versions/2/migrations", "task-svc"),
+    ("/api/v1/templates/0b6f8a8e-5d7c-4f1e-9a63-2c1d0e9b7a10/versions", "template-svc"),
     ("/api/v1/projects", "task-svc"),
     ("/api/v1/tasks", "task-svc"),
     ("/api/v1/deliverables", "task-svc"),

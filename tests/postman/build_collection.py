@@ -3,8 +3,9 @@
     uv run python tests/postman/build_collection.py
 
 The story a new user follows, through the gateway: health; a template created, validated,
-published; a project started; tasks assigned, started, completed; the QC loop (claim, results,
-defect, reject, rework, accept); sign-off; the quality report (JSON and XLSX); and the refusals a
+published; a project started; another moved to a new template version (plan, apply, a batch dry
+run); tasks assigned, started, completed; the QC loop (claim, results, defect, reject, rework,
+accept); sign-off; the quality report (JSON and XLSX); and the refusals a
 client must handle (stale version, blocked task, missing payload field, replayed
 client_event_id, another organisation's id); and a webhook subscriber's first session. Ids flow
 between requests as collection variables.
@@ -368,6 +369,117 @@ def projects() -> list[dict[str, Any]]:
             "/api/v1/projects/{{spare_project_id}}/cancel",
             raw_body='{"expected_row_version": {{spare_project_rv}}, "reason": "dropped"}',
             tests=[check("cancelled", "body.status === 'cancelled'")],
+        ),
+    ]
+
+
+# Version 4 of the template: a QC step between cut and paint.
+GRAPH_V4 = {
+    "nodes": [
+        GRAPH["nodes"][0],
+        {"key": "check-cut", "title": "Check the cut panels", "work_kind": "qc"},
+        *GRAPH["nodes"][1:],
+    ],
+    "edges": [
+        {"blocker": "cut", "dependent": "check-cut"},
+        {"blocker": "check-cut", "dependent": "paint"},
+        {"blocker": "paint", "dependent": "pack"},
+    ],
+}
+
+
+def migrations() -> list[dict[str, Any]]:
+    tid = "{{template_id}}"
+    pid = "{{migrated_project_id}}"
+    return [
+        request(
+            "createTemplateVersion: version 4 adds a QC step",
+            "POST",
+            f"/api/v1/templates/{tid}/versions",
+            status=201,
+            body={"graph": GRAPH_V4, "changelog": "check the cut panels"},
+            tests=[check("version 4", "body.version === 4"), save("v4_rv", "body.row_version")],
+        ),
+        request(
+            "publishTemplateVersion: version 4",
+            "POST",
+            f"/api/v1/templates/{tid}/versions/4/publish",
+            raw_body='{"expected_row_version": {{v4_rv}}}',
+            tests=[check("published", "body.status === 'published'")],
+        ),
+        request(
+            "createProject: to move to version 4",
+            "POST",
+            "/api/v1/projects",
+            status=201,
+            body={
+                "name": "Order {{run_id}} (migrated)",
+                "template_id": "{{template_id}}",
+                "template_version": 1,
+                "start_at": "2026-12-01T08:00:00Z",
+                "deliverables": 1,
+            },
+            tests=[
+                save("migrated_project_id", "body.id"),
+                save("migrated_project_rv", "body.row_version"),
+            ],
+        ),
+        request(
+            "createMigrationPlan",
+            "POST",
+            f"/api/v1/projects/{pid}/migration-plans",
+            status=201,
+            body={"to_version": 4, "rules": {"blocker_added_to_started": "keep"}},
+            tests=[
+                save("plan_id", "body.id"),
+                check("check-cut is added", "body.graph.nodes_added[0] === 'check-cut'"),
+                check("nothing blocks it", "body.blocking_conflicts.length === 0"),
+            ],
+        ),
+        request(
+            "getMigrationPlan",
+            "GET",
+            f"/api/v1/projects/{pid}/migration-plans/{{{{plan_id}}}}",
+            tests=[check("open", "body.state === 'open'")],
+        ),
+        request(
+            "applyMigrationPlan",
+            "POST",
+            f"/api/v1/projects/{pid}/migrations",
+            status=201,
+            raw_body='{"plan_id": "{{plan_id}}", "expected_row_version": {{migrated_project_rv}}}',
+            tests=[
+                check("on version 4", "body.to_version === 4"),
+                save("migrated_project_rv", "body.project_row_version"),
+            ],
+        ),
+        request(
+            "applyMigrationPlan: a plan applies once",
+            "POST",
+            f"/api/v1/projects/{pid}/migrations",
+            status=409,
+            raw_body='{"plan_id": "{{plan_id}}", "expected_row_version": {{migrated_project_rv}}}',
+            tests=problem("MIGRATION_PLAN_APPLIED"),
+        ),
+        request(
+            "listProjectMigrations",
+            "GET",
+            f"/api/v1/projects/{pid}/migrations",
+            tests=[check("one migration", "body.items.length === 1")],
+        ),
+        request(
+            "createMigrationJob: a dry run over version 1",
+            "POST",
+            f"/api/v1/templates/{tid}/versions/4/migrations",
+            status=202,
+            body={"from_versions": [1], "dry_run": True},
+            tests=[save("migration_job_id", "body.id")],
+        ),
+        request(
+            "getMigrationJob",
+            "GET",
+            f"/api/v1/templates/{tid}/versions/4/migrations/{{{{migration_job_id}}}}",
+            tests=[check("a dry run", "body.dry_run === true")],
         ),
     ]
 
@@ -1031,6 +1143,7 @@ def collection() -> dict[str, Any]:
             {"name": "health", "item": health()},
             {"name": "templates", "item": templates()},
             {"name": "projects", "item": projects()},
+            {"name": "migrations", "item": migrations()},
             {"name": "tasks", "item": tasks()},
             {"name": "quality control", "item": quality_control()},
             {"name": "sign-off, reports, template life cycle", "item": finish()},

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from servicekit.openapi_docs import Example, OperationDoc, ProblemExample, ServiceDocs
+from task_svc.project_migrations.schemas import RULES_EXAMPLE
 from task_svc.projects.schemas import PROJECT_CREATE_EXAMPLE
 from task_svc.tasks.fsm import TRANSITIONS, USER_ACTIONS
 from task_svc.tasks.transition_schemas import EXAMPLE_ROW_VERSION
 
 TASK_ID = "0b7c1a52-6f0e-4d43-9d0c-2f6d6c1b8e11"
 USER_ID = "7d1f3c8e-2a4b-4c6d-8e9f-0a1b2c3d4e5f"
+PLAN_ID = "5a0c7e3e-1b7d-4a57-9f2c-6f0d3e2a1b4c"
 
 
 def transition_examples() -> dict[str, Example]:
@@ -57,6 +59,129 @@ _TRANSITION_RESULT: dict[str, Any] = {
         "updated_at": "2026-03-02T08:30:00Z",
         "allowed_actions": ["pause", "complete", "cancel", "unassign"],
     },
+}
+
+_DELIVERABLE_ID = "8e6c4a2b-0f1d-4e3c-8b5a-9d7f1e3c5a7b"
+# The worked example of docs/migrations.md: a QC step added between cut (done) and weld (in
+# progress), the unstarted painting removed; weld is kept where it is by rule.
+_PLAN_RESULT: dict[str, Any] = {
+    "id": "5a0c7e3e-1b7d-4a57-9f2c-6f0d3e2a1b4c",
+    "project_id": "2c4e6a8b-0d1f-4a3b-9c5d-7e9f1a3b5c7d",
+    "template_id": "0b6f8a8e-5d7c-4f1e-9a63-2c1d0e9b7a10",
+    "from_version": 1,
+    "to_version": 2,
+    "rules": {**RULES_EXAMPLE, "rename": {}},
+    "project_row_version": 4,
+    "created_at": "2026-12-03T08:00:00Z",
+    "created_by": USER_ID,
+    "expires_at": "2026-12-03T09:00:00Z",
+    "state": "open",
+    "migration_id": None,
+    "changes_anything": True,
+    "counts": {
+        "tasks_added": 1,
+        "tasks_cancelled": 1,
+        "tasks_updated": 0,
+        "tasks_kept_as_orphans": 0,
+        "status_changes": 2,
+    },
+    "graph": {
+        "nodes_added": ["check-cut"],
+        "nodes_removed": ["paint"],
+        "nodes_changed": {},
+        "edges_added": [
+            {"blocker": "check-cut", "dependent": "weld"},
+            {"blocker": "cut", "dependent": "check-cut"},
+        ],
+        "edges_removed": [
+            {"blocker": "cut", "dependent": "weld"},
+            {"blocker": "weld", "dependent": "paint"},
+        ],
+        "renamed": {},
+    },
+    "deliverables": [
+        {
+            "deliverable_id": _DELIVERABLE_ID,
+            "name": "#1",
+            "serial": "DLV-000042",
+            "status": "in_progress",
+            "status_after": "in_progress",
+            "untouched": False,
+            "kept": [],
+            "added": [
+                {
+                    "node_key": "check-cut",
+                    "status": "ready",
+                    "open_blockers": 0,
+                    "reason": "node 'check-cut' is added",
+                }
+            ],
+            "removed": [
+                {"task_id": TASK_ID, "node_key": "paint", "status": "blocked", "outcome": "cancel"}
+            ],
+            "edges_added": [
+                {"blocker": "check-cut", "dependent": "weld"},
+                {"blocker": "cut", "dependent": "check-cut"},
+            ],
+            "edges_removed": [
+                {"blocker": "cut", "dependent": "weld"},
+                {"blocker": "weld", "dependent": "paint"},
+            ],
+            "open_blockers": [],
+            "status_changes": [
+                {
+                    "task_id": TASK_ID,
+                    "node_key": "paint",
+                    "from": "blocked",
+                    "to": "cancelled",
+                    "reason": "node 'paint' is removed and the task was not started",
+                },
+                {
+                    "task_id": None,
+                    "node_key": "check-cut",
+                    "from": None,
+                    "to": "ready",
+                    "reason": "node 'check-cut' is added",
+                },
+            ],
+        }
+    ],
+    "blocking_conflicts": [],
+}
+
+_JOB_RESULT: dict[str, Any] = {
+    "id": "9d2c4e6a-8b0d-4f1a-9c3e-5a7b9d1f3e5c",
+    "template_id": "0b6f8a8e-5d7c-4f1e-9a63-2c1d0e9b7a10",
+    "to_version": 2,
+    "from_versions": [1],
+    "rules": {**RULES_EXAMPLE, "rename": {}},
+    "dry_run": False,
+    "status": "running",
+    "total": 2,
+    "processed": 1,
+    "counts": {"migrated": 1, "pending": 1},
+    "created_by": USER_ID,
+    "created_at": "2026-12-03T08:00:00Z",
+    "updated_at": "2026-12-03T08:00:01Z",
+    "finished_at": None,
+    "items": [
+        {
+            "position": 1,
+            "project_id": "2c4e6a8b-0d1f-4a3b-9c5d-7e9f1a3b5c7d",
+            "from_version": 1,
+            "status": "migrated",
+            "detail": {"migration_id": "4f1a2b3c-5d6e-4f70-8a9b-0c1d2e3f4a5b"},
+            "finished_at": "2026-12-03T08:00:01Z",
+        },
+        {
+            "position": 2,
+            "project_id": "6e8a0c2e-4a6c-4e8a-8c0e-2a4c6e8a0c2e",
+            "from_version": 1,
+            "status": "pending",
+            "detail": {},
+            "finished_at": None,
+        },
+    ],
 }
 
 _PROJECT_404 = {404: ["PROJECT_NOT_FOUND"]}
@@ -135,6 +260,80 @@ OPERATIONS: dict[tuple[str, str], OperationDoc] = {
     ),
     ("GET", "/api/v1/projects/{project_id}/graph"): OperationDoc(
         "getProjectGraph", errors=_PROJECT_404
+    ),
+    ("POST", "/api/v1/projects/{project_id}/migration-plans"): OperationDoc(
+        "createMigrationPlan",
+        requests={
+            "no_rules": Example(
+                "no rules: every conflict is reported and blocks the apply", {"to_version": 2}
+            ),
+            "with_rules": Example(
+                "rules that settle conflicts, and a key renamed",
+                {"to_version": 2, "rules": RULES_EXAMPLE},
+            ),
+        },
+        errors={
+            404: ["PROJECT_NOT_FOUND"],
+            409: ["PROJECT_STATUS_CONFLICT"],
+            422: [
+                "TEMPLATE_VERSION_NOT_FOUND",
+                "TEMPLATE_VERSION_NOT_PUBLISHED",
+                "RENAME_SOURCE_UNKNOWN",
+                "RENAME_TARGET_UNKNOWN",
+                "RENAME_TARGET_TAKEN",
+            ],
+        },
+        responses={201: _PLAN_RESULT},
+    ),
+    ("GET", "/api/v1/projects/{project_id}/migration-plans/{plan_id}"): OperationDoc(
+        "getMigrationPlan",
+        errors={404: ["MIGRATION_PLAN_NOT_FOUND"]},
+        responses={200: _PLAN_RESULT},
+    ),
+    ("POST", "/api/v1/projects/{project_id}/migrations"): OperationDoc(
+        "applyMigrationPlan",
+        requests={
+            "apply": Example(
+                "apply a plan, naming the project's row_version it was made from",
+                {"plan_id": PLAN_ID, "expected_row_version": 4},
+            ),
+        },
+        errors={
+            404: ["PROJECT_NOT_FOUND"],
+            409: [
+                "MIGRATION_PLAN_STALE",
+                "MIGRATION_PLAN_EXPIRED",
+                "MIGRATION_PLAN_APPLIED",
+                "MIGRATION_PLAN_HAS_CONFLICTS",
+                "PROJECT_STATUS_CONFLICT",
+                "IDEMPOTENCY_KEY_REUSED",
+            ],
+            422: ["MIGRATION_PLAN_NOT_FOUND", "MIGRATION_PLAN_OF_ANOTHER_PROJECT"],
+        },
+    ),
+    ("GET", "/api/v1/projects/{project_id}/migrations"): OperationDoc(
+        "listProjectMigrations", errors=_PROJECT_404
+    ),
+    ("POST", "/api/v1/templates/{template_id}/versions/{version}/migrations"): OperationDoc(
+        "createMigrationJob",
+        requests={
+            "dry_run": Example(
+                "plan every project on versions 1 and 2, change none",
+                {"from_versions": [1, 2], "rules": RULES_EXAMPLE, "dry_run": True},
+            ),
+            "migrate": Example(
+                "move every active project on version 1",
+                {"from_versions": [1], "rules": {"blocker_added_to_started": "keep"}},
+            ),
+        },
+        errors={
+            404: ["TEMPLATE_VERSION_NOT_FOUND"],
+            422: ["FROM_VERSION_IS_TARGET", "TEMPLATE_VERSION_NOT_PUBLISHED"],
+        },
+        responses={202: _JOB_RESULT},
+    ),
+    ("GET", "/api/v1/templates/{template_id}/versions/{version}/migrations/{job_id}"): OperationDoc(
+        "getMigrationJob", errors={404: ["MIGRATION_JOB_NOT_FOUND"]}, responses={200: _JOB_RESULT}
     ),
     ("GET", "/api/v1/tasks"): OperationDoc(
         "listTasks", errors={400: ["STATUS_INVALID", "ASSIGNEE_INVALID", "SORT_INVALID"]}
@@ -235,6 +434,69 @@ PROBLEMS: dict[str, ProblemExample] = {
         "Unprocessable request",
         "unknown action 'finish'; the actions are: " + ", ".join(USER_ACTIONS),
     ),
+    "TEMPLATE_VERSION_NOT_FOUND": ProblemExample(
+        (404, 422),
+        "Unprocessable request",
+        "to_version: template 0b6f8a8e-... has no version 9",
+        {},
+    ),
+    "RENAME_SOURCE_UNKNOWN": _p(
+        422,
+        "Unprocessable request",
+        "rules.rename.weld: rename of 'weld': the project's version has no node 'weld'",
+    ),
+    "RENAME_TARGET_UNKNOWN": _p(
+        422,
+        "Unprocessable request",
+        "rules.rename.weld: rename of 'weld' to 'weld-frame': the target version has no node "
+        "'weld-frame'",
+    ),
+    "RENAME_TARGET_TAKEN": _p(
+        422,
+        "Unprocessable request",
+        "rules.rename.weld: rename of 'weld' to 'cut': 'cut' is already a node of the project's "
+        "version",
+    ),
+    "MIGRATION_PLAN_NOT_FOUND": ProblemExample(
+        (404, 422),
+        "Not found",
+        f"migration plan {PLAN_ID} not found for this project",
+        {},
+    ),
+    "MIGRATION_PLAN_OF_ANOTHER_PROJECT": _p(
+        422,
+        "Unprocessable request",
+        f"plan_id: plan {PLAN_ID} is a plan of another project, not of project 2c4e6a8b-...",
+    ),
+    "MIGRATION_PLAN_STALE": _p(
+        409,
+        "Conflict",
+        "1 change(s) since the plan was made: make a new plan",
+        changed=[
+            {
+                "what": "task",
+                "task_id": TASK_ID,
+                "node_key": "weld",
+                "status": "in_progress",
+                "planned_row_version": 2,
+                "current_row_version": 3,
+            }
+        ],
+        changed_count=1,
+    ),
+    "MIGRATION_PLAN_EXPIRED": _p(
+        409, "Conflict", f"plan {PLAN_ID} expired at 2026-12-03T09:00:00+00:00: make a new plan"
+    ),
+    "MIGRATION_PLAN_APPLIED": _p(409, "Conflict", f"plan {PLAN_ID} was already applied"),
+    "MIGRATION_PLAN_HAS_CONFLICTS": _p(
+        409,
+        "Conflict",
+        f"plan {PLAN_ID} has 1 blocking conflict(s): make a new plan with rules that settle them",
+    ),
+    "FROM_VERSION_IS_TARGET": _p(
+        422, "Unprocessable request", "from_versions: version 2 is the target"
+    ),
+    "MIGRATION_JOB_NOT_FOUND": _p(404, "Not found", "migration job 9d2c... not found"),
 }
 
 API_DOCS = ServiceDocs(operations=OPERATIONS, problems=PROBLEMS)
@@ -256,6 +518,11 @@ TAGS: list[dict[str, str]] = [
         "...), in bulk or one at a time, and read a task's history.",
     },
     {"name": "tasks", "description": "Find and read tasks: by project, status, assignee."},
+    {
+        "name": "project migrations",
+        "description": "Move running projects to another template version: a dry-run plan, "
+        "rules for every conflict, one audited transaction per project, resumable batches.",
+    },
     {
         "name": "stream",
         "description": "A project's events live as Server-Sent Events, resumable with "

@@ -11,6 +11,8 @@ from task_svc.api_docs import API_DOCS, TAGS
 from task_svc.deliverables.router import router as deliverables_router
 from task_svc.deliverables.signoff_router import router as signoff_router
 from task_svc.events.handlers import handlers as event_handlers
+from task_svc.project_migrations.batches import JobRunner
+from task_svc.project_migrations.router import router as migrations_router
 from task_svc.projects.router import router as projects_router
 from task_svc.settings import Settings
 from task_svc.stream.router import router as stream_router
@@ -33,6 +35,18 @@ def create_app(
     async def close_templates_client(app: FastAPI) -> None:
         await app.state.templates_client.aclose()
 
+    async def start_migration_jobs(app: FastAPI) -> None:
+        # Only where the app owns its database (a test app bound to one connection never runs
+        # jobs in the background; its tests run them step by step).
+        app.state.migration_jobs = None
+        if settings.migration_jobs_in_process and database is None:
+            app.state.migration_jobs = JobRunner(app.state.db, settings)
+            app.state.migration_jobs.start()
+
+    async def stop_migration_jobs(app: FastAPI) -> None:
+        if getattr(app.state, "migration_jobs", None) is not None:
+            await app.state.migration_jobs.stop()
+
     async def close_stream_hub(app: FastAPI) -> None:
         hub = getattr(app.state, "stream_hub", None)
         if hub is not None:
@@ -48,6 +62,7 @@ def create_app(
         # The transition routes come first: `/api/v1/tasks/fsm` must not read as a task id.
         routers=[
             projects_router,
+            migrations_router,
             deliverables_router,
             signoff_router,
             transitions_router,
@@ -58,7 +73,8 @@ def create_app(
         database=database,
         event_handlers=event_handlers,
         metric_samplers=[sample_tasks],
-        on_shutdown=[close_templates_client, close_stream_hub],
+        on_startup=[start_migration_jobs],
+        on_shutdown=[stop_migration_jobs, close_templates_client, close_stream_hub],
         openapi_tags=TAGS,
         api_docs=API_DOCS,
     )

@@ -41,6 +41,20 @@ class Settings(BaseServiceSettings):
     stream_read_block_ms: int = Field(default=5000, ge=10)
     stream_ticket_ttl_seconds: int = Field(default=60, ge=1, le=3600)
 
+    # Project migrations (docs/migrations.md).
+    migration_plan_ttl_seconds: int = Field(
+        default=3600, ge=1, description="how long a migration plan can be applied"
+    )
+    migration_jobs_in_process: bool = Field(
+        default=True, description="run batch migration jobs in the API processes"
+    )
+    migration_job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a worker's hold on a job: a dead worker's job resumes once it runs out",
+    )
+    migration_job_poll_seconds: float = Field(default=2.0, gt=0)
+
     @field_validator("serial_format")
     @classmethod
     def _format_works(cls, value: str) -> str:

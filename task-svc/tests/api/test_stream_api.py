@@ -33,10 +33,18 @@ class Live:
     project_id: uuid.UUID
     headers: dict[str, str]
 
-    async def publish(self, project_id: uuid.UUID | None = None, kind: str = "task.assigned",
-                      producer: str = "task-svc", org_id: uuid.UUID = ORG) -> str:
+    async def publish(
+        self,
+        project_id: uuid.UUID | None = None,
+        kind: str = "task.assigned",
+        producer: str = "task-svc",
+        org_id: uuid.UUID = ORG,
+    ) -> str:
         event = {
-            "specversion": "1.0", "id": str(uuid.uuid4()), "source": producer, "type": kind,
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": producer,
+            "type": kind,
             "data": {"project_id": str(project_id or self.project_id), "org_id": str(org_id)},
         }
         entry = await self.redis.xadd(f"{self.prefix}:{producer}", {"event": dumps(event)})
@@ -45,22 +53,30 @@ class Live:
 
 @pytest.fixture
 async def live(
-    settings: Any, engine: AsyncEngine, db_conn: AsyncConnection, redis_url: str,
+    settings: Any,
+    engine: AsyncEngine,
+    db_conn: AsyncConnection,
+    redis_url: str,
     jwt_keys: JwtKeys,
 ) -> AsyncIterator[Live]:
     prefix = f"t{uuid.uuid4().hex[:10]}"
     app = create_app(
-        settings.model_copy(update={
-            "events_stream_prefix": prefix, "stream_heartbeat_seconds": 0.3,
-            "stream_read_block_ms": 200,
-        }),
+        settings.model_copy(
+            update={
+                "events_stream_prefix": prefix,
+                "stream_heartbeat_seconds": 0.3,
+                "stream_read_block_ms": 200,
+            }
+        ),
         database=Database(engine, bind=db_conn),
     )
     project_id = await insert_project(db_conn, org_id=ORG)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=1
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=1
+        )
+    )
     serving = asyncio.create_task(server.serve())
     deadline = time.monotonic() + 30
     while not server.started:
@@ -68,8 +84,13 @@ async def live(
         await asyncio.sleep(0.02)
     client = aioredis.from_url(redis_url)
     try:
-        yield Live(f"http://127.0.0.1:{port}", prefix, client, project_id,
-                   jwt_keys.headers(["viewer"], org_id=ORG))
+        yield Live(
+            f"http://127.0.0.1:{port}",
+            prefix,
+            client,
+            project_id,
+            jwt_keys.headers(["viewer"], org_id=ORG),
+        )
     finally:
         server.should_exit = True
         await serving
@@ -174,9 +195,7 @@ async def test_a_cursor_beyond_retention_or_from_elsewhere_gets_a_reset(live: Li
         assert problem["errors"][0]["field"] == "Last-Event-ID"
 
 
-async def test_another_orgs_project_is_404_and_no_token_401(
-    live: Live, jwt_keys: JwtKeys
-) -> None:
+async def test_another_orgs_project_is_404_and_no_token_401(live: Live, jwt_keys: JwtKeys) -> None:
     path = f"/api/v1/projects/{live.project_id}/stream"
     async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
         other = jwt_keys.headers(["admin"], org_id=OTHER_ORG)

@@ -19,7 +19,12 @@ async def test_a_client_that_falls_behind_is_dropped_with_a_reason(redis_url: st
     client = aioredis.from_url(redis_url)
     project, org = str(uuid.uuid4()), str(uuid.uuid4())
     frames = event_stream(
-        hub, client, project_id=project, org_id=org, cursor=None, resume=False,
+        hub,
+        client,
+        project_id=project,
+        org_id=org,
+        cursor=None,
+        resume=False,
         heartbeat_seconds=30,
     )
     try:

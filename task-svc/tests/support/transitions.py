@@ -79,8 +79,7 @@ async def task_states(
     async with engine.connect() as conn:
         res = await conn.execute(
             text(
-                "SELECT id, status, open_blockers, row_version FROM task.tasks "
-                "WHERE id = ANY(:ids)"
+                "SELECT id, status, open_blockers, row_version FROM task.tasks WHERE id = ANY(:ids)"
             ),
             {"ids": task_ids},
         )

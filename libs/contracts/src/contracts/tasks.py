@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PROJECT_CREATED = "project.created"
 PROJECT_STATUS_CHANGED = "project.status_changed"
+PROJECT_MIGRATED = "project.migrated"
 
 ProjectStatus = Literal["active", "on_hold", "completed", "cancelled"]
 
@@ -72,6 +73,34 @@ class ProjectStatusChangedV1(BaseModel):
     reason: str | None = None
     actor: str
     row_version: int = Field(ge=1)
+
+
+class ProjectMigratedV1(BaseModel):
+    """A running project moved to another version of its template, in one transaction.
+
+    Each task's own change is in task-svc's history (a `migrated` event with the fields before
+    and after); this event carries the counts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str] = PROJECT_MIGRATED
+    schema_version: ClassVar[int] = 1
+
+    project_id: uuid.UUID
+    org_id: uuid.UUID
+    migration_id: uuid.UUID
+    plan_id: uuid.UUID
+    template_id: uuid.UUID
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1)
+    tasks_added: int = Field(ge=0)
+    tasks_cancelled: int = Field(ge=0)
+    tasks_updated: int = Field(ge=0, description="kept tasks whose fields or status changed")
+    tasks_kept_as_orphans: int = Field(ge=0)
+    status_changes: int = Field(ge=0, description="tasks whose status changed")
+    actor: str
+    row_version: int = Field(ge=1, description="the project's row_version after the migration")
 
 
 # --- Task* models below ------------------------------------------------------------------------
@@ -229,6 +258,7 @@ __all__ = [
     "DELIVERABLE_SIGNED_OFF",
     "PROJECT_COMPLETED",
     "PROJECT_CREATED",
+    "PROJECT_MIGRATED",
     "PROJECT_STATUS_CHANGED",
     "TASK_ASSIGNED",
     "TASK_QC_DECISION_REFUSED",
@@ -240,6 +270,7 @@ __all__ = [
     "ProjectCompletedV1",
     "ProjectCreatedV1",
     "ProjectDeliverableV1",
+    "ProjectMigratedV1",
     "ProjectStatusChangedV1",
     "TaskAssignedV1",
     "TaskQcDecisionRefusedV1",

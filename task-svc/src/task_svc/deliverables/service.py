@@ -17,9 +17,7 @@ async def get_deliverable(
 ) -> DeliverableRead:
     d = await repository.get_deliverable(session, org_id=org_id, deliverable_id=deliverable_id)
     if d is None:
-        raise NotFound(
-            f"deliverable {deliverable_id} does not exist", code="DELIVERABLE_NOT_FOUND"
-        )
+        raise NotFound(f"deliverable {deliverable_id} does not exist", code="DELIVERABLE_NOT_FOUND")
     totals = await repository.task_totals(session, org_id=org_id, deliverable_id=deliverable_id)
     history = await repository.signoffs(session, org_id=org_id, deliverable_id=deliverable_id)
     counts = {status: int(n) for status, n, _h in totals}

@@ -57,9 +57,7 @@ async def get_graph_mermaid(
     session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID
 ) -> str:
     await _project(session, org_id=org_id, project_id=project_id)
-    deliverables = await repository.list_deliverables(
-        session, org_id=org_id, project_id=project_id
-    )
+    deliverables = await repository.list_deliverables(session, org_id=org_id, project_id=project_id)
     serials = {d.id: f"{d.serial} {d.name}" for d in deliverables}
     tasks, edges = await task_queries.project_graph(session, org_id=org_id, project_id=project_id)
     nodes = [

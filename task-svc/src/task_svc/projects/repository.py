@@ -20,9 +20,7 @@ async def insert_project(session: AsyncSession, values: dict[str, Any]) -> Any:
     """Insert a project; returns its server-set timestamps (the transaction's `now()`)."""
     return (
         await session.execute(
-            insert(Project)
-            .values(**values)
-            .returning(Project.created_at, Project.updated_at)
+            insert(Project).values(**values).returning(Project.created_at, Project.updated_at)
         )
     ).one()
 

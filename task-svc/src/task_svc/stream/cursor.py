@@ -37,8 +37,13 @@ def parse_cursor(raw: str, streams: int, *, field: str = "Last-Event-ID") -> lis
             f"{field} must be a stream cursor as sent in an event's `id` "
             f"(Redis entry ids `<ms>-<seq>` joined by '.'), not {raw[:80]!r}",
             code="STREAM_CURSOR_INVALID",
-            errors=[{"in": "header" if field == "Last-Event-ID" else "query", "field": field,
-                     "message": "expected <ms>-<seq>[.<ms>-<seq>...]"}],
+            errors=[
+                {
+                    "in": "header" if field == "Last-Event-ID" else "query",
+                    "field": field,
+                    "message": "expected <ms>-<seq>[.<ms>-<seq>...]",
+                }
+            ],
         )
     if len(parts) != streams:
         return None
