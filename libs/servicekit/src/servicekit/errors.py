@@ -290,24 +290,56 @@ async def _unhandled_handler(request: Request, exc: Exception) -> Response:
     return internal_error_response(request.method, request.url.path, exc)
 
 
-def _is_data_error(exc: BaseException) -> bool:
-    """A value the database refused as data (SQLSTATE class 22: out of range, bad encoding,
-    invalid datetime) or asyncpg refused to encode as a parameter, wherever it is wrapped."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (SQLAlchemy's `orig`, `__cause__`), outermost first."""
     seen: set[int] = set()
+    out: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, asyncpg.exceptions.DataError):
-            return True
-        if str(getattr(current, "sqlstate", "") or "").startswith("22"):
-            return True
+        out.append(current)
         current = getattr(current, "orig", None) or current.__cause__
-    return False
+    return out
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    """A value the database refused as data (SQLSTATE class 22: out of range, bad encoding,
+    invalid datetime) or asyncpg refused to encode as a parameter, wherever it is wrapped."""
+    return any(
+        isinstance(e, asyncpg.exceptions.DataError)
+        or str(getattr(e, "sqlstate", "") or "").startswith("22")
+        for e in _causes(exc)
+    )
+
+
+# A deadlock (40P01) or a serialization failure (40001): PostgreSQL rolled the whole transaction
+# back, so nothing of the request was applied and sending it again is safe.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return any(str(getattr(e, "sqlstate", "") or "") in _TRANSIENT_SQLSTATES for e in _causes(exc))
 
 
 async def _database_error_handler(request: Request, exc: Exception) -> Response:
     """The last line of defence for values no schema bounded: a 422, never a 500. Schemas bound
-    what they know (integers to the column type, text without NUL); this catches the rest."""
+    what they know (integers to the column type, text without NUL); this catches the rest.
+
+    Two writes that collided (a deadlock, a serialization failure) are a 503 with Retry-After:
+    the database rolled the request back whole, so the client sends it again (with the same
+    client_event_id or Idempotency-Key)."""
+    if _is_transient(exc):
+        path = request.url.path
+        log.warning("concurrent writes collided on %s %s: %s", request.method, path, exc)
+        return problem_response(
+            status=503,
+            code="WRITE_COLLISION",
+            title="Concurrent writes collided",
+            detail="this request collided with another write and was rolled back as a whole; "
+            "nothing of it was applied: send it again",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
     if not _is_data_error(exc):
         return internal_error_response(request.method, request.url.path, exc)
     log.warning("database refused a value on %s %s: %s", request.method, request.url.path, exc)
@@ -327,4 +359,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(DBAPIError, _database_error_handler)
     app.add_exception_handler(asyncpg.exceptions.DataError, _database_error_handler)
+    app.add_exception_handler(asyncpg.exceptions.TransactionRollbackError, _database_error_handler)
     app.add_exception_handler(Exception, _unhandled_handler)

@@ -56,6 +56,21 @@ async def stored_number(n: int = 0) -> Any:
         await conn.close()
 
 
+@router.post("/api/v1/locks")
+async def take_locks(first: int, second: int) -> Any:
+    """Two advisory locks in the order given, a pause between: two requests in opposite
+    orders deadlock, and PostgreSQL rolls one of them back."""
+    conn = await asyncpg.connect(STATE["dsn"])
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", first)
+            await asyncio.sleep(0.3)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", second)
+        return {"locked": [first, second]}
+    finally:
+        await conn.close()
+
+
 STATE: dict[str, str] = {}
 
 
@@ -155,6 +170,23 @@ async def test_limits_a_value_the_database_cannot_store_is_422(
     STATE["dsn"] = pg_server.admin_dsn
     assert (await client.get("/api/v1/stored-number?n=7")).json() == {"n": 7}
     problem(await client.get("/api/v1/stored-number?n=2147483648"), 422, "VALUE_OUT_OF_RANGE")
+
+
+async def test_a_deadlock_is_a_503_to_send_again_never_a_500(
+    client: httpx.AsyncClient, pg_server: PgServer
+) -> None:
+    STATE["dsn"] = pg_server.admin_dsn
+    answers = await asyncio.gather(
+        client.post("/api/v1/locks?first=71&second=72"),
+        client.post("/api/v1/locks?first=72&second=71"),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 503]
+    refused = next(a for a in answers if a.status_code == 503)
+    problem(refused, 503, "WRITE_COLLISION")
+    assert refused.headers["retry-after"] == "1"
+    # Rolled back whole: the same request again goes through.
+    again = await client.post(refused.request.url.raw_path.decode())
+    assert again.status_code == 200
 
 
 def _request(path: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -230,7 +230,7 @@ class MigrationJobCreate(BaseModel):
         },
     )
 
-    from_versions: list[int] = Field(
+    from_versions: list[Annotated[int, Field(ge=1, le=INT4_MAX)]] = Field(
         min_length=1, max_length=100, description="projects pinned to these versions move"
     )
     rules: MigrationRules = Field(default_factory=MigrationRules)
