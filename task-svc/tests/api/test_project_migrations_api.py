@@ -445,3 +445,32 @@ async def test_migration_batch_job_resumes_after_its_runner_died(
         await history_replays(session, p["id"])
     missing = await api.get(f"{path}/{uuid.uuid4()}", headers=headers)
     assert (missing.status_code, missing.json()["code"]) == (404, "MIGRATION_JOB_NOT_FOUND")
+
+
+async def test_a_project_that_cannot_be_migrated_fails_alone_and_the_job_goes_on(
+    api: httpx.AsyncClient,
+    app: Any,
+    templates_api: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    session: AsyncSession,
+) -> None:
+    org = uuid.uuid4()
+    headers = planner_headers(jwt_keys, org)
+    template_id, _ = await publish(templates_api, headers, None, V1_NODES, V1_EDGES)
+    await publish(templates_api, headers, template_id, V2_NODES, V2_EDGES)
+    projects = [await start_project(api, headers, template_id) for _ in range(3)]
+    # The second project's snapshot is damaged (a node without a key): not a refusal the
+    # planner knows, an error that would come back at every retry.
+    await session.execute(
+        text("""UPDATE task.projects SET snapshot = '{"nodes": [{"title": "x"}]}'::jsonb """
+             "WHERE id = :id"), {"id": projects[1]["id"]},
+    )  # fmt: skip
+    path = f"/api/v1/templates/{template_id}/versions/2/migrations"
+    job = (await api.post(path, json={"from_versions": [1]}, headers=headers)).json()
+    assert await batches.run_one_job(app.state.db, worker="one", lease=60)
+    report = (await api.get(f"{path}/{job['id']}", headers=headers)).json()
+    assert (report["status"], report["processed"]) == ("completed", 3)
+    by_project = {i["project_id"]: i for i in report["items"]}
+    assert [by_project[p["id"]]["status"] for p in projects] == ["migrated", "failed", "migrated"]
+    failed = by_project[projects[1]["id"]]["detail"]
+    assert failed["code"] == "INTERNAL_ERROR" and failed["reason"].startswith("KeyError")

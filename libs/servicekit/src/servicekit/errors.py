@@ -317,7 +317,8 @@ def _is_data_error(exc: BaseException) -> bool:
 _TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_write_collision(exc: BaseException) -> bool:
+    """A deadlock or serialization failure, wherever it is wrapped: safe to try again."""
     return any(str(getattr(e, "sqlstate", "") or "") in _TRANSIENT_SQLSTATES for e in _causes(exc))
 
 
@@ -328,7 +329,7 @@ async def _database_error_handler(request: Request, exc: Exception) -> Response:
     Two writes that collided (a deadlock, a serialization failure) are a 503 with Retry-After:
     the database rolled the request back whole, so the client sends it again (with the same
     client_event_id or Idempotency-Key)."""
-    if _is_transient(exc):
+    if is_write_collision(exc):
         path = request.url.path
         log.warning("concurrent writes collided on %s %s: %s", request.method, path, exc)
         return problem_response(

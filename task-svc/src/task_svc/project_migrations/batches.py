@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.db import Database
-from servicekit.errors import AppError, NotFound
+from servicekit.errors import AppError, NotFound, is_write_collision
 from task_svc.project_migrations import repository
 from task_svc.project_migrations.apply import migrate
 from task_svc.project_migrations.schemas import (
@@ -209,6 +209,15 @@ async def run_job_step(db: Database, *, job: dict[str, Any], worker: str, lease:
                 status, detail = await _run_item(session, job, item)
         except AppError as exc:
             status, detail = "failed", {"code": exc.code, "reason": exc.detail}
+        except Exception as exc:
+            # A collision is retried at the next step; a lost connection fails finish_item
+            # below and is retried too. Anything else would fail the same way at every retry
+            # (a project whose rows cannot be migrated): it is reported, and the job goes on.
+            if is_write_collision(exc):
+                raise
+            log.exception("migration job %s: project %s failed", job_id, item["project_id"])
+            status = "failed"
+            detail = {"code": "INTERNAL_ERROR", "reason": f"{type(exc).__name__}: {exc}"[:500]}
         await repository.finish_item(
             session, job_id=job_id, position=item["position"], status=status, detail=detail
         )
