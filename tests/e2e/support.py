@@ -108,6 +108,18 @@ class World:
             202,
             json={"since": "2026-01-01T00:00:00Z"},
         )
+        plan = self._call(
+            "POST", f"/api/v1/projects/{pid}/migration-plans", 201, json={"to_version": 1}
+        )
+        # Version 2 of the same graph: a dry-run batch from version 1 to it.
+        self._call("POST", f"/api/v1/templates/{tid}/versions", 201, json={"graph": GRAPH})
+        self._call("POST", f"/api/v1/templates/{tid}/versions/2/publish", 200)
+        migration_job = self._call(
+            "POST",
+            f"/api/v1/templates/{tid}/versions/2/migrations",
+            202,
+            json={"from_versions": [1], "dry_run": True},
+        )
         mail = self._call(
             "POST",
             "/api/v1/notifications/email",
@@ -117,7 +129,8 @@ class World:
         return {
             "endpoint_id": [hook["id"]],
             "delivery_id": [delivery["id"]],
-            "job_id": [job["id"], mail["job_id"]],
+            "job_id": [job["id"], mail["job_id"], migration_job["id"]],
+            "plan_id": [plan["id"]],
             "user_id": [str(self.user_id)],
             "template_id": [tid],
             "version": ["1"],

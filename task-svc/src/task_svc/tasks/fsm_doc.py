@@ -62,6 +62,13 @@ REFUSALS: tuple[tuple[int, str, str], ...] = (
         "`REWORK_TASK_NOT_FOUND`, `_OTHER_DELIVERABLE`, `_NOT_UPSTREAM`, `_IS_MILESTONE`",
         "a QC reject's `rework_from_task_id` names a task that cannot be reworked",
     ),
+    (
+        503,
+        "`WRITE_COLLISION`",
+        "the write collided with another one (a database deadlock, e.g. with a project migration "
+        "locking its tasks) and was rolled back whole; `Retry-After: 1`, send it again with the "
+        "same key. Every service answers it so",
+    ),
 )
 
 
