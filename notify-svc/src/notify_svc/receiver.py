@@ -56,6 +56,8 @@ def sequence(*statuses: int, then: int = 200) -> Responder:
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many senders connecting at once (the default backlog is 5)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A sender that went away mid-request (a killed worker, a timed-out attempt) is
         normal for a webhook receiver: say nothing. Anything else is printed as usual."""
