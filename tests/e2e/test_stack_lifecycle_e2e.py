@@ -190,11 +190,13 @@ def test_a_crashed_process_comes_back_and_a_killed_runner_leaves_nothing_behind(
             return pid if pid != crashed and answers and process_start_time(pid) else None
 
         restarted = wait_for(back, f"{events} to be restarted", timeout=120)
+        # The runner says so once its readiness check passes, which can be a moment after the
+        # metrics port first answers here.
+        said = f"{events} restarted (pid {restarted}, restart 1)"
+        wait_for(lambda: said in console.read_text(), f"the runner to say {said!r}", timeout=30)
         assert runner.poll() is None, console.read_text()[-3000:]
         assert gateway_ready(config)
-        out = console.read_text()
-        assert f"{events} exited unexpectedly (killed by SIGKILL)" in out
-        assert f"{events} restarted (pid {restarted}, restart 1)" in out
+        assert f"{events} exited unexpectedly (killed by SIGKILL)" in console.read_text()
 
         # The runner is killed: every process under it goes too.
         children = descendants(runner.pid)
