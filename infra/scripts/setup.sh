@@ -79,11 +79,29 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
   echo "installing system packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # Another apt run (an unattended upgrade, a second setup) may hold apt's locks: wait for it
+  # rather than fail, up to 10 minutes, and fail at once for any other reason.
+  apt_get() {
+    local tries=0 err
+    err=$(mktemp)
+    until apt-get -o DPkg::Lock::Timeout=60 "$@" 2>"$err"; do
+      if grep -q "Could not get lock" "$err" && [ "$tries" -lt 60 ]; then
+        tries=$((tries + 1))
+        sleep 10
+        continue
+      fi
+      cat "$err" >&2
+      rm -f "$err"
+      return 1
+    done
+    cat "$err" >&2
+    rm -f "$err"
+  }
+  apt_get update -qq
   # Keep the distribution's own service instances from starting on install.
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  apt_get install -y -qq --no-install-recommends "${need_apt[@]}"
   rm -f /usr/sbin/policy-rc.d
   trap - EXIT
 fi
