@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--postgres-port", type=int, help="env BLUEPRINT_POSTGRES_PORT (55432)")
     run.add_argument("--redis-port", type=int, help="env BLUEPRINT_REDIS_PORT (56379)")
     run.add_argument(
-        "--smtp-port", type=int, help="the SMTP sink (mails in var/mail); env BLUEPRINT_SMTP_PORT "
-        "(8025)"
+        "--smtp-port",
+        type=int,
+        help="the SMTP sink (mails in var/mail); env BLUEPRINT_SMTP_PORT (8025)",
     )
     for svc in SERVICES:
         run.add_argument(

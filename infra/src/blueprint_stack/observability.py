@@ -221,4 +221,3 @@ def summary_lines(obs: ObsConfig) -> list[str]:
         f"  gateway       metrics http://127.0.0.1:{obs.nginx_exporter_port}/metrics "
         "(prometheus-nginx-exporter)",
     ]
-

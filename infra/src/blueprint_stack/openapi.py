@@ -7,8 +7,11 @@ directory that nginx serves at /openapi.json, /docs/ and /redoc.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -156,5 +159,41 @@ def write_site(out: Path, document: dict[str, Any], src: Path = DOCS_SRC) -> Pat
     return out
 
 
-def build(out: Path) -> Path:
-    return write_site(out, merge(service_documents()))
+CACHE_DIR = REPO_ROOT / "var" / "cache" / "api-docs"
+
+
+def source_fingerprint() -> str:
+    """A digest of everything the merged document is generated from: the services' and
+    libraries' sources and the lock file (the versions of FastAPI and Pydantic)."""
+    digest = hashlib.sha256()
+    roots = [REPO_ROOT / svc.name / "src" for svc in SERVICES] + sorted(
+        (REPO_ROOT / "libs").glob("*/src")
+    )
+    files = sorted(f for root in roots for f in root.rglob("*.py"))
+    for path in [*files, REPO_ROOT / "uv.lock"]:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+def build(out: Path, cache_dir: Path | None = CACHE_DIR) -> Path:
+    """Write the site to `out`. Generating the document imports every service's app, which takes
+    seconds; it is kept under `cache_dir` by the digest of its sources and reused while they
+    are unchanged (every start of a stack builds the site)."""
+    cached = None if cache_dir is None else cache_dir / f"{source_fingerprint()}.json"
+    document = None
+    if cached is not None:
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            document = json.loads(cached.read_text())
+    if document is None:
+        document = merge(service_documents())
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            for old in cached.parent.glob("*.json"):
+                old.unlink(missing_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(document))
+            tmp.replace(cached)
+    return write_site(out, document)

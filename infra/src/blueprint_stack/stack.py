@@ -1,7 +1,8 @@
 """The platform on one machine: PostgreSQL, Redis, the four services, their workers and the gateway.
 
 `Stack(config).start()` brings everything up in order and waits until each part is ready;
-`.stop()` stops everything it started, newest first. The CLI (`run`) and the e2e tests use the
+`.stop()` stops everything it started: the processes that use the stores together, then the
+stores. The CLI (`run`) and the e2e tests use the
 same class.
 """
 
@@ -43,6 +44,9 @@ from servicekit.devstack.postgres import make_reachable, pg_bindir
 
 __all__ = ["Stack", "StackError"]
 
+# The stores every other process uses: they stop last, after everything that talks to them.
+FOUNDATION = frozenset({"postgres", "redis", "smtp-sink"})
+
 
 class Stack:
     def __init__(
@@ -59,6 +63,7 @@ class Stack:
         self._specs: dict[str, ProcessSpec] = {}
         self._passwords: dict[str, str] = {}
         self._lock: int | None = None  # fd of var/run/runner.lock while this stack runs
+        self._docs_build: subprocess.Popen[bytes] | None = None  # building the API docs
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -87,6 +92,8 @@ class Stack:
         ensure_key_pair(cfg.keys_dir)
         self._passwords = self._load_passwords()
 
+        # The gateway's API docs are built by a process of their own while the rest starts.
+        self._start_docs_build()
         self.console.say(f"PostgreSQL on port {cfg.postgres_port} ({cfg.pg_dir})")
         self.postgres.init()
         self._launch(self.postgres_spec())
@@ -98,11 +105,15 @@ class Stack:
         cfg.redis_dir.mkdir(parents=True, exist_ok=True)
         self._launch(self.redis_spec())
 
+        # The rest needs only the stores above: start it all at once, then wait for each part.
         self.console.say(f"SMTP sink on port {cfg.smtp_port} (mails in {cfg.mail_dir})")
-        self._launch(self.smtp_sink_spec())
-
-        self._launch_all([self.service_spec(svc) for svc in SERVICES])
-        self._launch_all(self.worker_specs())
+        self._launch_all(
+            [
+                self.smtp_sink_spec(),
+                *(self.service_spec(svc) for svc in SERVICES),
+                *self.worker_specs(),
+            ]
+        )
 
         self.console.say(f"gateway on {cfg.gateway_url}")
         self._launch(self.gateway_spec())
@@ -113,10 +124,20 @@ class Stack:
             self._launch_all(observability.process_specs(cfg, self.obs))
 
     def stop(self) -> None:
-        """Stop every process this stack started, the newest first. Safe to call again."""
-        for name in reversed(list(self.processes)):
-            self.processes[name].stop()
+        """Stop every process this stack started. Safe to call again.
+
+        The gateway, the services, their workers and the observability processes are signalled
+        together and shut down side by side (one at a time took seconds each); the stores they
+        use (the SMTP sink, Redis, PostgreSQL) stop after them, the newest first.
+        """
+        newest_first = list(reversed(self.processes))
+        users = [self.processes[n] for n in newest_first if n not in FOUNDATION]
+        for proc in users:
+            proc.request_stop()
+        for proc in users + [self.processes[n] for n in newest_first if n in FOUNDATION]:
+            proc.stop()
         self.processes.clear()
+        self._abandon_docs_build()
         self._release_lock()
 
     def _take_lock(self) -> None:
@@ -332,7 +353,7 @@ class Stack:
                 "nginx is not installed; install with: sudo apt-get install -y nginx-light"
             )
         conf = gateway.write_config(self.config)
-        self._build_docs(self.config.nginx_dir / "docs")
+        self._build_docs()
         argv = [nginx, "-p", str(self.config.nginx_dir), "-c", str(conf)]
         check = subprocess.run([*argv, "-t", "-q"], capture_output=True, text=True, check=False)
         if check.returncode != 0:
@@ -341,18 +362,43 @@ class Stack:
             "gateway", argv, ready=http_ready(f"http://127.0.0.1:{self.config.gateway_port}/health")
         )
 
-    def _build_docs(self, out: Path) -> None:
-        """The merged OpenAPI document and Swagger UI the gateway serves (in a subprocess: it
-        imports every service's app)."""
-        result = subprocess.run(
-            self.python("-m", "blueprint_stack", "docs", "--out", str(out)),
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=self.config.repo_root,
-        )
-        if result.returncode != 0:
-            raise StackError(f"building the API docs failed:\n{result.stderr.strip()[-2000:]}")
+    def _start_docs_build(self) -> None:
+        """Start building the merged OpenAPI document and Swagger UI the gateway serves (in a
+        subprocess: it imports every service's app). `_build_docs` waits for it."""
+        if self._docs_build is not None:
+            return
+        out = self.config.nginx_dir / "docs"
+        self.config.log_dir.mkdir(parents=True, exist_ok=True)
+        with self._docs_log().open("w") as log:
+            self._docs_build = subprocess.Popen(
+                self.python("-m", "blueprint_stack", "docs", "--out", str(out)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.config.repo_root,
+            )
+
+    def _docs_log(self) -> Path:
+        return self.config.log_dir / "api-docs.log"
+
+    def _build_docs(self) -> None:
+        self._start_docs_build()
+        build, self._docs_build = self._docs_build, None
+        assert build is not None
+        try:
+            code = build.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            build.kill()
+            build.wait()
+            raise StackError("building the API docs took more than 300s") from None
+        if code != 0:
+            output = self._docs_log().read_text(errors="replace").strip()
+            raise StackError(f"building the API docs failed:\n{output[-2000:]}")
+
+    def _abandon_docs_build(self) -> None:
+        build, self._docs_build = self._docs_build, None
+        if build is not None and build.poll() is None:
+            build.kill()
+            build.wait()
 
     # --- configuration the processes get ---------------------------------------------------
     def database_url(self, svc: ServiceDef) -> str:

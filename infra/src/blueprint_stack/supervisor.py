@@ -150,6 +150,7 @@ class ManagedProcess:
         self._started_at = 0.0
         self._crashes: list[float] = []  # monotonic times of recent crashes
         self._restart_at: float | None = None
+        self._stop_sent_at: float | None = None  # monotonic time the stop signal was sent
 
     @property
     def name(self) -> str:
@@ -196,6 +197,7 @@ class ManagedProcess:
                 f"{self.name} could not be started ({self.spec.argv[0]}): {exc}"
             ) from exc
         self.wanted = True
+        self._stop_sent_at = None
         self._started_at = time.monotonic()
         self._write_pid_file(self.popen.pid)
         self._pump = threading.Thread(
@@ -263,23 +265,36 @@ class ManagedProcess:
             self._pump.join(5)
         return code
 
-    def stop(self) -> None:
-        """Stop it for good (it is not restarted until start() is called again)."""
+    def request_stop(self) -> None:
+        """Send the stop signal and return at once (stop() then waits for the exit), so that
+        several processes can shut down side by side. It is not restarted any more."""
         self.wanted = False
         self._restart_at = None
+        proc = self.popen
+        if proc is None or proc.poll() is not None or self._stop_sent_at is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(self.spec.stop_signal)
+        self._stop_sent_at = time.monotonic()
+
+    def stop(self) -> None:
+        """Stop it for good (it is not restarted until start() is called again)."""
+        self.request_stop()
         proc = self.popen
         if proc is None:
             return
         if proc.poll() is None:
+            sent_at = self._stop_sent_at or time.monotonic()
+            left = max(0.0, self.spec.stop_timeout - (time.monotonic() - sent_at))
             try:
-                proc.send_signal(self.spec.stop_signal)
-                proc.wait(self.spec.stop_timeout)
+                proc.wait(left)
             except subprocess.TimeoutExpired:
                 self.console.say(
                     f"{self.name} did not stop in {self.spec.stop_timeout:.0f}s; killing it"
                 )
                 _kill_group(proc.pid)
                 proc.wait(10)
+        self._stop_sent_at = None
         self._clean_up_exited()
 
     def kill(self) -> None:
