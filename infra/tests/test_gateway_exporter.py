@@ -98,6 +98,7 @@ def test_every_logged_request_is_counted_by_service_method_and_status(
         f.write(_line("/api/v1/tasks/t1/transitions", "POST", 200, 0.03))
         f.write(_line("/api/v1/tasks/t2/transitions", "POST", 503, 2.0))
         f.write(_line("/api/v1/qc/x", "BREW", 501, 0.0))
+        f.write(_line("/api/v1/projects/p1/stream", "GET", 200, 900.0))  # a live stream
         f.write("not json at all\n")
         f.write(_line("/api/v1/tasks", "GET", 200, 0.001)[:40])  # half a line, still written
     got = _samples(metrics_url)
@@ -112,16 +113,21 @@ def test_every_logged_request_is_counted_by_service_method_and_status(
                 status_class="5xx") == 1  # fmt: skip
     requests = "gateway_http_requests_total"
     assert _get(got, requests, service="task-svc", http_response_status_code="503") == 1
-    assert _get(got, requests, service="task-svc", http_response_status_code="200") == 1
     assert _get(got, requests, service="qc-svc", http_response_status_code="501") == 1
-    assert _get(got, "gateway_access_log_lines_total", outcome="parsed") == 3
+    # A live stream is a request, but its duration is how long the client listened.
+    assert _get(got, requests, service="task-svc", http_response_status_code="200") == 2
+    assert _get(got, f"{duration}_count", service="task-svc", http_request_method="GET",
+                status_class="2xx") == 0  # fmt: skip
+    assert _get(got, "gateway_access_log_lines_total", outcome="parsed") == 4
     assert _get(got, "gateway_access_log_lines_total", outcome="invalid") == 1
 
     # The half line is counted once it is whole.
     with log.open("a") as f:
         f.write(_line("/api/v1/tasks", "GET", 200, 0.001)[40:])
     got = _samples(metrics_url)
-    assert _get(got, requests, service="task-svc", http_response_status_code="200") == 2
+    assert _get(got, requests, service="task-svc", http_response_status_code="200") == 3
+    assert _get(got, f"{duration}_count", service="task-svc", http_request_method="GET",
+                status_class="2xx") == 1  # fmt: skip
     assert _get(got, "gateway_access_log_lines_total", outcome="invalid") == 1
 
 

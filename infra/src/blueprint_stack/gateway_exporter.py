@@ -9,7 +9,8 @@ serves, on /metrics:
 
 - `gateway_http_request_duration_seconds` (histogram): `service` (the upstream the route goes
   to, or `gateway` for what nginx answers itself), `http_request_method` (known methods, else
-  `_OTHER`), `status_class` (`1xx` ... `5xx`);
+  `_OTHER`), `status_class` (`1xx` ... `5xx`); live streams (routes the gateway does not buffer,
+  `proxy_buffering off`, open for as long as the client listens) are left out of it;
 - `gateway_http_requests_total` (counter): `service`, `http_response_status_code`;
 - `gateway_access_log_lines_total` (counter): `outcome` (`parsed`, `invalid`).
 
@@ -60,39 +61,54 @@ _LOCATION = re.compile(
 _PROXY_PASS = re.compile(r"\bproxy_pass\s+https?://([A-Za-z0-9_]+)")
 
 
+_STREAMING = re.compile(r"\bproxy_buffering\s+off\s*;")
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    streaming: bool = False  # a live stream: its duration is how long the client listened
+
+
+GATEWAY_ROUTE = Route(GATEWAY)
+
+
 @dataclass(frozen=True)
 class Routes:
     """Which service a request path goes to, as the gateway routes it."""
 
-    exact: dict[str, str]
-    patterns: tuple[tuple[re.Pattern[str], str], ...]
+    exact: dict[str, Route]
+    patterns: tuple[tuple[re.Pattern[str], Route], ...]
 
     @classmethod
     def from_nginx_conf(cls, text: str) -> Routes:
-        exact: dict[str, str] = {}
-        patterns: list[tuple[re.Pattern[str], str]] = []
+        exact: dict[str, Route] = {}
+        patterns: list[tuple[re.Pattern[str], Route]] = []
         for match in _LOCATION.finditer(text):
             kind, where, body = match.groups()
             upstream = _PROXY_PASS.search(body)
             if upstream is None:
                 continue
-            service = upstream.group(1).replace("_", "-")
+            route = Route(upstream.group(1).replace("_", "-"), bool(_STREAMING.search(body)))
             if kind == "=":
-                exact.setdefault(where, service)
+                exact.setdefault(where, route)
             else:
-                patterns.append((re.compile(where), service))
+                patterns.append((re.compile(where), route))
         if not patterns:
             raise ValueError("no `location ~ ... { proxy_pass ... }` routes in the nginx config")
         return cls(exact, tuple(patterns))
 
-    def service(self, uri: str) -> str:
+    def route(self, uri: str) -> Route:
         path = uri.split("?", 1)[0]
         if path in self.exact:
             return self.exact[path]
-        for pattern, service in self.patterns:
+        for pattern, route in self.patterns:
             if pattern.search(path):
-                return service
-        return GATEWAY
+                return route
+        return GATEWAY_ROUTE
+
+    def service(self, uri: str) -> str:
+        return self.route(uri).service
 
 
 def status_class(status: int) -> str:
@@ -134,9 +150,11 @@ class GatewayMetrics:
             self.lines.labels("invalid").inc()
             return
         uri, method, status, seconds = entry
-        service = self.routes.service(uri)
-        self.duration.labels(service, method_label(method), status_class(status)).observe(seconds)
-        self.requests.labels(service, str(status)).inc()
+        route = self.routes.route(uri)
+        if not route.streaming:
+            labels = (route.service, method_label(method), status_class(status))
+            self.duration.labels(*labels).observe(seconds)
+        self.requests.labels(route.service, str(status)).inc()
         self.lines.labels("parsed").inc()
 
     def observe_lines(self, lines: Iterable[bytes]) -> None:
