@@ -95,7 +95,9 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
     started = time.monotonic()
     receiver = Receiver().start()
     _walk(Org(stack, gateway), receiver.url)
+    mail_started = time.monotonic()
     _mail_walk(stack, gateway, monkeypatch)
+    print(f"the mail walk took {time.monotonic() - mail_started:.1f}s")
     for series in (
         'http_server_request_duration_seconds_count{http_route=~".*/transitions"}',
         'gateway_http_request_duration_seconds_count{service="task-svc", status_class="2xx"}',
