@@ -143,6 +143,10 @@ class GatewayMetrics:
         )
         for outcome in ("parsed", "invalid"):
             self.lines.labels(outcome)
+        # Children by label values already seen (labels() is the slow part of a line).
+        self._parsed = self.lines.labels("parsed")
+        self._durations: dict[tuple[str, str, int], Any] = {}
+        self._requests: dict[tuple[str, int], Any] = {}
 
     def observe_line(self, line: bytes) -> None:
         entry = _parse(line)
@@ -152,10 +156,18 @@ class GatewayMetrics:
         uri, method, status, seconds = entry
         route = self.routes.route(uri)
         if not route.streaming:
-            labels = (route.service, method_label(method), status_class(status))
-            self.duration.labels(*labels).observe(seconds)
-        self.requests.labels(route.service, str(status)).inc()
-        self.lines.labels("parsed").inc()
+            key = (route.service, method_label(method), status // 100)
+            histogram = self._durations.get(key)
+            if histogram is None:
+                labels = (route.service, key[1], status_class(status))
+                histogram = self._durations[key] = self.duration.labels(*labels)
+            histogram.observe(seconds)
+        counter = self._requests.get((route.service, status))
+        if counter is None:
+            counter = self.requests.labels(route.service, str(status))
+            self._requests[(route.service, status)] = counter
+        counter.inc()
+        self._parsed.inc()
 
     def observe_lines(self, lines: Iterable[bytes]) -> None:
         for line in lines:
