@@ -4,9 +4,9 @@ Prometheus (Debian's `prometheus`) scrapes every process of the stack: each serv
 workers, each `<service>-events` process, the gateway through `prometheus-nginx-exporter`
 (reading the gateway's stub_status) and through `gateway-log-exporter` (request durations and
 statuses read from its JSON access log, blueprint_stack.gateway_exporter), Alertmanager and
-itself. It loads the same rule files
-as the compose stack (infra/prometheus/rules/*.yml) and sends its alerts to Alertmanager
-(Debian's `prometheus-alertmanager`). Everything lives under var/obs/.
+itself. It loads the same rule files as the compose stack (infra/prometheus/rules/*.yml) and
+sends its alerts to Alertmanager (Debian's `prometheus-alertmanager`). Everything lives under
+var/obs/.
 
 Tests shorten the scrape and rule intervals and every rule's `for` (`ObsConfig.for_tests`), so an
 alert can fire within a test; the rule files themselves are never changed.
