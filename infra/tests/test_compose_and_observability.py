@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
+from blueprint_stack.gateway_exporter import GatewayMetrics, Routes
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -64,7 +66,8 @@ def _config_files() -> list[Path]:
 
 
 def exported_series_names() -> set[str]:
-    """Series names the services expose on /metrics, read from the prometheus_client registry."""
+    """Series names the services (and the gateway's log exporter) expose on /metrics, read from
+    prometheus_client's registries."""
     from prometheus_client import REGISTRY
 
     for module in METRIC_MODULES:
@@ -73,8 +76,10 @@ def exported_series_names() -> set[str]:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
 
+    # The gateway's access log exporter keeps its metrics in a registry of its own.
+    gateway = GatewayMetrics(Routes.from_nginx_conf(GATEWAY_TEMPLATE.read_text())).registry
     names: set[str] = set()
-    for family in REGISTRY.collect():
+    for family in [*REGISTRY.collect(), *gateway.collect()]:
         name = family.name
         if family.type == "counter":
             names.update({f"{name}_total", f"{name}_created"})

@@ -178,7 +178,8 @@ def test_obs_ports_come_from_flags_and_a_taken_one_is_one_clear_line(
     obs = ObsConfig.for_tests()
     args = [*config.run_args(), "--obs", "--prometheus-port", str(taken_port),
             "--alertmanager-port", str(obs.alertmanager_port),
-            "--gateway-exporter-port", str(obs.nginx_exporter_port)]  # fmt: skip
+            "--gateway-exporter-port", str(obs.nginx_exporter_port),
+            "--gateway-log-exporter-port", str(obs.gateway_log_exporter_port)]  # fmt: skip
     parsed = obs_from_args(_parser().parse_args(["run", *args]))
     assert parsed is not None
     assert (parsed.prometheus_port, parsed.alertmanager_port) == (

@@ -1,5 +1,6 @@
 """Operations, proven on the real platform: Prometheus scrapes the whole stack, every dashboard
-panel and alert rule has data after a project walk, an alert reaches Alertmanager, and one trace
+panel and alert rule has data after a project walk and a mail walk (an assignment mail and a
+deadline reminder through the stack's SMTP sink), an alert reaches Alertmanager, and one trace
 follows a task from the gateway through the events of two services and back.
 
 The session's stack (tests/e2e/conftest.py) runs Prometheus and Alertmanager, and exports the
@@ -11,17 +12,21 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from blueprint_stack import Stack
+from blueprint_stack.stack import service as service_def
 from blueprint_stack.testing import json_log_lines, wait_for
 from notify_svc.receiver import Receiver
+from notify_svc.settings import Settings
 from servicekit.testing.otlp import OtlpReceiver
 
 from .obs_support import has_data, metric_names, panel_queries, query, rule_queries
+from .test_notifications_e2e import Shop, run_scans
 from .test_qc_flow_e2e import Org, node
 
 pytestmark = pytest.mark.e2e
@@ -53,8 +58,23 @@ def _walk(org: Org, webhook_url: str) -> None:
         org.call("POST", path, org.operator, 200, json=body)
 
 
+def _mail_walk(stack: Stack, gateway: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """E-mail through the stack's SMTP sink: an assignment mail (from the event), then a deadline
+    reminder from beat's scan (run here, now, instead of waiting for beat's next one)."""
+    shop = Shop(stack, gateway)
+    title = f"Ship walk {uuid.uuid4().hex[:6]}"
+    tasks = shop.project([{"key": "ship", "title": title, "due_offset_hours": 0.5}],
+                         datetime.now(UTC))  # fmt: skip
+    shop.assign(tasks["ship"])
+    shop.mails_with(f"Assigned to you: {title}", 1)
+    for name, value in stack.service_env(service_def("notify-svc")).items():
+        monkeypatch.setenv(name, value)
+    run_scans(Settings(), 1)
+    shop.mails_with(f"Due soon: {title}", 1)
+
+
 def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
-    stack: Stack, gateway: httpx.Client
+    stack: Stack, gateway: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prometheus = _prometheus(stack)
 
@@ -67,15 +87,23 @@ def test_prometheus_scrapes_every_process_and_every_panel_and_rule_has_data(
     active = wait_for(all_up, "every scrape target up", timeout=60)
     jobs = sorted(t["labels"]["job"] for t in active)
     print(f"\n{len(jobs)} targets up: {', '.join(jobs)}")
-    assert {"gateway", "task-svc", "task-svc-events", "qc-svc-events", "notify-celery"} <= set(jobs)
+    assert {"gateway", "gateway-log", "task-svc", "task-svc-events", "qc-svc-events",
+            "notify-celery"} <= set(jobs)  # fmt: skip
 
     # Per-route series are born with the first request to their route, and a series' first
     # sample has no rate: walk once, wait until Prometheus holds the walk's series, walk again.
     started = time.monotonic()
     receiver = Receiver().start()
     _walk(Org(stack, gateway), receiver.url)
-    transitions = 'http_server_request_duration_seconds_count{http_route=~".*/transitions"}'
-    wait_for(lambda: query(prometheus, transitions), "the first walk's series scraped", timeout=30)
+    mail_started = time.monotonic()
+    _mail_walk(stack, gateway, monkeypatch)
+    print(f"the mail walk took {time.monotonic() - mail_started:.1f}s")
+    for series in (
+        'http_server_request_duration_seconds_count{http_route=~".*/transitions"}',
+        'gateway_http_request_duration_seconds_count{service="task-svc", status_class="2xx"}',
+        'gateway_http_requests_total{service="notify-svc"}',
+    ):
+        wait_for(lambda s=series: query(prometheus, s), f"the first walk's {series}", timeout=30)
     _walk(Org(stack, gateway), receiver.url)
     print(f"the walks took {time.monotonic() - started:.0f}s")
 

@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prometheus-port", type=int, help="with --obs (9090)")
     run.add_argument("--alertmanager-port", type=int, help="with --obs (9093)")
     run.add_argument("--gateway-exporter-port", type=int, help="with --obs (9113)")
+    run.add_argument("--gateway-log-exporter-port", type=int, help="with --obs (9114)")
     run.add_argument("--no-install", action="store_true", help="never run apt-get")
     run.add_argument(
         "--no-restart",
@@ -160,6 +161,7 @@ def obs_from_args(args: argparse.Namespace) -> ObsConfig | None:
             ("prometheus_port", "prometheus_port"),
             ("alertmanager_port", "alertmanager_port"),
             ("gateway_exporter_port", "nginx_exporter_port"),
+            ("gateway_log_exporter_port", "gateway_log_exporter_port"),
         )
         if getattr(args, flag, None) is not None
     }

@@ -2,9 +2,11 @@
 
 Prometheus (Debian's `prometheus`) scrapes every process of the stack: each service's HTTP
 workers, each `<service>-events` process, the gateway through `prometheus-nginx-exporter`
-(reading the gateway's stub_status), Alertmanager and itself. It loads the same rule files
-as the compose stack (infra/prometheus/rules/*.yml) and sends its alerts to Alertmanager
-(Debian's `prometheus-alertmanager`). Everything lives under var/obs/.
+(reading the gateway's stub_status) and through `gateway-log-exporter` (request durations and
+statuses read from its JSON access log, blueprint_stack.gateway_exporter), Alertmanager and
+itself. It loads the same rule files as the compose stack (infra/prometheus/rules/*.yml) and
+sends its alerts to Alertmanager (Debian's `prometheus-alertmanager`). Everything lives under
+var/obs/.
 
 Tests shorten the scrape and rule intervals and every rule's `for` (`ObsConfig.for_tests`), so an
 alert can fire within a test; the rule files themselves are never changed.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ class ObsConfig:
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     nginx_exporter_port: int = 9113
+    gateway_log_exporter_port: int = 9114
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
     # Replaces every rule's `for` (tests: an alert fires within seconds); None keeps the files'.
@@ -48,7 +52,7 @@ class ObsConfig:
     @classmethod
     def for_tests(cls) -> ObsConfig:
         ports: list[int] = []
-        while len(ports) < 3:
+        while len(ports) < 4:
             port = free_port()
             if port not in ports:
                 ports.append(port)
@@ -56,6 +60,7 @@ class ObsConfig:
             prometheus_port=ports[0],
             alertmanager_port=ports[1],
             nginx_exporter_port=ports[2],
+            gateway_log_exporter_port=ports[3],
             # A busy test machine can take over a second to answer a scrape of a service with
             # several workers (scrape_timeout cannot exceed the interval).
             scrape_interval="2s",
@@ -70,6 +75,11 @@ class ObsConfig:
             (self.prometheus_port, "Prometheus", "--prometheus-port"),
             (self.alertmanager_port, "Alertmanager", "--alertmanager-port"),
             (self.nginx_exporter_port, "the gateway's metrics exporter", "--gateway-exporter-port"),
+            (
+                self.gateway_log_exporter_port,
+                "the gateway's access log exporter",
+                "--gateway-log-exporter-port",
+            ),
         ]
 
     @property
@@ -101,6 +111,7 @@ def scrape_targets(config: StackConfig, obs: ObsConfig) -> dict[str, str]:
         targets[svc.events_name] = f"127.0.0.1:{config.events_metrics_ports[svc.name]}"
     targets["notify-celery"] = f"127.0.0.1:{config.celery_metrics_port}"
     targets["gateway"] = f"127.0.0.1:{obs.nginx_exporter_port}"
+    targets["gateway-log"] = f"127.0.0.1:{obs.gateway_log_exporter_port}"
     targets["alertmanager"] = f"127.0.0.1:{obs.alertmanager_port}"
     targets["prometheus"] = f"127.0.0.1:{obs.prometheus_port}"
     return targets
@@ -168,7 +179,8 @@ def write_configs(config: StackConfig, obs: ObsConfig) -> tuple[Path, Path]:
 
 
 def process_specs(config: StackConfig, obs: ObsConfig) -> list[ProcessSpec]:
-    """The exporter, Alertmanager and Prometheus, each ready when its HTTP endpoint answers."""
+    """The gateway's exporters, Alertmanager and Prometheus, each ready when its HTTP endpoint
+    answers."""
     missing = missing_packages()
     if missing:
         raise StackError(
@@ -178,6 +190,12 @@ def process_specs(config: StackConfig, obs: ObsConfig) -> list[ProcessSpec]:
     prom_conf, am_conf = write_configs(config, obs)
     base = obs_dir(config)
     gateway = f"http://127.0.0.1:{config.gateway_port}{STUB_STATUS_PATH}"
+    log_exporter = [
+        sys.executable, "-m", "blueprint_stack.gateway_exporter",
+        "--access-log", str(config.nginx_dir / "logs" / "access.log"),
+        "--nginx-conf", str(config.nginx_dir / "nginx.conf"),
+        "--port", str(obs.gateway_log_exporter_port),
+    ]  # fmt: skip
     return [
         ProcessSpec(
             "gateway-exporter",
@@ -187,6 +205,12 @@ def process_specs(config: StackConfig, obs: ObsConfig) -> list[ProcessSpec]:
                 f"-web.listen-address=127.0.0.1:{obs.nginx_exporter_port}",
             ],
             ready=http_ready(f"http://127.0.0.1:{obs.nginx_exporter_port}/metrics"),
+        ),
+        ProcessSpec(
+            "gateway-log-exporter",
+            log_exporter,
+            cwd=config.repo_root,
+            ready=http_ready(f"http://127.0.0.1:{obs.gateway_log_exporter_port}/metrics"),
         ),
         ProcessSpec(
             "alertmanager",
@@ -220,4 +244,6 @@ def summary_lines(obs: ObsConfig) -> list[str]:
         f"  Alertmanager  {obs.alertmanager_url}",
         f"  gateway       metrics http://127.0.0.1:{obs.nginx_exporter_port}/metrics "
         "(prometheus-nginx-exporter)",
+        f"                request durations http://127.0.0.1:{obs.gateway_log_exporter_port}"
+        "/metrics (gateway-log-exporter, from the access log)",
     ]

@@ -1,4 +1,5 @@
-"""Webhook metrics: deliveries by outcome, attempts by status class, latency, backlog gauges.
+"""Webhook metrics: deliveries by outcome, attempts by status class, latency, backlog gauges;
+and every Celery task run of the worker by its end state.
 
 Counters and the histogram live in the process that does the work (Celery worker, events
 process). The pending and dead gauges are read from the database by one process (the API's
@@ -7,6 +8,9 @@ process). The pending and dead gauges are read from the database by one process 
 
 from __future__ import annotations
 
+from typing import Any
+
+from celery.signals import task_postrun
 from prometheus_client import Counter, Gauge, Histogram
 
 DELIVERIES_CREATED = Counter(
@@ -54,3 +58,27 @@ for _task, _outcomes in {
 }.items():
     for _task_outcome in _outcomes:
         CELERY_TASKS.labels(_task, _task_outcome)
+
+# Every task run of the worker by how it ended: `failed` raised an exception (a bug, or the
+# database or broker gone; the rows stay due and re-drive sends them again), `retried` asked
+# Celery for a retry. Outcomes of the work itself (a dead delivery, a failed mail) are in
+# webhook_celery_tasks_total and notification_attempts_total.
+CELERY_TASK_NAMES = ("deliver", "send_notification", "remind", "redrive", "prune", "gauges")
+_STATES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
+CELERY_TASK_RUNS = Counter(
+    "celery_task_runs_total",
+    "Celery task runs by task and end state: succeeded, failed (raised), retried",
+    ["task", "state"],
+)
+for _task in CELERY_TASK_NAMES:
+    for _state in _STATES.values():
+        CELERY_TASK_RUNS.labels(_task, _state)
+
+
+@task_postrun.connect
+def _count_task_run(sender: Any = None, state: str | None = None, **_: Any) -> None:
+    """One run of a task ended (a task named outside notify_svc counts as `other`)."""
+    name = str(getattr(sender, "name", "") or "")
+    short = name.removeprefix("notify_svc.")
+    task = short if short in CELERY_TASK_NAMES and short != name else "other"
+    CELERY_TASK_RUNS.labels(task, _STATES.get(state or "", "other")).inc()
