@@ -86,9 +86,7 @@ def test_a_ticket_opens_the_stream_once_and_never_reaches_a_log(
     stack: Stack, world: World, gateway: httpx.Client
 ) -> None:
     pid = world.ids["project_id"][0]
-    issued = gateway.post(
-        f"/api/v1/projects/{pid}/stream-tickets", headers=world.tokens["viewer"]
-    )
+    issued = gateway.post(f"/api/v1/projects/{pid}/stream-tickets", headers=world.tokens["viewer"])
     assert issued.status_code == 201, issued.text
     ticket = issued.json()["ticket"]
     with gateway.stream("GET", issued.json()["url"], timeout=60) as resp:

@@ -46,21 +46,47 @@ async def test_a_client_that_falls_behind_is_dropped_with_a_reason(redis_url: st
         await client.aclose()
 
 
-async def test_many_subscribers_share_one_read_loop(redis_url: str) -> None:
+async def test_many_subscribers_share_one_read_loop_and_one_rendering(redis_url: str) -> None:
+    """Fifty clients of one project: one read loop reads the event once, and the SSE frames of
+    clients at the same position are made once and shared; a client at another position (here:
+    one that already had the event from its history) gets its own, right for it."""
     stream = f"t{uuid.uuid4().hex[:10]}:task-svc"
     hub = StreamHub(redis_url, [stream], queue_size=100, block_ms=200)
     project, org = str(uuid.uuid4()), str(uuid.uuid4())
     subs = [hub.subscribe(project, org) for _ in range(50)]
+    other_org = hub.subscribe(project, str(uuid.uuid4()))
     client = aioredis.from_url(redis_url)
     try:
         await hub.wait_ready()
         loop_task = hub._task
         event = dumps({"type": "task.assigned", "data": {"project_id": project, "org_id": org}})
-        await client.xadd(stream, {"event": event})
+        async with client.pipeline(transaction=True) as pipe:  # both in one XREAD
+            pipe.xadd(stream, {"event": event})
+            pipe.xadd(stream, {"event": event})
+            first, second = (e.decode() for e in await pipe.execute())
+        rendered = []
         for sub in subs:
-            item = await asyncio.wait_for(sub.queue.get(), 20)
-            assert item[2] == b"event: task.assigned\n"
-        assert hub._task is loop_task  # one loop served all fifty
+            await asyncio.wait_for(sub.wait(30), 20)
+            (batch,) = sub.take()
+            rendered.append(batch.render_for(("0-0",)))
+        frames, at, count = rendered[0]
+        assert (
+            frames
+            == (
+                f"event: task.assigned\nid: {first}\ndata: {event.decode()}\n\n"
+                f"event: task.assigned\nid: {second}\ndata: {event.decode()}\n\n"
+            ).encode()
+        )
+        assert (at, count) == ((second,), 2)
+        assert all(r[0] is frames for r in rendered)  # made once, shared by all fifty
+        behind = batch.render_for((first,))  # had the first one from its history
+        assert behind == (
+            f"event: task.assigned\nid: {second}\ndata: {event.decode()}\n\n".encode(),
+            (second,),
+            1,
+        )
+        assert other_org.take() == []  # same project id, another org: nothing
+        assert hub._task is loop_task  # one loop served all of them
     finally:
         await hub.close()
         await client.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -57,22 +58,44 @@ async def _project_exists(request: Request, org_id: uuid.UUID, project_id: uuid.
     """404 for another org's project exactly as for one that does not exist. A short session of
     its own: a stream must not hold a database connection while it is open.
 
-    (org, project) pairs found lately are remembered per process for a minute, so that a storm
-    of reconnecting clients (after a deploy) does not queue up on the database pool. Projects
-    are never deleted, only their status moves."""
-    known: dict[tuple[uuid.UUID, uuid.UUID], float] = request.app.state.__dict__.setdefault(
-        "stream_known_projects", {}
-    )
+    (org, project) pairs found lately are remembered per process for a minute, and the streams
+    that open while a pair is being looked up wait for that one lookup, so that a storm of
+    reconnecting clients (after a deploy) does not queue up on the database pool. Projects are
+    never deleted, only their status moves."""
+    state = request.app.state.__dict__
+    known: dict[tuple[uuid.UUID, uuid.UUID], float] = state.setdefault("stream_known_projects", {})
     key = (org_id, project_id)
     if known.get(key, 0.0) > time.monotonic():
         return
-    async with transaction(request.app.state.db) as session:
-        project = await repository.get_project(session, org_id=org_id, project_id=project_id)
-    if project is None:
+    # The streams that open together (hundreds at once, on one project) share one lookup.
+    lookups: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[bool]]
+    lookups = state.setdefault("stream_project_lookups", {})
+    lookup = lookups.get(key)
+    if lookup is None:
+        lookup = lookups[key] = asyncio.create_task(_find_project(request, org_id, project_id))
+        lookup.add_done_callback(lambda done: _lookup_done(lookups, key, done))
+    if not await asyncio.shield(lookup):
         raise NotFound(f"project {project_id} does not exist", code="PROJECT_NOT_FOUND")
     if len(known) >= _KNOWN_MAX:
         known.clear()
     known[key] = time.monotonic() + _KNOWN_SECONDS
+
+
+async def _find_project(request: Request, org_id: uuid.UUID, project_id: uuid.UUID) -> bool:
+    async with transaction(request.app.state.db) as session:
+        project = await repository.get_project(session, org_id=org_id, project_id=project_id)
+    return project is not None
+
+
+def _lookup_done(
+    lookups: dict[tuple[uuid.UUID, uuid.UUID], asyncio.Task[bool]],
+    key: tuple[uuid.UUID, uuid.UUID],
+    done: asyncio.Task[bool],
+) -> None:
+    if lookups.get(key) is done:
+        del lookups[key]
+    if not done.cancelled():
+        done.exception()  # retrieved here too: the waiters may all have gone
 
 
 def stream_hub(request: Request) -> StreamHub:

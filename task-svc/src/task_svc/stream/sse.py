@@ -2,13 +2,11 @@
 
 Order of work, so that nothing falls between history and live: subscribe to the hub first (live
 events start queueing), then read the history after the client's cursor with XRANGE, then take
-the queue, skipping what the history already sent (entry ids only grow within a stream).
+the queued batches, skipping what the history already sent (entry ids only grow within a stream).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -105,29 +103,26 @@ async def event_stream(
 
 
 async def _live(sub: Subscriber, positions: list[str], heartbeat: float) -> AsyncIterator[bytes]:
-    sent = [entry_key(p) for p in positions]
+    at = tuple(positions)
     while True:
-        if sub.queue.empty() and sub.dropped is None:
-            sub.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.wake.wait(), timeout=heartbeat)
+        await sub.wait(heartbeat)
         if sub.dropped is not None:
             yield frame("dropped", None, dumps({"reason": sub.dropped}))
             return
-        if sub.queue.empty():
+        batches = sub.take()
+        if not batches:
             yield b": heartbeat\n\n"
             continue
-        chunk = bytearray()
-        while not sub.queue.empty():  # whatever has piled up goes out in one write
-            index, entry_id, head, body = sub.queue.get_nowait()
-            key = entry_key(entry_id)
-            if key <= sent[index]:
-                continue  # already sent from the history
-            sent[index] = key
-            positions[index] = entry_id
-            chunk += _event_frame(head, body, positions)
-        if chunk:
-            yield bytes(chunk)
+        chunks: list[bytes] = []
+        count = 0
+        for batch in batches:  # whatever has piled up goes out in one write
+            frames, at, sent = batch.render_for(at)
+            if sent:
+                chunks.append(frames)
+                count += sent
+        if count:
+            m.STREAM_EVENTS.inc(count)
+            yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _event_frame(head: bytes, body: bytes, positions: list[str]) -> bytes:
