@@ -83,10 +83,9 @@ RELEASE_SQL = text(
     """
 )
 # Every outcome of a batch: the attempt rows, the deliveries (each conditional on its claim),
-# the endpoint's health (any success ends a failure streak, otherwise a failure starts one) and
-# the dispatcher's wake-up (slots are free; NOTIFY is sent at commit).
+# and the endpoint's health (any success ends a failure streak, otherwise a failure starts one).
 RECORD_SQL = text(
-    f"""
+    """
     WITH outcome AS (
         SELECT * FROM unnest(
             CAST(:ids AS uuid[]), CAST(:numbers AS int[]), CAST(:attempted_at AS timestamptz[]),
@@ -115,9 +114,13 @@ RECORD_SQL = text(
         UPDATE webhook_endpoint SET failing_since = now()
         WHERE id = :endpoint_id AND NOT :any_success AND failing_since IS NULL
     )
-    SELECT pg_notify('{WAKE_CHANNEL}', '')
-    """  # noqa: S608 - constant SQL
+    SELECT count(*) FROM outcome
+    """
 )
+# The endpoint's slots are free (and a subject's next event may go): the dispatcher hands out
+# what waits. Sent once a task stops following on, not after every batch: while it follows on,
+# the task itself takes the endpoint's next rows, and a round per batch would be wasted work.
+WAKE_SQL = text(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,9 @@ async def deliver_batch(
         if limited or time.monotonic() >= deadline:
             break
         claims = await claim_batch(ctx, endpoint_id, None)
+    if outcomes.keys() - {"not_claimed"}:  # (a task that fails before: the poll wakes it)
+        async with autocommit(ctx.db) as conn:
+            await conn.execute(WAKE_SQL)
     return outcomes
 
 
