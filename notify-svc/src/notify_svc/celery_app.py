@@ -71,12 +71,6 @@ settings = Settings()
 app = make_celery(settings)
 
 
-def enqueue(ids: list[uuid.UUID]) -> None:
-    """Send one attempt message per delivery id (call it after the commit)."""
-    for delivery_id in ids:
-        app.send_task(DELIVER, args=[str(delivery_id)], queue=QUEUE)
-
-
 def enqueue_batches(batches: list[dispatch.Batch]) -> None:
     """Send one message per endpoint batch of delivery ids (call it after the commit)."""
     for endpoint_id, ids in batches:
@@ -112,6 +106,8 @@ def remind() -> int:
 
 @app.task(name=DELIVER)
 def deliver(delivery_id: str) -> str:
+    """One delivery id: the message of earlier versions, still served while such messages may
+    sit in the queue (the dispatcher now sends `deliver_batch`)."""
     outcome = loop.run(
         lambda ctx: deliver_once(ctx, uuid.UUID(delivery_id), follow_seconds=FOLLOW_SECONDS)
     )
