@@ -19,7 +19,7 @@ import uuid
 from celery import Celery
 from celery.signals import worker_ready
 
-from notify_svc.delivery import dispatch, loop
+from notify_svc.delivery import batch, dispatch, loop
 from notify_svc.delivery.attempt import deliver as deliver_once
 from notify_svc.notifications import metrics as notification_metrics
 from notify_svc.notifications import reminders, sending
@@ -30,6 +30,7 @@ log = logging.getLogger("notify_svc.celery")
 
 QUEUE = "notify-webhooks"
 DELIVER = "notify_svc.deliver"
+DELIVER_BATCH = "notify_svc.deliver_batch"
 SEND_NOTIFICATION = "notify_svc.send_notification"
 REMIND = "notify_svc.remind"
 # How long a task keeps attempting its endpoint's next due deliveries after its own.
@@ -70,10 +71,10 @@ settings = Settings()
 app = make_celery(settings)
 
 
-def enqueue(ids: list[uuid.UUID]) -> None:
-    """Send one attempt message per delivery id (call it after the commit)."""
-    for delivery_id in ids:
-        app.send_task(DELIVER, args=[str(delivery_id)], queue=QUEUE)
+def enqueue_batches(batches: list[dispatch.Batch]) -> None:
+    """Send one message per endpoint batch of delivery ids (call it after the commit)."""
+    for endpoint_id, ids in batches:
+        app.send_task(DELIVER_BATCH, args=[str(endpoint_id), [str(i) for i in ids]], queue=QUEUE)
 
 
 def enqueue_notifications(ids: list[uuid.UUID]) -> None:
@@ -105,6 +106,8 @@ def remind() -> int:
 
 @app.task(name=DELIVER)
 def deliver(delivery_id: str) -> str:
+    """One delivery id: the message of earlier versions, still served while such messages may
+    sit in the queue (the dispatcher now sends `deliver_batch`)."""
     outcome = loop.run(
         lambda ctx: deliver_once(ctx, uuid.UUID(delivery_id), follow_seconds=FOLLOW_SECONDS)
     )
@@ -112,16 +115,31 @@ def deliver(delivery_id: str) -> str:
     return outcome
 
 
+@app.task(name=DELIVER_BATCH)
+def deliver_batch(endpoint_id: str, delivery_ids: list[str]) -> dict[str, int]:
+    """Claim, send and record one endpoint's batch, then follow on with its next due ones."""
+    outcomes = loop.run(
+        lambda ctx: batch.deliver_batch(
+            ctx,
+            uuid.UUID(endpoint_id),
+            [uuid.UUID(i) for i in delivery_ids],
+            follow_seconds=FOLLOW_SECONDS,
+        )
+    )
+    metrics.CELERY_TASKS.labels("deliver_batch", "ok").inc()
+    return outcomes
+
+
 @app.task(name="notify_svc.redrive")
 def redrive() -> int:
     """Enqueue due deliveries and expired claims (the safety net under lost messages)."""
     loop.run(dispatch.advance_recover_jobs)
-    ids = loop.run(dispatch.due_ids)
-    enqueue(ids)
+    batches, count = loop.run(dispatch.due_batches)
+    enqueue_batches(batches)
     notifications = loop.run(sending.due_ids)
     enqueue_notifications(notifications)
     metrics.CELERY_TASKS.labels("redrive", "ok").inc()
-    return len(ids) + len(notifications)
+    return count + len(notifications)
 
 
 @app.task(name="notify_svc.prune")

@@ -60,6 +60,13 @@ class Settings(BaseServiceSettings):
         description="Attempts to one endpoint at once (being made or queued), across all "
         "workers: a hanging endpoint holds at most this many worker threads.",
     )
+    webhook_batch_size: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description="Deliveries of one endpoint a worker claims in one statement, sends at once "
+        "and records in one statement (within the in-flight cap).",
+    )
     webhook_redrive_interval_seconds: float = Field(
         default=5.0, description="Beat's period for re-enqueueing due and expired deliveries."
     )

@@ -114,13 +114,13 @@ async def claim(
         event_time=row["event_time"],
         url=row["url"],
         ordering=row["ordering"],
-        secrets=_secrets(ctx, row),
+        secrets=secrets_of(ctx, row),
         rate_limit=row["rate_limit_per_second"],
         body=row["body"].encode(),
     )
 
 
-def _secrets(ctx: DeliveryContext, row: Any) -> list[str]:
+def secrets_of(ctx: DeliveryContext, row: Any) -> list[str]:
     """The current secret, and the rotated-out one while its grace period lasts."""
     out = [ctx.box.decrypt(row["secret_encrypted"])]
     expires = row["previous_secret_expires_at"]
@@ -185,7 +185,7 @@ async def _attempt_claimed(ctx: DeliveryContext, claimed: Claim) -> str:
             )
         return "rate_limited"
     attempted_at = datetime.now(UTC)
-    result = await _attempt(ctx, claimed)
+    result = await send_signed(ctx, claimed)
     decision = policy.decide(
         status_code=result.status_code if result.error is None else None,
         attempt=claimed.attempt,
@@ -197,7 +197,7 @@ async def _attempt_claimed(ctx: DeliveryContext, claimed: Claim) -> str:
     return decision.status
 
 
-async def _attempt(ctx: DeliveryContext, claimed: Claim) -> http.Result:
+async def send_signed(ctx: DeliveryContext, claimed: Claim) -> http.Result:
     try:
         target = await ssrf.check_url(
             claimed.url,

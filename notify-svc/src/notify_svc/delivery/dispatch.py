@@ -47,7 +47,7 @@ DUE_SQL = text(
         FOR UPDATE SKIP LOCKED
     )
     UPDATE webhook_delivery x SET enqueued_at = now() FROM picked WHERE x.id = picked.id
-    RETURNING x.id
+    RETURNING x.id, x.endpoint_id
     """  # noqa: S608 - constant SQL
 )
 PRUNE_ATTEMPTS_SQL = text(
@@ -91,15 +91,42 @@ BACKLOG_SQL = text(
 )
 
 
-async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
-    """Ids of due deliveries and expired claims, marked as enqueued (committed on return)."""
+async def due_rows(ctx: DeliveryContext, *, batch: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(delivery id, endpoint id) of due deliveries and expired claims, marked as enqueued
+    (committed on return)."""
     params = {
         "batch": batch,
         "requeue_after": ctx.settings.webhook_requeue_after_seconds,
         "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
     }
     async with transaction(ctx.db) as session:
-        return [row[0] for row in await session.execute(DUE_SQL, params)]
+        return [(row[0], row[1]) for row in await session.execute(DUE_SQL, params)]
+
+
+async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
+    """Ids of due deliveries and expired claims, marked as enqueued (committed on return)."""
+    return [delivery_id for delivery_id, _ in await due_rows(ctx, batch=batch)]
+
+
+Batch = tuple[uuid.UUID, list[uuid.UUID]]
+
+
+def batches(rows: list[tuple[uuid.UUID, uuid.UUID]], size: int) -> list[Batch]:
+    """Due rows as Celery messages: one endpoint's ids, at most `size` per message."""
+    by_endpoint: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for delivery_id, endpoint_id in rows:
+        by_endpoint.setdefault(endpoint_id, []).append(delivery_id)
+    return [
+        (endpoint_id, ids[start : start + size])
+        for endpoint_id, ids in by_endpoint.items()
+        for start in range(0, len(ids), size)
+    ]
+
+
+async def due_batches(ctx: DeliveryContext, *, batch: int = 500) -> tuple[list[Batch], int]:
+    """Due deliveries grouped into per-endpoint messages, and how many rows were handed out."""
+    rows = await due_rows(ctx, batch=batch)
+    return batches(rows, ctx.settings.webhook_batch_size), len(rows)
 
 
 async def prune(ctx: DeliveryContext, *, batch: int = 1000, max_batches: int = 50) -> int:

@@ -1,9 +1,10 @@
 """The events process's dispatcher: new deliveries reach Celery right after their commit.
 
 The consumer's transaction sends `NOTIFY notify_webhook_deliveries`, which PostgreSQL delivers
-only when it commits; the dispatcher LISTENs, reads the due rows (`dispatch.due_ids`) and
-enqueues them. It also polls every `webhook_dispatch_poll_seconds` (retries that came due, a
-lost NOTIFY). Beat's re-drive does the same more slowly, so neither is needed for correctness.
+only when it commits; the dispatcher LISTENs, reads the due rows (`dispatch.due_batches`) and
+enqueues them, one message per endpoint and batch. It also polls every
+`webhook_dispatch_poll_seconds` (retries that came due, a lost NOTIFY). Beat's re-drive does
+the same more slowly, so neither is needed for correctness.
 
 Every recorded attempt wakes it (a slot freed), so under load wake-ups come faster than a round
 is worth: rounds start at most every `webhook_dispatch_min_interval_seconds`, and the wake-ups
@@ -39,7 +40,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        from notify_svc.celery_app import enqueue, enqueue_notifications
+        from notify_svc.celery_app import enqueue_batches, enqueue_notifications
         from notify_svc.notifications import sending
 
         ctx = DeliveryContext.create(self.settings, pool_size=2)
@@ -55,10 +56,10 @@ class Dispatcher:
                 try:
                     await dispatch.advance_recover_jobs(ctx)
                     while not self._stopping:
-                        ids = await dispatch.due_ids(ctx)
-                        if ids:
-                            await asyncio.to_thread(enqueue, ids)
-                        if len(ids) < 500:
+                        batches, count = await dispatch.due_batches(ctx)
+                        if batches:
+                            await asyncio.to_thread(enqueue_batches, batches)
+                        if count < 500:
                             break
                     while not self._stopping:
                         notifications = await sending.due_ids(ctx)

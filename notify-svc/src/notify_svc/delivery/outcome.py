@@ -105,7 +105,7 @@ async def record(
                     "endpoint_id": claimed.endpoint_id,
                 },
             )
-        _count(claimed, result, decision)
+        count_outcome(claimed, result, decision)
         return
     async with transaction(ctx.db) as session:
         await session.execute(
@@ -136,14 +136,21 @@ async def record(
         # The endpoint has a free slot (and the subject's next event may go): the dispatcher
         # hands out the next due delivery at commit.
         await session.execute(WAKE_SQL)
-    _count(claimed, result, decision)
+    count_outcome(claimed, result, decision)
 
 
 async def _failing(
     ctx: DeliveryContext, session: AsyncSession, claimed: Claim, decision: policy.Decision
 ) -> None:
     await session.execute(FAILING_SQL, {"endpoint_id": claimed.endpoint_id})
-    gone = decision.disable_endpoint
+    await disable_if_due(ctx, session, claimed, gone=decision.disable_endpoint)
+
+
+async def disable_if_due(
+    ctx: DeliveryContext, session: AsyncSession, claimed: Claim, *, gone: bool
+) -> None:
+    """Disable the endpoint when it answered 410 or has been failing longer than the window,
+    with its `webhook.endpoint.disabled` event in the same transaction."""
     window = ctx.settings.webhook_failure_window_seconds
     reason = (
         "the endpoint answered 410 Gone"
@@ -176,7 +183,7 @@ async def _failing(
     log.warning("webhook endpoint %s disabled: %s", claimed.endpoint_id, reason)
 
 
-def _count(claimed: Claim, result: Result, decision: policy.Decision) -> None:
+def count_outcome(claimed: Claim, result: Result, decision: policy.Decision) -> None:
     status = result.status_code if result.error is None else None
     metrics.ATTEMPTS.labels(policy.status_class(status)).inc()
     outcome = {"failed": "retry"}.get(decision.status, decision.status)

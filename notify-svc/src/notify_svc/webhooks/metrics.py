@@ -34,6 +34,11 @@ LATENCY = Histogram(
 ENDPOINTS_DISABLED = Counter(
     "webhook_endpoints_disabled_total", "Endpoints disabled by the platform", ["reason"]
 )
+BATCH_SIZE = Histogram(
+    "webhook_batch_attempts",
+    "Attempts sent together in one batch (one endpoint's, claimed and recorded at once)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 100),
+)
 CELERY_TASKS = Counter(
     "webhook_celery_tasks_total", "Celery task runs by task and outcome", ["task", "outcome"]
 )
@@ -53,6 +58,7 @@ for _reason in ("gone", "failure_window"):
     ENDPOINTS_DISABLED.labels(_reason)
 for _task, _outcomes in {
     "deliver": ("succeeded", "failed", "dead", "rate_limited", "not_claimed"),
+    "deliver_batch": ("ok",),
     "redrive": ("ok",),
     "prune": ("ok",),
 }.items():

@@ -1,0 +1,236 @@
+"""Batched attempts against real commits and a real local receiver: one endpoint's deliveries
+claimed, sent and recorded together, with every single-attempt guarantee kept (per-subject
+order, the in-flight cap, the rate limit, 410, retries)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from standardwebhooks.webhooks import Webhook
+
+from contracts.envelope import CloudEvent
+from contracts.tasks import TaskStatusChangedV1
+from notify_svc.db import outbox
+from notify_svc.delivery import dispatch
+from notify_svc.delivery.batch import deliver_batch
+from notify_svc.delivery.context import DeliveryContext
+from notify_svc.events.handlers import fan_out
+from notify_svc.receiver import Answer, Received, Receiver, always
+from notify_svc.settings import Settings
+from notify_svc.webhooks.models import WebhookAttempt, WebhookDelivery
+from servicekit.testing.plugin import JwtKeys
+
+BASE = "/api/v1/webhooks"
+ORG = uuid.UUID("00000000-0000-4000-8000-00000000000b")
+
+
+def task_event(subject: uuid.UUID | None = None) -> CloudEvent[Any]:
+    task_id = subject or uuid.uuid4()
+    now = datetime.now(UTC)
+    data = TaskStatusChangedV1(
+        task_id=task_id, org_id=ORG, project_id=uuid.uuid4(), deliverable_id=uuid.uuid4(),
+        node_key="cut", row_version=2, occurred_at=now, action="start", from_status="ready",
+        to_status="in_progress", actor=str(uuid.uuid4()),
+    )  # fmt: skip
+    return CloudEvent[TaskStatusChangedV1](
+        id=str(uuid.uuid4()), source="task-svc", type="task.status_changed", time=now,
+        subject=str(task_id), aggregatetype="task", data=data,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def ctx(settings: Settings, committing_app: Any) -> AsyncIterator[DeliveryContext]:
+    context = DeliveryContext.create(
+        settings.model_copy(update={"webhook_batch_size": 8}), pool_size=4
+    )
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+async def subscribe(
+    client: httpx.AsyncClient, jwt_keys: JwtKeys, url: str, **extra: Any
+) -> dict[str, Any]:
+    body = {"url": url, "event_types": ["task.*"], **extra}
+    resp = await client.post(
+        f"{BASE}/endpoints", json=body, headers=jwt_keys.headers(["planner"], org_id=ORG)
+    )
+    assert resp.status_code == 201, resp.text
+    created: dict[str, Any] = resp.json()
+    return created
+
+
+async def publish(engine: AsyncEngine, events: list[CloudEvent[Any]]) -> list[uuid.UUID]:
+    """Fan the events out (one commit each, in order); their delivery ids."""
+    for event in events:
+        async with AsyncSession(engine) as session, session.begin():
+            await fan_out(session, event)
+    async with AsyncSession(engine) as session:
+        rows = (await session.execute(select(WebhookDelivery.event_id, WebhookDelivery.id))).all()
+    by_event = {str(event_id): delivery_id for event_id, delivery_id in rows}
+    return [by_event[e.id] for e in events]
+
+
+async def statuses(engine: AsyncEngine, ids: list[uuid.UUID]) -> list[tuple[str, int]]:
+    async with AsyncSession(engine) as session:
+        rows = dict(
+            (r.id, (r.status, r.attempts))
+            for r in (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.status, WebhookDelivery.attempts)
+                )
+            ).all()
+        )
+    return [rows[i] for i in ids]
+
+
+async def test_a_batch_is_claimed_sent_and_recorded_together_each_delivery_on_its_own(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    events = [task_event() for _ in range(4)]
+    failing = events[2].id
+
+    def answer(request: Received) -> Answer:
+        return (500 if request.webhook_id == failing else 200), {}, b"batched"
+
+    receiver.answer = answer
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    ids = await publish(engine, events)
+    outcomes = await deliver_batch(ctx, uuid.UUID(endpoint["id"]), ids)
+    assert outcomes == {"succeeded": 3, "failed": 1}
+    assert sorted(r.webhook_id for r in receiver.requests()) == sorted(e.id for e in events)
+    for request in receiver.requests():  # each signed on its own
+        Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    assert await statuses(engine, ids) == [
+        ("succeeded", 1), ("succeeded", 1), ("failed", 1), ("succeeded", 1),
+    ]  # fmt: skip
+    async with AsyncSession(engine) as session:
+        attempts = (
+            await session.execute(
+                select(WebhookAttempt.delivery_id, WebhookAttempt.status_code,
+                       WebhookAttempt.next_attempt_at, WebhookAttempt.response_excerpt)
+            )
+        ).all()  # fmt: skip
+        failing_since = await session.scalar(
+            text("SELECT failing_since FROM webhook_endpoint WHERE id = :id"),
+            {"id": endpoint["id"]},
+        )
+    by_delivery = {a.delivery_id: a for a in attempts}
+    assert len(attempts) == 4 and set(by_delivery) == set(ids)
+    assert by_delivery[ids[2]].status_code == 500 and by_delivery[ids[2]].next_attempt_at
+    assert by_delivery[ids[0]].status_code == 200 and by_delivery[ids[0]].next_attempt_at is None
+    assert by_delivery[ids[0]].response_excerpt == "batched"
+    assert failing_since is None  # a success in the batch: the endpoint is healthy
+    # The same message again (a repeated Celery message) claims nothing and sends nothing.
+    assert await deliver_batch(ctx, uuid.UUID(endpoint["id"]), [ids[0], ids[1]]) == {
+        "not_claimed": 2
+    }
+    assert len(receiver.requests()) == 4
+
+
+async def test_a_batch_keeps_per_subject_order_and_the_in_flight_cap(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url, ordering="per_subject")
+    endpoint_id = uuid.UUID(endpoint["id"])
+    subject = uuid.uuid4()
+    first, second = task_event(subject), task_event(subject)
+    others = [task_event() for _ in range(8)]
+    ids = await publish(engine, [first, second, *others])
+    # The dispatcher hands out the first and seven others (the in-flight cap of 8 counts
+    # enqueued rows; the second of the subject waits behind the first).
+    handed = await dispatch.due_ids(ctx)
+    assert len(handed) == 8 and ids[1] not in handed
+    # Two rows already being attempted elsewhere: this batch may claim only 8 - 2.
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE webhook_delivery SET status = 'delivering', attempts = 1, "
+                "claimed_until = now() + interval '1 minute' WHERE id = ANY(:ids)"
+            ),
+            {"ids": ids[-2:]},
+        )
+    outcomes = await deliver_batch(ctx, endpoint_id, ids[:-2])
+    assert outcomes == {"succeeded": 6, "not_claimed": 2}
+    sent = [r.webhook_id for r in receiver.requests()]
+    assert first.id in sent and second.id not in sent  # the subject's second waited
+    # Its first settled: the second goes now (and the one left over by the cap).
+    assert await deliver_batch(ctx, endpoint_id, ids[:-2]) == {"succeeded": 2, "not_claimed": 6}
+    sent = [r.webhook_id for r in receiver.requests()]
+    assert sent.index(first.id) < sent.index(second.id)
+
+
+async def test_a_batch_sends_only_the_rate_budget_and_the_rest_waits_unattempted(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url, rate_limit_per_second=2)
+    ids = await publish(engine, [task_event() for _ in range(5)])
+    outcomes = await deliver_batch(ctx, uuid.UUID(endpoint["id"]), ids)
+    # One window's budget (a second may turn between two batches, never inside one claim).
+    assert outcomes == {"succeeded": 2, "rate_limited": 3}
+    assert len(receiver.requests()) == 2
+    states = await statuses(engine, ids)
+    assert sorted(states) == [("pending", 0)] * 3 + [("succeeded", 1)] * 2
+
+
+async def test_a_410_in_a_batch_disables_the_endpoint_with_its_event(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    receiver.answer = always(410)
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    ids = await publish(engine, [task_event() for _ in range(3)])
+    assert await deliver_batch(ctx, uuid.UUID(endpoint["id"]), ids) == {"failed": 3}
+    read = await committing_client.get(
+        f"{BASE}/endpoints/{endpoint['id']}", headers=jwt_keys.headers(["planner"], org_id=ORG)
+    )
+    assert read.json()["active"] is False
+    assert read.json()["disabled_reason"] == "the endpoint answered 410 Gone"
+    async with AsyncSession(engine) as session:
+        rows = (await session.execute(select(outbox.c.type, outbox.c.payload))).all()
+    assert [(t, p["endpoint_id"]) for t, p in rows] == [
+        ("webhook.endpoint.disabled", endpoint["id"])
+    ]
+
+
+async def test_a_batch_follows_on_with_the_endpoints_next_due_deliveries(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    events = [task_event() for _ in range(20)]
+    ids = await publish(engine, events)
+    outcomes = await deliver_batch(ctx, uuid.UUID(endpoint["id"]), ids[:2], follow_seconds=30)
+    assert outcomes == {"succeeded": 20}
+    assert sorted(r.webhook_id for r in receiver.requests()) == sorted(e.id for e in events)
+    assert set(await statuses(engine, ids)) == {("succeeded", 1)}
