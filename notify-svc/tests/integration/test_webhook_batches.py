@@ -4,6 +4,7 @@ order, the in-flight cap, the rate limit, 410, retries)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from contracts.envelope import CloudEvent
 from contracts.tasks import TaskStatusChangedV1
 from notify_svc.db import outbox
 from notify_svc.delivery import dispatch
-from notify_svc.delivery.batch import deliver_batch
+from notify_svc.delivery.batch import claim_rows, deliver_batch
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.events.handlers import fan_out
 from notify_svc.receiver import Answer, Received, Receiver, always
@@ -178,6 +179,33 @@ async def test_a_batch_keeps_per_subject_order_and_the_in_flight_cap(
     assert await deliver_batch(ctx, endpoint_id, ids[:-2]) == {"succeeded": 2, "not_claimed": 6}
     sent = [r.webhook_id for r in receiver.requests()]
     assert sent.index(first.id) < sent.index(second.id)
+
+
+async def test_two_workers_claiming_for_one_endpoint_at_once_stay_within_its_cap(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    endpoint_id = uuid.UUID(endpoint["id"])
+    ids = await publish(engine, [task_event() for _ in range(12)])
+    cap = ctx.settings.webhook_max_in_flight_per_endpoint
+    params = {"endpoint_id": endpoint_id, "batch": cap, "claim_seconds": 60,
+              "max_in_flight": cap}  # fmt: skip
+    # One worker has claimed a full batch and not committed yet when a second one claims.
+    async with engine.connect() as first:
+        await first.begin()
+        held = await claim_rows(first, {**params, "ids": ids[:cap]})
+        assert len(held) == cap
+        second = asyncio.create_task(deliver_batch(ctx, endpoint_id, ids[cap:]))
+        await asyncio.sleep(0.5)  # the second claim is waiting for the first to commit
+        assert not second.done()
+        await first.commit()
+    # It counted the first worker's claims: the endpoint had no free slot left.
+    assert await second == {"not_claimed": len(ids) - cap}
+    assert receiver.requests() == []
 
 
 async def test_a_batch_sends_only_the_rate_budget_and_the_rest_waits_unattempted(

@@ -4,7 +4,9 @@ one statement.
 A Celery message names an endpoint and the delivery ids the dispatcher handed out for it. The
 worker claims those that are still due in one conditional UPDATE (the same conditions as a single
 claim: due or claim expired, endpoint active, the endpoint's in-flight cap, `per_subject`
-order), at most `webhook_batch_size` and never more than the endpoint's free slots. The claimed
+order), at most `webhook_batch_size` and never more than the endpoint's free slots; claims for
+one endpoint take turns (an advisory lock held to their commit), so two workers never count the
+same free slots. The claimed
 ones go out concurrently on the process's kept-alive HTTP client, each to the address its SSRF
 check passed; the outcomes are written together: every attempt row, every delivery's next state
 and the endpoint's health in one statement, and, when any attempt failed, the disable check and
@@ -25,8 +27,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notify_svc.delivery import http, policy
 from notify_svc.delivery.attempt import ORDER_FREE, Claim, secrets_of, send_signed
@@ -34,7 +38,7 @@ from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import count_outcome, disable_if_due
 from notify_svc.events.handlers import WAKE_CHANNEL
 from notify_svc.webhooks import metrics
-from servicekit.db import autocommit, transaction
+from servicekit.db import autocommit, connection_transaction, transaction
 
 log = logging.getLogger("notify_svc.delivery")
 
@@ -64,6 +68,11 @@ CLAIM_BATCH = f"""
         e.previous_secret_expires_at, e.rate_limit_per_second,
         (SELECT v.body FROM webhook_event v WHERE v.id = d.event_id) AS body
     """  # noqa: S608 - constant SQL
+# Claims for one endpoint go one at a time (a transaction-scoped advisory lock: the rows stay free
+# for recording and for other endpoints' claims).
+CLAIM_LOCK_SQL = text(
+    "SELECT pg_advisory_xact_lock(1297482805, hashtext(CAST(:endpoint_id AS text)))"
+)
 CLAIM_IDS_SQL = text(CLAIM_BATCH.replace("{chosen}", "d.id = ANY(CAST(:ids AS uuid[]))"))
 CLAIM_NEXT_SQL = text(CLAIM_BATCH.replace("{chosen}", "d.enqueued_at IS NULL"))
 
@@ -143,9 +152,8 @@ async def claim_batch(
         "claim_seconds": ctx.settings.claim_seconds,
         "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
     }
-    statement = CLAIM_IDS_SQL if ids is not None else CLAIM_NEXT_SQL
-    async with autocommit(ctx.db) as conn:
-        rows = (await conn.execute(statement, params)).mappings().all()
+    async with connection_transaction(ctx.db) as conn:
+        rows = await claim_rows(conn, params)
     rows = sorted(rows, key=lambda row: row["seq"])
     return [
         Claim(
@@ -163,6 +171,16 @@ async def claim_batch(
         )
         for row in rows
     ]
+
+
+async def claim_rows(conn: AsyncConnection, params: dict[str, Any]) -> list[RowMapping]:
+    """The claim statement, inside the caller's transaction, after taking the endpoint's claim
+    lock: two workers claiming for one endpoint at once would each count the same free
+    in-flight slots (neither sees the other's uncommitted claims) and together exceed the cap by
+    up to a batch each. Held to the commit, the lock makes the second count after the first."""
+    await conn.execute(CLAIM_LOCK_SQL, {"endpoint_id": str(params["endpoint_id"])})
+    statement = CLAIM_IDS_SQL if params["ids"] is not None else CLAIM_NEXT_SQL
+    return list((await conn.execute(statement, params)).mappings().all())
 
 
 async def rate_budget(ctx: DeliveryContext, claims: list[Claim]) -> tuple[int, float]:
