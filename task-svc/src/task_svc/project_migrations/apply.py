@@ -11,23 +11,21 @@ replaced.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from contracts.tasks import ProjectMigratedV1, TaskStatusChangedV1
+from contracts.tasks import ProjectMigratedV1
 from servicekit import idempotency
 from servicekit.auth import Principal
 from servicekit.conditional import check_version, required_version
 from servicekit.db import Database
 from servicekit.errors import Conflict
 from servicekit.idempotency import Answer
-from servicekit.jsonutil import dumps
 from task_svc.project_migrations import repository
-from task_svc.project_migrations.events import PlannedEvent, TaskEvents, deliverable_events
-from task_svc.project_migrations.planning import DeliverablePlan, MigrationPlan, Rules
+from task_svc.project_migrations.planning import RESOLVED, MigrationPlan, Rules
 from task_svc.project_migrations.schemas import MigrationApply, MigrationRead, MigrationRules
 from task_svc.project_migrations.service import (
     ProjectState,
@@ -41,11 +39,12 @@ from task_svc.project_migrations.service import (
     read_state,
     to_rules,
 )
+from task_svc.project_migrations.writes import Writes, deliverable_rows
 from task_svc.projects import bootstrap_sql
 from task_svc.projects.creation import IDEMPOTENCY
 from task_svc.tasks import cascades
 from task_svc.tasks import repository as task_repository
-from task_svc.tasks.history import SYSTEM_ACTOR, EventRow, History, task_event_fields
+from task_svc.tasks.history import History
 
 STALE_LISTED = 50
 
@@ -69,208 +68,6 @@ def conflicts_problem(plan: MigrationPlan) -> Conflict:
     )
 
 
-class _Writes:
-    """The rows of one migration, collected per kind and written in bulk."""
-
-    def __init__(self) -> None:
-        self.updates: dict[str, list[Any]] = {
-            k: []
-            for k in (
-                "ids",
-                "node_keys",
-                "titles",
-                "descriptions",
-                "kinds",
-                "work_kinds",
-                "priorities",
-                "estimates",
-                "due_ats",
-                "role_hints",
-                "qc_requireds",
-                "qc_checklists",
-                "parent_ids",
-                "statuses",
-                "open_blockers",
-                "completed_ats",
-                "row_versions",
-            )
-        }
-        self.new = bootstrap_sql.TaskRows()
-        self.history = History()
-
-    def update(
-        self,
-        task_id: uuid.UUID,
-        node_key: str,
-        f: dict[str, Any],
-        parent_id: uuid.UUID | None,
-        status: str,
-        open_blockers: int,
-        completed_at: datetime | None,
-        row_version: int,
-    ) -> None:
-        u = self.updates
-        u["ids"].append(task_id)
-        u["node_keys"].append(node_key)
-        u["titles"].append(f["title"])
-        u["descriptions"].append(f["description"] or "")
-        u["kinds"].append(f["kind"])
-        u["work_kinds"].append(f["work_kind"])
-        u["priorities"].append(int(f["priority"] or 0))
-        u["estimates"].append(
-            None if f["estimate_hours"] is None else Decimal(str(f["estimate_hours"]))
-        )
-        u["due_ats"].append(f["due_at"])
-        u["role_hints"].append(f["role_hint"])
-        u["qc_requireds"].append(bool(f["qc_required"]))
-        u["qc_checklists"].append(dumps(f["qc_checklist"] or []).decode())
-        u["parent_ids"].append(parent_id)
-        u["statuses"].append(status)
-        u["open_blockers"].append(open_blockers)
-        u["completed_ats"].append(completed_at)
-        u["row_versions"].append(row_version)
-
-    def insert(
-        self,
-        task_id: uuid.UUID,
-        deliverable_id: uuid.UUID,
-        node_key: str,
-        f: dict[str, Any],
-        parent_id: uuid.UUID | None,
-        status: str,
-        open_blockers: int,
-        completed_at: datetime | None,
-        row_version: int,
-    ) -> None:
-        r = self.new
-        r.ids.append(task_id)
-        r.deliverable_ids.append(deliverable_id)
-        r.node_keys.append(node_key)
-        r.titles.append(f["title"])
-        r.descriptions.append(f["description"] or "")
-        r.kinds.append(f["kind"])
-        r.work_kinds.append(f["work_kind"])
-        r.priorities.append(int(f["priority"] or 0))
-        r.statuses.append(status)
-        r.due_ats.append(f["due_at"])
-        r.completed_ats.append(completed_at)
-        r.qc_requireds.append(bool(f["qc_required"]))
-        r.qc_checklists.append(dumps(f["qc_checklist"] or []).decode())
-        r.parent_ids.append(parent_id)
-        r.open_blockers.append(open_blockers)
-        r.estimates.append(f["estimate_hours"])
-        r.role_hints.append(f["role_hint"])
-        r.row_versions.append(row_version)
-
-
-def _record(writes: _Writes, row: dict[str, Any], events: TaskEvents, now: datetime) -> None:
-    """A task's events into the history; its status changes into the outbox."""
-    for e in events.events:
-        writes.history.events.append(
-            EventRow(
-                row["org_id"],
-                e.task_id,
-                e.action,
-                e.from_status,
-                e.to_status,
-                e.actor,
-                e.payload,
-                e.row_version,
-            )
-        )
-        if e.from_status is None or e.from_status == e.to_status:
-            continue
-        base = task_event_fields(row, row_version=e.row_version, now=now)
-        writes.history.publish(
-            TaskStatusChangedV1(
-                **base,
-                action=e.action,
-                from_status=e.from_status,
-                to_status=e.to_status,
-                actor=e.actor,
-                assigned_to=row.get("assigned_to"),
-                payload=_brief(e),
-            ),
-            aggregate_type="task",
-            aggregate_id=e.task_id,
-        )
-
-
-def _brief(e: PlannedEvent) -> dict[str, Any]:
-    return {k: v for k, v in e.payload.items() if k in ("migration_id", "reason", "to_version")}
-
-
-def _deliverable_rows(
-    writes: _Writes,
-    d: DeliverablePlan,
-    *,
-    org_id: uuid.UUID,
-    project_id: uuid.UUID,
-    meta: dict[str, Any],
-    actor: str,
-    now: datetime,
-) -> None:
-    events = deliverable_events(d, migration=meta, actor=actor, system_actor=SYSTEM_ACTOR)
-    key_to_id = {o.node_key: o.task.id for o in d.outcomes if o.kind == "kept"}
-    key_to_id.update({n.node_key: n.id for n in d.added})
-    for o in d.outcomes:
-        ev = events.get(o.task.id)
-        if ev is None:
-            continue
-        t = o.task
-        f = dict(t.fields)
-        for name, (_before, after) in o.field_changes.items():
-            f[name] = after
-        completed_at = f.get("completed_at")
-        if o.final_status == "done" and t.status != "done":
-            completed_at = now
-        elif o.final_status != "done" and t.status == "done":
-            completed_at = None
-        parent = key_to_id.get(f["parent_key"]) if f.get("parent_key") else None
-        writes.update(
-            t.id,
-            o.node_key,
-            f,
-            parent,
-            o.final_status,
-            o.open_blockers,
-            completed_at,
-            ev.row_version,
-        )
-        row = {
-            "id": t.id,
-            "org_id": org_id,
-            "project_id": project_id,
-            "deliverable_id": d.deliverable.id,
-            "node_key": o.node_key,
-            "assigned_to": f.get("assigned_to"),
-        }
-        _record(writes, row, ev, now)
-    for n in d.added:
-        parent = key_to_id.get(n.fields["parent_key"]) if n.fields.get("parent_key") else None
-        ev = events[n.id]
-        writes.insert(
-            n.id,
-            d.deliverable.id,
-            n.node_key,
-            n.fields,
-            parent,
-            n.final_status,
-            n.open_blockers,
-            now if n.final_status == "done" else None,
-            ev.row_version,
-        )
-        row = {
-            "id": n.id,
-            "org_id": org_id,
-            "project_id": project_id,
-            "deliverable_id": d.deliverable.id,
-            "node_key": n.node_key,
-            "assigned_to": None,
-        }
-        _record(writes, row, ev, now)
-
-
 async def migrate(
     session: AsyncSession,
     *,
@@ -287,112 +84,200 @@ async def migrate(
 
     `plan`: already computed on these locked rows."""
     project = state.project
-    org_id, project_id = project["org_id"], project["id"]
     plan = plan or compute(state, target, rules)
     if plan.conflicts:
         raise conflicts_problem(plan)
-    migration_id = uuid.uuid4()
-    from_version, to_version = int(project["template_version"]), int(target["version"])
-    meta = {
-        "migration_id": str(migration_id),
-        "from_version": from_version,
-        "to_version": to_version,
-    }
-    writes = _Writes()
-    final_edges: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    for d in plan.deliverables:
-        final_edges |= d.edges
-        if not d.untouched:
-            _deliverable_rows(
-                writes, d, org_id=org_id, project_id=project_id, meta=meta, actor=actor, now=now
-            )
-    current_edges = set(state.edges)
-    await bootstrap_sql.insert_tasks(
-        session, org_id=org_id, project_id=project_id, now=now, rows=writes.new
+    migration = _Migration(
+        id=uuid.uuid4(),
+        org_id=project["org_id"],
+        project_id=project["id"],
+        plan_id=plan_id,
+        job_id=job_id,
+        from_version=int(project["template_version"]),
+        to_version=int(target["version"]),
+        actor=actor,
+        now=now,
     )
-    await repository.update_tasks(session, now=now, rows=writes.updates)
-    await repository.delete_edges(session, edges=sorted(current_edges - final_edges))
-    added_edges = sorted(final_edges - current_edges)
-    await bootstrap_sql.insert_dependencies(
-        session,
-        project_id=project_id,
-        task_ids=[t for t, _ in added_edges],
-        blocker_ids=[b for _, b in added_edges],
-    )
+    writes = await _write_tasks(session, state, plan, migration)
     conn = await session.connection()
-    # Deliverables through the cascade code: ready for sign-off when every task is resolved,
-    # back in progress when a task is open again.
-    ready = {
-        d.deliverable.id
-        for d in plan.deliverables
-        if not d.untouched
-        and d.status_after == "ready_for_signoff"
-        and d.deliverable.status == "in_progress"
-    }
-    await cascades.mark_ready_for_signoff(
-        conn, org_id=org_id, deliverable_ids=ready, history=writes.history, now=now, locked=True
-    )
-    for d in plan.deliverables:
-        if (
-            not d.untouched
-            and d.status_after == "in_progress"
-            and d.deliverable.status == "ready_for_signoff"
-        ):
-            await task_repository.back_in_progress(
-                conn, deliverable_id=d.deliverable.id, org_id=org_id, now=now
-            )
+    await _run_cascades(conn, state, plan, migration, writes.history)
     row_version = await repository.update_project(
         session,
-        project_id=project_id,
+        project_id=migration.project_id,
         snapshot=target,
-        version=to_version,
+        version=migration.to_version,
         checksum=str(target.get("checksum", "")),
         now=now,
     )
     tally = counts(plan)
     writes.history.publish(
         ProjectMigratedV1(
-            project_id=project_id,
-            org_id=org_id,
-            migration_id=migration_id,
+            project_id=migration.project_id,
+            org_id=migration.org_id,
+            migration_id=migration.id,
             plan_id=plan_id,
             template_id=project["template_id"],
-            from_version=from_version,
-            to_version=to_version,
+            from_version=migration.from_version,
+            to_version=migration.to_version,
             actor=actor,
             row_version=row_version,
             **tally,
         ),
         aggregate_type="project",
-        aggregate_id=project_id,
+        aggregate_id=migration.project_id,
     )
     await task_repository.write_history(conn, writes.history, now)
-    record = {
-        "id": migration_id,
-        "org_id": org_id,
-        "project_id": project_id,
-        "plan_id": plan_id,
-        "job_id": job_id,
-        "from_version": from_version,
-        "to_version": to_version,
-        "previous_snapshot": as_json(project["snapshot"]),
-        "previous_checksum": project["template_checksum"],
-        "counts": tally,
-        "applied_by": actor,
-        "applied_at": now,
-    }
-    await repository.insert_migration(session, record)
+    await _insert_audit_row(session, project, migration, tally)
     return MigrationRead(
-        id=migration_id,
-        project_id=project_id,
+        id=migration.id,
+        project_id=migration.project_id,
         plan_id=plan_id,
         job_id=job_id,
-        from_version=from_version,
-        to_version=to_version,
+        from_version=migration.from_version,
+        to_version=migration.to_version,
         counts=tally,
         applied_by=actor,
         applied_at=now,
         project_row_version=row_version,
+    )
+
+
+@dataclass(frozen=True)
+class _Migration:
+    id: uuid.UUID
+    org_id: uuid.UUID
+    project_id: uuid.UUID
+    plan_id: uuid.UUID
+    job_id: uuid.UUID | None
+    from_version: int
+    to_version: int
+    actor: str
+    now: datetime
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What every `migrated` and `create` event's payload names."""
+        return {
+            "migration_id": str(self.id),
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+        }
+
+
+async def _write_tasks(
+    session: AsyncSession, state: ProjectState, plan: MigrationPlan, migration: _Migration
+) -> Writes:
+    """New tasks, task updates and dependencies, each kind in one statement; the events of the
+    migration itself collected (written with the cascades' at the end)."""
+    writes = Writes()
+    final_edges: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for d in plan.deliverables:
+        final_edges |= d.edges
+        if not d.untouched:
+            deliverable_rows(
+                writes,
+                d,
+                org_id=migration.org_id,
+                project_id=migration.project_id,
+                meta=migration.meta,
+                actor=migration.actor,
+                now=migration.now,
+            )
+    current_edges = set(state.edges)
+    await bootstrap_sql.insert_tasks(
+        session,
+        org_id=migration.org_id,
+        project_id=migration.project_id,
+        now=migration.now,
+        rows=writes.new,
+    )
+    await repository.update_tasks(session, now=migration.now, rows=writes.updates)
+    await repository.delete_edges(session, edges=sorted(current_edges - final_edges))
+    added_edges = sorted(final_edges - current_edges)
+    await bootstrap_sql.insert_dependencies(
+        session,
+        project_id=migration.project_id,
+        task_ids=[t for t, _ in added_edges],
+        blocker_ids=[b for _, b in added_edges],
+    )
+    return writes
+
+
+async def _run_cascades(
+    conn: AsyncConnection,
+    state: ProjectState,
+    plan: MigrationPlan,
+    migration: _Migration,
+    history: History,
+) -> None:
+    """What follows from the migration's rows, through the state machine's cascade code: tasks
+    left blocked with no open blocker are freed (milestones complete, freeing their dependents
+    in turn), deliverables whose tasks are all resolved become ready for sign-off, and those
+    with a task open again go back in progress."""
+    org_id, now = migration.org_id, migration.now
+    await cascades.release_blocked(
+        conn, org_id=org_id, released_by=released_by(state, plan), history=history, now=now
+    )
+    touched = [d for d in plan.deliverables if not d.untouched]
+    await cascades.mark_ready_for_signoff(
+        conn,
+        org_id=org_id,
+        deliverable_ids={
+            d.deliverable.id for d in touched if d.deliverable.status == "in_progress"
+        },
+        history=history,
+        now=now,
+        locked=True,
+    )
+    for d in touched:
+        if d.status_after == "in_progress" and d.deliverable.status == "ready_for_signoff":
+            await cascades.reopen_deliverable(
+                conn, org_id=org_id, deliverable_id=d.deliverable.id, now=now
+            )
+
+
+def released_by(state: ProjectState, plan: MigrationPlan) -> dict[uuid.UUID, uuid.UUID]:
+    """Every task the migration leaves blocked with no open blocker, and the blocker its
+    `task.unblocked` names: one it waited for before that the migration took away (preferably
+    one still open before the migration)."""
+    before = {t.id: t.status for t in state.tasks}
+    old_blockers: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for task_id, blocker_id in state.edges:
+        old_blockers.setdefault(task_id, []).append(blocker_id)
+    out: dict[uuid.UUID, uuid.UUID] = {}
+    for d in plan.deliverables:
+        if d.untouched:
+            continue
+        for o in d.outcomes:
+            old = old_blockers.get(o.task.id)
+            if o.kind == "kept" and o.status == "blocked" and o.direct_open == 0 and old:
+                out[o.task.id] = min(old, key=lambda b: (before.get(b) in RESOLVED, b))
+    return out
+
+
+async def _insert_audit_row(
+    session: AsyncSession,
+    project: dict[str, Any],
+    migration: _Migration,
+    tally: dict[str, int],
+) -> None:
+    """The applied migration, keeping the snapshot it replaced."""
+    await repository.insert_migration(
+        session,
+        {
+            "id": migration.id,
+            "org_id": migration.org_id,
+            "project_id": migration.project_id,
+            "plan_id": migration.plan_id,
+            "job_id": migration.job_id,
+            "from_version": migration.from_version,
+            "to_version": migration.to_version,
+            "previous_snapshot": as_json(project["snapshot"]),
+            "previous_checksum": project["template_checksum"],
+            "counts": tally,
+            "applied_by": migration.actor,
+            "applied_at": migration.now,
+        },
     )
 
 

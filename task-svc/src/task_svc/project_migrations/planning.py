@@ -177,9 +177,9 @@ class TaskOutcome:
     task: TaskState
     node_key: str  # after the migration (a rename changes it)
     kind: Literal["kept", "cancelled", "orphan", "untouched"]
-    status: str  # the status the migration itself gives (before any unblock)
-    final_status: str  # after unblocking and milestones completing
-    open_blockers: int
+    status: str  # the status the migration itself writes (before the cascades free anything)
+    final_status: str  # after the cascades: unblocking and milestones completing
+    open_blockers: int  # after the cascades
     field_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str = ""
     blocker_keys_added: list[str] = field(default_factory=list)  # kept despite being started
@@ -187,6 +187,7 @@ class TaskOutcome:
     blockers_reopened: list[uuid.UUID] = field(default_factory=list)
     fields_held_back: list[str] = field(default_factory=list)  # changes not applied (finished)
     qc_round_keeps_checklist: bool = False
+    direct_open: int = 0  # the counter the migration writes, before the cascades
 
     @property
     def row_changed(self) -> bool:
@@ -205,9 +206,11 @@ class NewTask:
     node_key: str
     fields: dict[str, Any]
     status: str  # the creation status
-    final_status: str
-    open_blockers: int
+    final_status: str  # after the cascades
+    open_blockers: int  # after the cascades
     reason: str
+    direct_status: str = ""  # as written: a free milestone completes at creation
+    direct_open: int = 0  # the counter written, before the cascades
 
 
 @dataclass
@@ -439,11 +442,13 @@ def _plan_deliverable(
 
     blockers_of = new.blockers
     final: dict[str, str] = {}  # new key -> final status
+    direct: dict[str, str] = {}  # new key -> the status the migration writes
     id_of: dict[str, uuid.UUID] = {}
     for key in order:
         fields_after = new_fields[key]
         milestone = fields_after["work_kind"] == "milestone"
         open_keys = [b for b in blockers_of[key] if final[b] not in RESOLVED]
+        direct_keys = [b for b in blockers_of[key] if direct[b] not in RESOLVED]
         kept = by_new_key.get(key)
         if kept is None:
             task_id = new_id()
@@ -455,17 +460,28 @@ def _plan_deliverable(
                     "(rule added_behind_started: done)"
                 )
             else:
-                status = "blocked" if open_keys else "ready"
-                final_status = "done" if milestone and not open_keys else status
+                status = "blocked" if direct_keys else "ready"
+                final_status = "blocked" if open_keys else "ready"
+                final_status = "done" if milestone and not open_keys else final_status
                 reason = f"node '{key}' is added" + (
                     f", blocked by {', '.join(open_keys)}" if open_keys else ""
                 )
+            written = "done" if milestone and status == "ready" else status
             plan.added.append(
                 NewTask(
-                    task_id, d.id, key, fields_after, status, final_status, len(open_keys), reason
+                    task_id,
+                    d.id,
+                    key,
+                    fields_after,
+                    status,
+                    final_status,
+                    len(open_keys),
+                    reason,
+                    written,
+                    len(direct_keys),
                 )
             )
-            final[key] = final_status
+            final[key], direct[key] = final_status, written
             continue
         id_of[key] = kept.id
         outcome = TaskOutcome(kept, key, "kept", kept.status, kept.status, len(open_keys))
@@ -483,7 +499,12 @@ def _plan_deliverable(
             d,
             conflicts,
         )
-        final[key] = outcome.final_status
+        if kept.status == "ready" and direct_keys and not open_keys:
+            # Behind a milestone the cascades complete: blocked until they do.
+            outcome.status = "blocked"
+            outcome.reason = f"blocked by {', '.join(direct_keys)} until it completes"
+        outcome.direct_open = len(direct_keys)
+        final[key], direct[key] = outcome.final_status, outcome.status
     # Dependencies after the migration, and the blockers reopened by it.
     for key in order:
         for b in blockers_of[key]:
@@ -557,6 +578,7 @@ def _kept_status(
     conflicts: list[Conflict],
 ) -> None:
     if t.status in NOT_STARTED:
+        # A blocked task left with no open blocker stays blocked here: the cascades free it.
         status = "blocked" if open_keys else "ready"
         outcome.status = "blocked" if t.status == "blocked" and not open_keys else status
         outcome.final_status = "done" if milestone and not open_keys else status
