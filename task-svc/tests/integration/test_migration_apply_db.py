@@ -3,7 +3,7 @@ the state machine's cascade code, so a migrated project looks exactly like one t
 same state by transitions (statuses, counters, `task_events` rows, outbox events).
 
 Projects are written straight into the tables in the state each test needs (tasks on version 1
-of a graph, with their `create` events) and moved with `apply.migrate` on the locked rows, as a
+of a graph, with their `create` events) and moved with `migrate.migrate` on the locked rows, as a
 plan's apply does; every example runs in a transaction rolled back at the end.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from servicekit.conditional import ExpectedVersion
 from servicekit.jsonutil import dumps, loads
-from task_svc.project_migrations.apply import migrate
+from task_svc.project_migrations.migrate import migrate
 from task_svc.project_migrations.planning import RESOLVED, Rules
 from task_svc.project_migrations.service import compute, db_now, read_state
 from task_svc.tasks.transitions import Caller, apply_transition

@@ -1,284 +1,179 @@
-"""Applying a migration: ONE transaction per project, on rows locked in the fixed order.
+"""Applying a stored plan: ONE transaction per project, on rows locked in the fixed order.
 
-The plan is computed again on the locked rows (the same pure planner), so what is written is
-exactly what was planned when nothing changed since; `apply_plan` refuses with what changed
-otherwise. Every write is one bulk statement per kind of row: new tasks, task updates,
-dependencies removed and added, every task event and outbox row, deliverables (through the
-cascade code), the project's snapshot and version, and the audit row keeping the snapshot it
-replaced.
+The plan is checked (this project's, not applied, without conflicts, not expired), the project's
+rows are locked (tasks, then deliverables, then the project) and compared with the row versions
+the plan was made from: anything changed is refused with what changed. Then the plan is
+computed again on the locked rows (the same pure planner), so what is written is exactly what
+was planned, and written (`migrate.py`). An `Idempotency-Key` answers a repeated request with
+the first answer.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.tasks import ProjectMigratedV1
 from servicekit import idempotency
 from servicekit.auth import Principal
-from servicekit.conditional import check_version, required_version
+from servicekit.conditional import ExpectedVersion, check_version, required_version
 from servicekit.db import Database
 from servicekit.errors import Conflict
 from servicekit.idempotency import Answer
 from task_svc.project_migrations import repository
-from task_svc.project_migrations.planning import RESOLVED, MigrationPlan, Rules
-from task_svc.project_migrations.schemas import MigrationApply, MigrationRead, MigrationRules
+from task_svc.project_migrations.migrate import migrate
+from task_svc.project_migrations.schemas import MigrationApply, MigrationRules
 from task_svc.project_migrations.service import (
     ProjectState,
     as_json,
     check_migratable,
-    compute,
-    counts,
     db_now,
     invalid,
     project_not_found,
     read_state,
     to_rules,
 )
-from task_svc.project_migrations.writes import Writes, deliverable_rows
-from task_svc.projects import bootstrap_sql
 from task_svc.projects.creation import IDEMPOTENCY
-from task_svc.tasks import cascades
-from task_svc.tasks import repository as task_repository
-from task_svc.tasks.history import History
 
 STALE_LISTED = 50
 
 
-def conflicts_problem(plan: MigrationPlan) -> Conflict:
-    return Conflict(
-        f"the plan has {len(plan.conflicts)} conflict(s) the rules do not settle: make a new "
-        "plan with rules for them",
-        code="MIGRATION_PLAN_HAS_CONFLICTS",
-        blocking_conflicts=[
-            {
-                "code": c.code,
-                "node_key": c.node_key,
-                "task_id": str(c.task_id) if c.task_id else None,
-                "deliverable_id": str(c.deliverable_id),
-                "message": c.message,
-                "settle_with": c.settle_with,
-            }
-            for c in plan.conflicts[:STALE_LISTED]
-        ],
-    )
-
-
-async def migrate(
+async def apply_plan(
     session: AsyncSession,
     *,
-    state: ProjectState,
-    target: dict[str, Any],
-    rules: Rules,
-    actor: str,
-    plan_id: uuid.UUID,
-    job_id: uuid.UUID | None,
-    now: datetime,
-    plan: MigrationPlan | None = None,
-) -> MigrationRead:
-    """Move the locked project to `target` (in the caller's transaction); refuse on conflicts.
-
-    `plan`: already computed on these locked rows."""
-    project = state.project
-    plan = plan or compute(state, target, rules)
-    if plan.conflicts:
-        raise conflicts_problem(plan)
-    migration = _Migration(
-        id=uuid.uuid4(),
-        org_id=project["org_id"],
-        project_id=project["id"],
-        plan_id=plan_id,
-        job_id=job_id,
-        from_version=int(project["template_version"]),
-        to_version=int(target["version"]),
-        actor=actor,
-        now=now,
+    db: Database,
+    principal: Principal,
+    project_id: uuid.UUID,
+    body: MigrationApply,
+    if_match: str | None,
+    idempotency_key: str | None,
+) -> Answer:
+    """Apply a stored plan in this transaction (Idempotency-Key: the same answer again)."""
+    org_id = principal.org
+    expected = required_version(body.expected_row_version, if_match)
+    key = idempotency.check_key(idempotency_key)
+    req_hash = idempotency.request_hash(
+        f"POST /api/v1/projects/{project_id}/migrations", body.model_dump_json().encode()
     )
-    writes = await _write_tasks(session, state, plan, migration)
-    conn = await session.connection()
-    await _run_cascades(conn, state, plan, migration, writes.history)
-    row_version = await repository.update_project(
-        session,
-        project_id=migration.project_id,
-        snapshot=target,
-        version=migration.to_version,
-        checksum=str(target.get("checksum", "")),
-        now=now,
-    )
-    tally = counts(plan)
-    writes.history.publish(
-        ProjectMigratedV1(
-            project_id=migration.project_id,
-            org_id=migration.org_id,
-            migration_id=migration.id,
-            plan_id=plan_id,
-            template_id=project["template_id"],
-            from_version=migration.from_version,
-            to_version=migration.to_version,
-            actor=actor,
-            row_version=row_version,
-            **tally,
-        ),
-        aggregate_type="project",
-        aggregate_id=migration.project_id,
-    )
-    await task_repository.write_history(conn, writes.history, now)
-    await _insert_audit_row(session, project, migration, tally)
-    return MigrationRead(
-        id=migration.id,
-        project_id=migration.project_id,
-        plan_id=plan_id,
-        job_id=job_id,
-        from_version=migration.from_version,
-        to_version=migration.to_version,
-        counts=tally,
-        applied_by=actor,
-        applied_at=now,
-        project_row_version=row_version,
-    )
-
-
-@dataclass(frozen=True)
-class _Migration:
-    id: uuid.UUID
-    org_id: uuid.UUID
-    project_id: uuid.UUID
-    plan_id: uuid.UUID
-    job_id: uuid.UUID | None
-    from_version: int
-    to_version: int
-    actor: str
-    now: datetime
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        """What every `migrated` and `create` event's payload names."""
-        return {
-            "migration_id": str(self.id),
-            "from_version": self.from_version,
-            "to_version": self.to_version,
-        }
-
-
-async def _write_tasks(
-    session: AsyncSession, state: ProjectState, plan: MigrationPlan, migration: _Migration
-) -> Writes:
-    """New tasks, task updates and dependencies, each kind in one statement; the events of the
-    migration itself collected (written with the cascades' at the end)."""
-    writes = Writes()
-    final_edges: set[tuple[uuid.UUID, uuid.UUID]] = set()
-    for d in plan.deliverables:
-        final_edges |= d.edges
-        if not d.untouched:
-            deliverable_rows(
-                writes,
-                d,
-                org_id=migration.org_id,
-                project_id=migration.project_id,
-                meta=migration.meta,
-                actor=migration.actor,
-                now=migration.now,
+    if key is not None:
+        async with db.sessionmaker() as lookup:
+            stored = await idempotency.find_answer(
+                lookup, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash
             )
-    current_edges = set(state.edges)
-    await bootstrap_sql.insert_tasks(
-        session,
-        org_id=migration.org_id,
-        project_id=migration.project_id,
-        now=migration.now,
-        rows=writes.new,
+        if stored is not None:
+            return stored
+
+    async def create() -> tuple[dict[str, Any], dict[str, str]]:
+        return await _apply(
+            session, principal=principal, project_id=project_id, body=body, expected=expected
+        )
+
+    return await idempotency.run_idempotent(
+        session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash, create=create
     )
-    await repository.update_tasks(session, now=migration.now, rows=writes.updates)
-    await repository.delete_edges(session, edges=sorted(current_edges - final_edges))
-    added_edges = sorted(final_edges - current_edges)
-    await bootstrap_sql.insert_dependencies(
-        session,
-        project_id=migration.project_id,
-        task_ids=[t for t, _ in added_edges],
-        blocker_ids=[b for _, b in added_edges],
-    )
-    return writes
 
 
-async def _run_cascades(
-    conn: AsyncConnection,
-    state: ProjectState,
-    plan: MigrationPlan,
-    migration: _Migration,
-    history: History,
-) -> None:
-    """What follows from the migration's rows, through the state machine's cascade code: tasks
-    left blocked with no open blocker are freed (milestones complete, freeing their dependents
-    in turn), deliverables whose tasks are all resolved become ready for sign-off, and those
-    with a task open again go back in progress."""
-    org_id, now = migration.org_id, migration.now
-    await cascades.release_blocked(
-        conn, org_id=org_id, released_by=released_by(state, plan), history=history, now=now
-    )
-    touched = [d for d in plan.deliverables if not d.untouched]
-    await cascades.mark_ready_for_signoff(
-        conn,
-        org_id=org_id,
-        deliverable_ids={
-            d.deliverable.id for d in touched if d.deliverable.status == "in_progress"
-        },
-        history=history,
-        now=now,
-        locked=True,
-    )
-    for d in touched:
-        if d.status_after == "in_progress" and d.deliverable.status == "ready_for_signoff":
-            await cascades.reopen_deliverable(
-                conn, org_id=org_id, deliverable_id=d.deliverable.id, now=now
-            )
-
-
-def released_by(state: ProjectState, plan: MigrationPlan) -> dict[uuid.UUID, uuid.UUID]:
-    """Every task the migration leaves blocked with no open blocker, and the blocker its
-    `task.unblocked` names: one it waited for before that the migration took away (preferably
-    one still open before the migration)."""
-    before = {t.id: t.status for t in state.tasks}
-    old_blockers: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for task_id, blocker_id in state.edges:
-        old_blockers.setdefault(task_id, []).append(blocker_id)
-    out: dict[uuid.UUID, uuid.UUID] = {}
-    for d in plan.deliverables:
-        if d.untouched:
-            continue
-        for o in d.outcomes:
-            old = old_blockers.get(o.task.id)
-            if o.kind == "kept" and o.status == "blocked" and o.direct_open == 0 and old:
-                out[o.task.id] = min(old, key=lambda b: (before.get(b) in RESOLVED, b))
-    return out
-
-
-async def _insert_audit_row(
+async def _apply(
     session: AsyncSession,
-    project: dict[str, Any],
-    migration: _Migration,
-    tally: dict[str, int],
-) -> None:
-    """The applied migration, keeping the snapshot it replaced."""
-    await repository.insert_migration(
+    *,
+    principal: Principal,
+    project_id: uuid.UUID,
+    body: MigrationApply,
+    expected: ExpectedVersion | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The apply itself: the answer's body and headers."""
+    org_id = principal.org
+    plan_row = await _usable_plan(session, org_id=org_id, project_id=project_id, body=body)
+    project = await repository.project(session, org_id=org_id, project_id=project_id)
+    if project is None:
+        raise project_not_found(project_id)
+    _check_not_applied(plan_row, body)
+    state = await read_state(session, org_id=org_id, project=project, lock=True)
+    now = await db_now(session)
+    if plan_row["expires_at"] <= now:
+        raise Conflict(
+            f"plan {body.plan_id} expired at {plan_row['expires_at'].isoformat()}: make a new plan",
+            code="MIGRATION_PLAN_EXPIRED",
+            expired_at=plan_row["expires_at"].isoformat(),
+        )
+    _check_unchanged(plan_row, state, expected, project_id)
+    read = await migrate(
         session,
-        {
-            "id": migration.id,
-            "org_id": migration.org_id,
-            "project_id": migration.project_id,
-            "plan_id": migration.plan_id,
-            "job_id": migration.job_id,
-            "from_version": migration.from_version,
-            "to_version": migration.to_version,
-            "previous_snapshot": as_json(project["snapshot"]),
-            "previous_checksum": project["template_checksum"],
-            "counts": tally,
-            "applied_by": migration.actor,
-            "applied_at": migration.now,
-        },
+        state=state,
+        target=as_json(plan_row["target"]),
+        rules=to_rules(MigrationRules.model_validate(as_json(plan_row["rules"]))),
+        actor=principal.sub,
+        plan_id=plan_row["id"],
+        job_id=None,
+        now=now,
     )
+    await repository.mark_plan_applied(session, plan_id=plan_row["id"], migration_id=read.id)
+    return read.model_dump(mode="json"), {
+        "Location": f"/api/v1/projects/{project_id}/migrations/{read.id}",
+        "ETag": f'"{read.project_row_version}"',
+    }
+
+
+async def _usable_plan(
+    session: AsyncSession, *, org_id: uuid.UUID, project_id: uuid.UUID, body: MigrationApply
+) -> dict[str, Any]:
+    """The stored plan, refused when unknown or another project's."""
+    plan_row = await repository.plan(session, org_id=org_id, plan_id=body.plan_id)
+    if plan_row is None:
+        raise invalid(
+            "plan_id",
+            f"there is no migration plan {body.plan_id}",
+            code="MIGRATION_PLAN_NOT_FOUND",
+        )
+    if plan_row["project_id"] != project_id:
+        raise invalid(
+            "plan_id",
+            f"plan {body.plan_id} is a plan of another project, not of project {project_id}",
+            code="MIGRATION_PLAN_OF_ANOTHER_PROJECT",
+        )
+    return plan_row
+
+
+def _check_not_applied(plan_row: dict[str, Any], body: MigrationApply) -> None:
+    if plan_row["migration_id"] is not None:
+        raise Conflict(
+            f"plan {body.plan_id} was already applied (migration {plan_row['migration_id']})",
+            code="MIGRATION_PLAN_APPLIED",
+            migration_id=str(plan_row["migration_id"]),
+        )
+    if plan_row["blocking_conflicts"]:
+        raise Conflict(
+            f"plan {body.plan_id} has {plan_row['blocking_conflicts']} blocking "
+            "conflict(s): make a new plan with rules that settle them",
+            code="MIGRATION_PLAN_HAS_CONFLICTS",
+        )
+
+
+def _check_unchanged(
+    plan_row: dict[str, Any],
+    state: ProjectState,
+    expected: ExpectedVersion | None,
+    project_id: uuid.UUID,
+) -> None:
+    """The locked project is still migratable, at the expected row version, and nothing the
+    plan was made from changed."""
+    locked = state.project
+    check_migratable(locked)
+    check_version(
+        expected,
+        current_row_version=locked["row_version"],
+        current_status=locked["status"],
+        what=f"project {project_id}",
+    )
+    changed = _stale(plan_row, state)
+    if changed:
+        raise Conflict(
+            f"{len(changed)} change(s) since the plan was made: make a new plan",
+            code="MIGRATION_PLAN_STALE",
+            changed=changed[:STALE_LISTED],
+            changed_count=len(changed),
+        )
 
 
 def _stale(plan_row: dict[str, Any], state: ProjectState) -> list[dict[str, Any]]:
@@ -319,104 +214,3 @@ def _stale(plan_row: dict[str, Any], state: ProjectState) -> list[dict[str, Any]
             }
         )
     return changed
-
-
-async def apply_plan(
-    session: AsyncSession,
-    *,
-    db: Database,
-    principal: Principal,
-    project_id: uuid.UUID,
-    body: MigrationApply,
-    if_match: str | None,
-    idempotency_key: str | None,
-) -> Answer:
-    """Apply a stored plan in this transaction (Idempotency-Key: the same answer again)."""
-    org_id = principal.org
-    expected = required_version(body.expected_row_version, if_match)
-    key = idempotency.check_key(idempotency_key)
-    req_hash = idempotency.request_hash(
-        f"POST /api/v1/projects/{project_id}/migrations", body.model_dump_json().encode()
-    )
-    if key is not None:
-        async with db.sessionmaker() as lookup:
-            stored = await idempotency.find_answer(
-                lookup, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash
-            )
-        if stored is not None:
-            return stored
-
-    async def create() -> tuple[dict[str, Any], dict[str, str]]:
-        plan_row = await repository.plan(session, org_id=org_id, plan_id=body.plan_id)
-        if plan_row is None:
-            raise invalid(
-                "plan_id",
-                f"there is no migration plan {body.plan_id}",
-                code="MIGRATION_PLAN_NOT_FOUND",
-            )
-        if plan_row["project_id"] != project_id:
-            raise invalid(
-                "plan_id",
-                f"plan {body.plan_id} is a plan of another project, not of project {project_id}",
-                code="MIGRATION_PLAN_OF_ANOTHER_PROJECT",
-            )
-        project = await repository.project(session, org_id=org_id, project_id=project_id)
-        if project is None:
-            raise project_not_found(project_id)
-        if plan_row["migration_id"] is not None:
-            raise Conflict(
-                f"plan {body.plan_id} was already applied (migration {plan_row['migration_id']})",
-                code="MIGRATION_PLAN_APPLIED",
-                migration_id=str(plan_row["migration_id"]),
-            )
-        if plan_row["blocking_conflicts"]:
-            raise Conflict(
-                f"plan {body.plan_id} has {plan_row['blocking_conflicts']} blocking "
-                "conflict(s): make a new plan with rules that settle them",
-                code="MIGRATION_PLAN_HAS_CONFLICTS",
-            )
-        state = await read_state(session, org_id=org_id, project=project, lock=True)
-        now = await db_now(session)
-        if plan_row["expires_at"] <= now:
-            raise Conflict(
-                f"plan {body.plan_id} expired at {plan_row['expires_at'].isoformat()}: "
-                "make a new plan",
-                code="MIGRATION_PLAN_EXPIRED",
-                expired_at=plan_row["expires_at"].isoformat(),
-            )
-        locked = state.project
-        check_migratable(locked)
-        check_version(
-            expected,
-            current_row_version=locked["row_version"],
-            current_status=locked["status"],
-            what=f"project {project_id}",
-        )
-        changed = _stale(plan_row, state)
-        if changed:
-            raise Conflict(
-                f"{len(changed)} change(s) since the plan was made: make a new plan",
-                code="MIGRATION_PLAN_STALE",
-                changed=changed[:STALE_LISTED],
-                changed_count=len(changed),
-            )
-        rules = to_rules(MigrationRules.model_validate(as_json(plan_row["rules"])))
-        read = await migrate(
-            session,
-            state=state,
-            target=as_json(plan_row["target"]),
-            rules=rules,
-            actor=principal.sub,
-            plan_id=plan_row["id"],
-            job_id=None,
-            now=now,
-        )
-        await repository.mark_plan_applied(session, plan_id=plan_row["id"], migration_id=read.id)
-        return read.model_dump(mode="json"), {
-            "Location": f"/api/v1/projects/{project_id}/migrations/{read.id}",
-            "ETag": f'"{read.project_row_version}"',
-        }
-
-    return await idempotency.run_idempotent(
-        session, IDEMPOTENCY, org_id=org_id, key=key, req_hash=req_hash, create=create
-    )
