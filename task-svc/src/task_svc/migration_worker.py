@@ -14,7 +14,7 @@ import asyncio
 import uuid
 
 from servicekit.db import Database, make_engine
-from task_svc.project_migrations import repository
+from task_svc.project_migrations import job_repository
 from task_svc.project_migrations.batches import JobRunner, run_one_job, worker_name
 from task_svc.settings import Settings
 
@@ -36,7 +36,7 @@ async def _main(job: uuid.UUID | None, until_idle: bool) -> None:
             # Waits while another worker holds the job, then runs it to the end.
             while not await run_one_job(db, worker=worker, lease=lease, job_id=job):
                 async with db.sessionmaker() as session:
-                    if not await repository.job_running(session, job_id=job):
+                    if not await job_repository.job_running(session, job_id=job):
                         break
                 await asyncio.sleep(settings.migration_job_poll_seconds)
         elif until_idle:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.jsonutil import loads
 from servicekit.testing.plugin import JwtKeys
-from task_svc.project_migrations import batches, repository
+from task_svc.project_migrations import batches, job_repository
 
 from ..support.migrations import fold_rows
 from ..support.templates import planner_headers
@@ -416,7 +416,7 @@ async def test_migration_batch_job_resumes_after_its_runner_died(
     # A runner takes the job, migrates the first project and dies (its lease runs out).
     db = app.state.db
     async with db.sessionmaker() as s, s.begin():
-        claimed = await repository.claim_job(s, worker="dead", lease_seconds=60, job_id=None)
+        claimed = await job_repository.claim_job(s, worker="dead", lease_seconds=60, job_id=None)
     assert claimed is not None and str(claimed["id"]) == job["id"]
     assert await batches.run_job_step(db, job=claimed, worker="dead", lease=60)
     # Another runner cannot take it while the lease holds; once it ran out, it continues.

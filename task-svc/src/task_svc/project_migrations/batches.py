@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import Principal
 from servicekit.db import Database
 from servicekit.errors import AppError, NotFound, is_write_collision
-from task_svc.project_migrations import repository
-from task_svc.project_migrations.apply import migrate
+from task_svc.project_migrations import job_repository, repository
+from task_svc.project_migrations.migrate import migrate
+from task_svc.project_migrations.plan_view import counts, plan_body
 from task_svc.project_migrations.schemas import (
     MigrationJobCreate,
     MigrationJobItemRead,
@@ -36,11 +37,9 @@ from task_svc.project_migrations.service import (
     MIGRATABLE,
     as_json,
     compute,
-    counts,
     db_now,
     fetch_target,
     invalid,
-    plan_body,
     read_state,
     to_rules,
 )
@@ -84,7 +83,7 @@ async def create_job(
                 code="TEMPLATE_VERSION_NOT_FOUND",
             ) from None
         raise
-    projects = await repository.candidates(
+    projects = await job_repository.candidates(
         session, org_id=principal.org, template_id=template_id, versions=body.from_versions
     )
     now = await db_now(session)
@@ -103,7 +102,7 @@ async def create_job(
         "created_by": principal.sub,
         "created_at": now,
     }
-    await repository.insert_job(session, row, projects)
+    await job_repository.insert_job(session, row, projects)
     return await get_job(
         session, org_id=principal.org, template_id=template_id, version=version, job_id=job_id
     )
@@ -117,10 +116,10 @@ async def get_job(
     version: int,
     job_id: uuid.UUID,
 ) -> MigrationJobRead:
-    job = await repository.job(session, org_id=org_id, job_id=job_id)
+    job = await job_repository.job(session, org_id=org_id, job_id=job_id)
     if job is None or job["template_id"] != template_id or job["to_version"] != version:
         raise job_not_found(job_id)
-    items = await repository.job_items(session, job_id=job_id)
+    items = await job_repository.job_items(session, job_id=job_id)
     tally: dict[str, int] = {}
     for i in items:
         tally[i["status"]] = tally.get(i["status"], 0) + 1
@@ -196,13 +195,13 @@ async def run_job_step(db: Database, *, job: dict[str, Any], worker: str, lease:
     job is then completed) or the lease was lost."""
     job_id = job["id"]
     async with db.sessionmaker() as session, session.begin():
-        if not await repository.renew_claim(
+        if not await job_repository.renew_claim(
             session, job_id=job_id, worker=worker, lease_seconds=lease
         ):
             return False
-        item = await repository.next_item(session, job_id=job_id)
+        item = await job_repository.next_item(session, job_id=job_id)
         if item is None:
-            await repository.complete_job(session, job_id=job_id)
+            await job_repository.complete_job(session, job_id=job_id)
             return False
         try:
             async with session.begin_nested():
@@ -218,7 +217,7 @@ async def run_job_step(db: Database, *, job: dict[str, Any], worker: str, lease:
             log.exception("migration job %s: project %s failed", job_id, item["project_id"])
             status = "failed"
             detail = {"code": "INTERNAL_ERROR", "reason": f"{type(exc).__name__}: {exc}"[:500]}
-        await repository.finish_item(
+        await job_repository.finish_item(
             session, job_id=job_id, position=item["position"], status=status, detail=detail
         )
     return True
@@ -229,7 +228,9 @@ async def run_one_job(
 ) -> bool:
     """Claim a running job nobody holds and run it to the end; False when there was none."""
     async with db.sessionmaker() as session, session.begin():
-        job = await repository.claim_job(session, worker=worker, lease_seconds=lease, job_id=job_id)
+        job = await job_repository.claim_job(
+            session, worker=worker, lease_seconds=lease, job_id=job_id
+        )
     if job is None:
         return False
     log.info("migration job %s claimed by %s", job["id"], worker)

@@ -1,11 +1,14 @@
-"""The task events a migration writes, derived from its plan: pure, no I/O.
+"""The task events a migration itself writes, derived from its plan: pure, no I/O.
 
-Every existing task whose row changes gets one `migrated` event (its status, counter, key and
-node fields before and after, and why), then the events the state machine's cascades would
-write: `blocker_added` (a started task kept with a new open blocker; the row version does not
-move, like `blocker_reopened`), `blocker_reopened`, `unblock` (blocked -> ready) and
-`auto_complete` (a milestone, ready -> done). A new task starts with `create`, as at project
-start. Folding a task's events from `create` gives its row.
+Every existing task whose row the migration changes gets one `migrated` event (its status,
+counter, key and node fields before and after, and why), then `blocker_added` (a started task
+kept with a new open blocker; the row version does not move, like `blocker_reopened`) and
+`blocker_reopened`. A new task starts with `create`, as at project start (a milestone free at
+once then `auto_complete`s, as at project start). What follows from the new rows (tasks left
+blocked with no open blocker going ready, milestones completing, deliverables ready for
+sign-off) is written by the state machine's cascade code (`tasks/cascades.py`), with the very
+events a transition gets: `unblock` and `task.unblocked`, `auto_complete`. Folding a task's
+events from `create` gives its row.
 """
 
 from __future__ import annotations
@@ -67,8 +70,8 @@ def outcome_events(
         before["node_key"], after["node_key"] = t.node_key, o.node_key
     if o.status != t.status:
         before["status"], after["status"] = t.status, o.status
-    if o.open_blockers != t.open_blockers:
-        before["open_blockers"], after["open_blockers"] = t.open_blockers, o.open_blockers
+    if o.direct_open != t.open_blockers:
+        before["open_blockers"], after["open_blockers"] = t.open_blockers, o.direct_open
     if before or after:
         out.row_version += 1
         payload = {**migration, "reason": o.reason, "before": before, "after": after}
@@ -101,7 +104,6 @@ def outcome_events(
                 out.row_version,
             )
         )
-    _settle(out, t.id, o.status, o.final_status, system_actor)
     return out
 
 
@@ -111,30 +113,19 @@ def new_task_events(
     out = TaskEvents(row_version=1)
     created = {
         "status": n.status,
-        "open_blockers": n.open_blockers,
+        "open_blockers": n.direct_open,
         "assigned_to": None,
         "node_key": n.node_key,
         "reason": n.reason,
         **migration,
     }
     out.events.append(PlannedEvent(n.id, "create", None, n.status, actor, created, 1))
-    _settle(out, n.id, n.status, n.final_status, system_actor)
+    if n.direct_status != n.status:  # a milestone free at creation, as at project start
+        out.row_version = 2
+        out.events.append(
+            PlannedEvent(n.id, "auto_complete", n.status, n.direct_status, system_actor, {}, 2)
+        )
     return out
-
-
-def _settle(out: TaskEvents, task_id: uuid.UUID, status: str, final: str, actor: str) -> None:
-    """The cascade's own events: freed (`unblock`), then a free milestone completing."""
-    if status == "blocked" and final in ("ready", "done"):
-        out.row_version += 1
-        out.events.append(
-            PlannedEvent(task_id, "unblock", "blocked", "ready", actor, {}, out.row_version)
-        )
-        status = "ready"
-    if status == "ready" and final == "done":
-        out.row_version += 1
-        out.events.append(
-            PlannedEvent(task_id, "auto_complete", "ready", "done", actor, {}, out.row_version)
-        )
 
 
 def deliverable_events(

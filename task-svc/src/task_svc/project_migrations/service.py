@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.errors import AppError, Conflict, NotFound
-from servicekit.jsonutil import loads
 from servicekit.pagination import as_datetime, as_uuid, cut_page, decode_cursor, encode_cursor
 from task_svc.graph.bootstrap import SnapshotError
 from task_svc.project_migrations import planning, repository
-from task_svc.project_migrations.events import jsonable
+from task_svc.project_migrations.plan_view import as_json, plan_body, plan_read
 from task_svc.project_migrations.planning import (
     DeliverableState,
     Graph,
@@ -37,10 +36,6 @@ from task_svc.settings import Settings
 from task_svc.templates_client import TemplateNotFound, TemplatesClient
 
 MIGRATABLE = ("active", "on_hold")
-
-
-def as_json(value: Any) -> Any:
-    return loads(value) if isinstance(value, str | bytes) else value
 
 
 def invalid(field: str, message: str, *, code: str, **extra: Any) -> AppError:
@@ -187,195 +182,6 @@ def compute(state: ProjectState, target: dict[str, Any], rules: Rules) -> Migrat
             code="TEMPLATE_GRAPH_INVALID",
             status=502,
         ) from exc
-
-
-# ---------------------------------------------------------------------------------------------
-# The plan as answered
-
-
-def _edge(e: tuple[str, str]) -> dict[str, str]:
-    return {"blocker": e[0], "dependent": e[1]}
-
-
-def counts(plan: MigrationPlan) -> dict[str, int]:
-    out = {
-        "tasks_added": 0,
-        "tasks_cancelled": 0,
-        "tasks_updated": 0,
-        "tasks_kept_as_orphans": 0,
-        "status_changes": 0,
-    }
-    for d in plan.deliverables:
-        out["tasks_added"] += len(d.added)
-        for o in d.outcomes:
-            if o.kind == "cancelled" and o.task.status != "cancelled":
-                out["tasks_cancelled"] += 1
-            elif o.kind == "orphan":
-                out["tasks_kept_as_orphans"] += 1
-            elif o.kind == "kept" and o.row_changed:
-                out["tasks_updated"] += 1
-            if o.final_status != o.task.status:
-                out["status_changes"] += 1
-        out["status_changes"] += len(d.added)
-    return out
-
-
-def plan_body(plan: MigrationPlan) -> dict[str, Any]:
-    """What a plan answers about the migration itself (its stored `content`)."""
-    deliverables = []
-    for d in plan.deliverables:
-        kept, removed, blockers, changes = [], [], [], []
-        renamed_from = {new: old for old, new in d.renamed}
-        for o in d.outcomes:
-            t = o.task
-            if o.kind == "kept" and (
-                o.field_changes or o.fields_held_back or o.node_key != t.node_key
-            ):
-                kept.append(
-                    {
-                        "task_id": t.id,
-                        "node_key": o.node_key,
-                        "renamed_from": renamed_from.get(o.node_key),
-                        "status": t.status,
-                        "changes": [
-                            {"field": f, "from": jsonable(b), "to": jsonable(a)}
-                            for f, (b, a) in o.field_changes.items()
-                        ],
-                        "held_back": o.fields_held_back,
-                        "open_qc_round_keeps_checklist": o.qc_round_keeps_checklist,
-                    }
-                )
-            if o.kind in ("cancelled", "orphan"):
-                if o.kind == "orphan":
-                    outcome = "keep_as_orphan"
-                elif t.status == "cancelled":
-                    outcome = "already_cancelled"
-                else:
-                    outcome = "cancel"
-                removed.append(
-                    {
-                        "task_id": t.id,
-                        "node_key": t.node_key,
-                        "status": t.status,
-                        "outcome": outcome,
-                    }
-                )
-            if o.open_blockers != t.open_blockers and o.kind != "untouched":
-                blockers.append(
-                    {
-                        "task_id": t.id,
-                        "node_key": o.node_key,
-                        "from": t.open_blockers,
-                        "to": o.open_blockers,
-                    }
-                )
-            if o.final_status != t.status:
-                changes.append(
-                    {
-                        "task_id": t.id,
-                        "node_key": o.node_key,
-                        "from": t.status,
-                        "to": o.final_status,
-                        "reason": o.reason,
-                    }
-                )
-        for c in plan.conflicts:
-            if c.deliverable_id == d.deliverable.id and c.code == "REMOVED_TASK_STARTED":
-                removed.append(
-                    {
-                        "task_id": c.task_id,
-                        "node_key": c.node_key,
-                        "status": c.status,
-                        "outcome": "conflict",
-                    }
-                )
-        for n in d.added:
-            changes.append(
-                {
-                    "task_id": None,
-                    "node_key": n.node_key,
-                    "from": None,
-                    "to": n.final_status,
-                    "reason": n.reason,
-                }
-            )
-        deliverables.append(
-            {
-                "deliverable_id": d.deliverable.id,
-                "name": d.deliverable.name,
-                "serial": d.deliverable.serial,
-                "status": d.deliverable.status,
-                "status_after": d.status_after,
-                "untouched": d.untouched,
-                "kept": kept,
-                "added": [
-                    {
-                        "node_key": n.node_key,
-                        "status": n.final_status,
-                        "open_blockers": n.open_blockers,
-                        "reason": n.reason,
-                    }
-                    for n in d.added
-                ],
-                "removed": removed,
-                "edges_added": [_edge(e) for e in d.edges_added],
-                "edges_removed": [_edge(e) for e in d.edges_removed],
-                "open_blockers": blockers,
-                "status_changes": changes,
-            }
-        )
-    return {
-        "changes_anything": plan.changes_anything,
-        "counts": counts(plan),
-        "graph": {
-            "nodes_added": plan.nodes_added,
-            "nodes_removed": plan.nodes_removed,
-            "nodes_changed": plan.nodes_changed,
-            "edges_added": [_edge(e) for e in plan.edges_added],
-            "edges_removed": [_edge(e) for e in plan.edges_removed],
-            "renamed": plan.renamed,
-        },
-        "deliverables": deliverables,
-        "blocking_conflicts": [
-            {
-                "code": c.code,
-                "deliverable_id": c.deliverable_id,
-                "node_key": c.node_key,
-                "task_id": c.task_id,
-                "status": c.status,
-                "message": c.message,
-                "settle_with": c.settle_with,
-            }
-            for c in plan.conflicts
-        ],
-    }
-
-
-def plan_read(row: dict[str, Any], *, template_id: uuid.UUID, now: datetime) -> MigrationPlanRead:
-    content = as_json(row["content"])
-    if row["migration_id"] is not None:
-        state = "applied"
-    elif row["expires_at"] <= now:
-        state = "expired"
-    else:
-        state = "open"
-    return MigrationPlanRead.model_validate(
-        {
-            **content,
-            "id": row["id"],
-            "project_id": row["project_id"],
-            "template_id": template_id,
-            "from_version": row["from_version"],
-            "to_version": row["to_version"],
-            "rules": as_json(row["rules"]),
-            "project_row_version": row["project_row_version"],
-            "created_at": row["created_at"],
-            "created_by": row["created_by"],
-            "expires_at": row["expires_at"],
-            "state": state,
-            "migration_id": row["migration_id"],
-        }
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 - A blocker resolved (done or cancelled): its dependents' `open_blockers` drop in one statement;
   those reaching zero go `blocked -> ready` (system `unblock`), milestones straight on to `done`
   (system `auto_complete`), which resolves them in turn.
+- A blocker taken away (a project migration removing the dependency or the blocker's node):
+  dependents left `blocked` with no open blocker are freed the same way (`release_blocked`).
 - A resolved blocker reopened or restored: `ready` dependents go back to `blocked` (system
   `block`); started or finished ones are left alone and get a `blocker_reopened` event.
 - A deliverable whose tasks are all resolved becomes `ready_for_signoff`; one whose task is
@@ -17,7 +19,7 @@ with `ORDER BY id FOR UPDATE`), then deliverables, then the project. The stateme
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,26 +64,67 @@ async def resolve_blockers(
     wave = sorted(set(blocker_ids))
     while wave:
         rows = await repository.resolve_dependents(conn, blocker_ids=wave, org_id=org_id, now=now)
-        next_wave: list[uuid.UUID] = []
-        for row in rows:
-            if not row["freed"]:
-                continue
-            tid = row["id"]
-            if row["is_milestone"]:
-                _record_unblock(row, wave, row["row_version"] - 1, history, now)
-                history.auto_complete(row, row_version=row["row_version"], now=now)
-                result.auto_completed.append(tid)
-                result.resolved_deliverables.add(row["deliverable_id"])
-                next_wave.append(tid)
-            else:
-                _record_unblock(row, wave, row["row_version"], history, now)
-            result.unblocked.append(tid)
+        next_wave = [
+            row["id"] for row in rows if row["freed"] and _free(row, wave[0], history, now, result)
+        ]
         wave = sorted(next_wave)
     return result
 
 
+async def release_blocked(
+    conn: AsyncConnection,
+    *,
+    org_id: uuid.UUID,
+    released_by: Mapping[uuid.UUID, uuid.UUID],
+    history: History,
+    now: datetime,
+) -> CascadeResult:
+    """Tasks whose last open blocker was taken away rather than resolved (a project migration
+    removed the dependency or the blocker) are freed exactly as `resolve_blockers` frees them:
+    those still `blocked` with no open blocker go ready, milestones on to done, resolving their
+    own dependents in turn. `released_by`: task -> the blocker its `task.unblocked` names."""
+    result = CascadeResult()
+    if not released_by:
+        return result
+    rows = await repository.release_blocked(
+        conn, task_ids=sorted(released_by), org_id=org_id, now=now
+    )
+    completed = [
+        row["id"] for row in rows if _free(row, released_by[row["id"]], history, now, result)
+    ]
+    if completed:
+        more = await resolve_blockers(
+            conn, org_id=org_id, blocker_ids=completed, history=history, now=now
+        )
+        result.unblocked += more.unblocked
+        result.auto_completed += more.auto_completed
+        result.resolved_deliverables |= more.resolved_deliverables
+    return result
+
+
+def _free(
+    row: dict[str, Any],
+    blocker_id: uuid.UUID,
+    history: History,
+    now: datetime,
+    result: CascadeResult,
+) -> bool:
+    """Record a freed task's `unblock` (and a milestone's `auto_complete`); True when it is now
+    resolved (a milestone), so that its own dependents are resolved next."""
+    tid = row["id"]
+    result.unblocked.append(tid)
+    if not row["is_milestone"]:
+        _record_unblock(row, blocker_id, row["row_version"], history, now)
+        return False
+    _record_unblock(row, blocker_id, row["row_version"] - 1, history, now)
+    history.auto_complete(row, row_version=row["row_version"], now=now)
+    result.auto_completed.append(tid)
+    result.resolved_deliverables.add(row["deliverable_id"])
+    return True
+
+
 def _record_unblock(
-    row: dict[str, Any], wave: list[uuid.UUID], version: int, history: History, now: datetime
+    row: dict[str, Any], blocker_id: uuid.UUID, version: int, history: History, now: datetime
 ) -> None:
     history.status_change(
         row,
@@ -96,7 +139,7 @@ def _record_unblock(
     unblocked = TaskUnblockedV1(
         **task_event_fields(row, row_version=version, now=now),
         # With several blockers resolved in one wave, the first one is named.
-        resolved_blocker_id=wave[0],
+        resolved_blocker_id=blocker_id,
         assigned_to=row["assigned_to"],
     )
     history.publish(unblocked, aggregate_type="task", aggregate_id=row["id"])

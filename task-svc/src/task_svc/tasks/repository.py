@@ -292,6 +292,35 @@ RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned
 """
 
 
+# Tasks still blocked with no open blocker left (their blockers were taken away, not resolved):
+# freed like RESOLVE_SQL frees them.
+_RELEASE_SQL = """
+WITH locked AS (
+  SELECT t.id, t.is_milestone FROM tasks t
+  WHERE t.id = ANY($1::uuid[]) AND t.org_id = $2 AND t.status = 'blocked'
+    AND t.open_blockers = 0
+  ORDER BY t.id FOR UPDATE OF t
+)
+UPDATE tasks t SET
+  status = CASE WHEN c.is_milestone THEN 'done' ELSE 'ready' END,
+  completed_at = CASE WHEN c.is_milestone THEN $3 ELSE t.completed_at END,
+  row_version = t.row_version + CASE WHEN c.is_milestone THEN 2 ELSE 1 END,
+  updated_at = $3
+FROM locked c WHERE t.id = c.id
+RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to,
+  t.status, t.row_version, t.is_milestone
+"""
+
+
+async def release_blocked(
+    conn: AsyncConnection, *, task_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
+) -> list[dict[str, Any]]:
+    """Free the tasks that are still blocked with no open blocker (milestones straight to
+    done); the changed rows in id order."""
+    res = await conn.exec_driver_sql(_RELEASE_SQL, (task_ids, org_id, now))
+    return sorted((dict(r) for r in res.mappings()), key=lambda r: r["id"])
+
+
 async def resolve_dependents(
     conn: AsyncConnection, *, blocker_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
 ) -> list[dict[str, Any]]:
