@@ -285,6 +285,9 @@ class StackConfig:
             "smtp_port": ports[-1],
             "echo": False,
             "install_missing": False,
+            # A test machine running other suites beside this one can take minutes to start
+            # every process at once; a process that dies while starting still fails at once.
+            "ready_timeout": 180.0,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
