@@ -144,8 +144,9 @@ async def driver_transaction(db: Database) -> AsyncIterator[Any]:
     For the hottest route, whose few statements are explicit SQL: SQLAlchemy's connection,
     cursor and result layers (a greenlet switch, a lock, a regex and a result wrapper per
     statement) are skipped; the pool still hands the connection out and takes it back. A
-    connection found broken is invalidated, so the pool never hands it out again. Bound to a
-    test's connection, the block is a savepoint of the test's transaction, like a session's.
+    connection left broken or inside a transaction is invalidated, never handed out again.
+    Bound to a test's connection, the block is a savepoint of the test's transaction, like a
+    session's.
     """
     if db.bind is not None:
         async with db.bind.begin_nested():
@@ -160,7 +161,9 @@ async def driver_transaction(db: Database) -> AsyncIterator[Any]:
             async with driver.transaction():
                 yield driver
         except BaseException:
-            if driver.is_closed():
+            # Broken, or still in a transaction its rollback could not end (a cancelled
+            # request): the pool must never hand it out again.
+            if driver.is_closed() or driver.is_in_transaction():
                 await conn.invalidate()
             raise
         finally:
