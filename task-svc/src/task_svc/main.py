@@ -59,13 +59,14 @@ def create_app(
             "Projects pinned to a template version, deliverables with serial numbers, and the "
             "task state machine."
         ),
-        # The transition routes come first: `/api/v1/tasks/fsm` must not read as a task id.
+        # The transition routes come first: `/api/v1/tasks/fsm` must not read as a task id, and
+        # the hottest route of the platform is matched before any other.
         routers=[
+            transitions_router,
             projects_router,
             migrations_router,
             deliverables_router,
             signoff_router,
-            transitions_router,
             tasks_router,
             stream_router,
             internal_tasks_router,

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from servicekit.db_tracing import driver_span_logger
 from servicekit.jsonutil import dumps, loads
 
 # Stable constraint names, so Alembic diffs and error messages never depend on luck.
@@ -126,6 +127,48 @@ async def connection_transaction(db: Database) -> AsyncIterator[AsyncConnection]
     else:
         async with db.bind.begin_nested():
             yield db.bind
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy connection."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a connection checked out of the pool is open
+    return driver
+
+
+@asynccontextmanager
+async def driver_transaction(db: Database) -> AsyncIterator[Any]:
+    """One unit of work on the pool's asyncpg connection itself: commit when the block ends
+    normally, roll back when it raises (as `transaction`).
+
+    For the hottest route, whose few statements are explicit SQL: SQLAlchemy's connection,
+    cursor and result layers (a greenlet switch, a lock, a regex and a result wrapper per
+    statement) are skipped; the pool still hands the connection out and takes it back. A
+    connection left broken or inside a transaction is invalidated, never handed out again.
+    Bound to a test's connection, the block is a savepoint of the test's transaction, like a
+    session's.
+    """
+    if db.bind is not None:
+        async with db.bind.begin_nested():
+            yield await _driver(db.bind)
+        return
+    async with db.engine.connect() as conn:
+        driver = await _driver(conn)
+        spans = driver_span_logger(db.engine.sync_engine)
+        if spans is not None:
+            driver.add_query_logger(spans)
+        try:
+            async with driver.transaction():
+                yield driver
+        except BaseException:
+            # Broken, or still in a transaction its rollback could not end (a cancelled
+            # request): the pool must never hand it out again.
+            if driver.is_closed() or driver.is_in_transaction():
+                await conn.invalidate()
+            raise
+        finally:
+            if spans is not None:
+                driver.remove_query_logger(spans)
 
 
 @asynccontextmanager

@@ -7,11 +7,16 @@ named `<OPERATION> <database>` with the database semantic-convention attributes.
 never recorded (they carry user data); the statement text is.
 
 Async engines run these events inside the request's context (SQLAlchemy's greenlets share it), so
-each span is a child of the request's span.
+each span is a child of the request's span. Statements run on the pool's asyncpg connection
+itself (`servicekit.db.driver_transaction`) bypass the engine's events: asyncpg's query logger
+gives them the same spans (`driver_span_logger`).
 """
 
 from __future__ import annotations
 
+import time
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
@@ -22,6 +27,7 @@ from sqlalchemy.engine import Engine
 _SPAN_KEY = "_servicekit_db_span"
 _tracer = trace.get_tracer("servicekit.db")
 _MAX_STATEMENT = 2000
+_instrumented: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _operation(statement: str) -> str:
@@ -39,7 +45,48 @@ def instrument_engine(engine: Engine) -> bool:
     event.listen(engine, "before_cursor_execute", _before)
     event.listen(engine, "after_cursor_execute", _after)
     event.listen(engine, "handle_error", _error)
+    _instrumented.add(engine)
     return True
+
+
+def _attributes(url: Any, statement: str, operation: str) -> dict[str, Any]:
+    return {
+        "db.system": "postgresql",
+        "db.name": url.database or "",
+        "db.operation": operation,
+        "db.statement": statement[:_MAX_STATEMENT],
+        "server.address": url.host or "",
+        "server.port": url.port or 5432,
+    }
+
+
+def driver_span_logger(engine: Engine) -> Callable[[Any], None] | None:
+    """An asyncpg query logger giving each statement its span, as `engine`'s statements get
+    theirs; None when `engine` is not instrumented (tracing is off).
+
+    asyncpg calls it soon after each statement, in the statement's context (so the span is a
+    child of the request's), with the statement's duration: the span is dated back to its
+    start.
+    """
+    if engine not in _instrumented:
+        return None
+    url = engine.url
+
+    def log(record: Any) -> None:
+        end = time.time_ns()
+        operation = _operation(record.query)
+        span = _tracer.start_span(
+            f"{operation} {url.database}",
+            kind=SpanKind.CLIENT,
+            attributes=_attributes(url, record.query, operation),
+            start_time=end - int(record.elapsed * 1e9),
+        )
+        if record.exception is not None:
+            span.record_exception(record.exception)
+            span.set_status(Status(StatusCode.ERROR, type(record.exception).__name__))
+        span.end(end_time=end)
+
+    return log
 
 
 def _before(
@@ -52,14 +99,7 @@ def _before(
     span = _tracer.start_span(
         f"{operation} {url.database}",
         kind=SpanKind.CLIENT,
-        attributes={
-            "db.system": "postgresql",
-            "db.name": url.database or "",
-            "db.operation": operation,
-            "db.statement": statement[:_MAX_STATEMENT],
-            "server.address": url.host or "",
-            "server.port": url.port or 5432,
-        },
+        attributes=_attributes(url, statement, operation),
     )
     setattr(context, _SPAN_KEY, span)
 

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from contracts.tasks import DeliverableReadyForSignoffV1, TaskUnblockedV1
 from servicekit.errors import Conflict
 from task_svc.tasks import repository
 from task_svc.tasks.fsm import Action, EventKind, Status
 from task_svc.tasks.history import SYSTEM_ACTOR, EventRow, History, task_event_fields
+from task_svc.tasks.repository import Conn
 
 _STARTED = frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.IN_QC, Status.REWORK, Status.DONE})
 
@@ -49,7 +48,7 @@ class CascadeResult:
 
 
 async def resolve_blockers(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     org_id: uuid.UUID,
     blocker_ids: Sequence[uuid.UUID],
@@ -146,7 +145,7 @@ def _record_unblock(
 
 
 async def unresolve_blocker(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     org_id: uuid.UUID,
     blocker_id: uuid.UUID,
@@ -195,7 +194,7 @@ async def unresolve_blocker(
 
 
 async def mark_ready_for_signoff(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     org_id: uuid.UUID,
     deliverable_ids: set[uuid.UUID],
@@ -224,7 +223,7 @@ async def mark_ready_for_signoff(
 
 
 async def reopen_deliverable(
-    conn: AsyncConnection, *, org_id: uuid.UUID, deliverable_id: uuid.UUID, now: datetime
+    conn: Conn, *, org_id: uuid.UUID, deliverable_id: uuid.UUID, now: datetime
 ) -> None:
     """A task of the deliverable is unresolved again: back to `in_progress`.
 

@@ -3,21 +3,58 @@
 Explicit SQL on the unit of work's connection (the hot path of the service: few round trips,
 `RETURNING`, data-modifying CTEs). Table names rely on the service's search_path; only parameter
 numbers are ever put into statement text.
+
+Every function takes a `Conn`: SQLAlchemy's connection (a session's, a worker's), or the pool's
+asyncpg connection itself, which the transition route uses (`servicekit.db.driver_transaction`):
+the statements and the rows they return are the same either way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicekit.context import current_trace_ids, request_id_var
 from servicekit.jsonutil import dumps
 from servicekit.outbox import event_headers
 from task_svc.tasks.history import SOURCE, History
+
+# A unit of work's connection: SQLAlchemy's, or asyncpg's own on the transition route.
+Conn: TypeAlias = AsyncConnection | asyncpg.Connection
+
+
+async def _fetch(conn: Conn, sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The rows of one statement, as mappings by column name."""
+    rows: list[Any]
+    if isinstance(conn, AsyncConnection):
+        rows = list((await conn.exec_driver_sql(sql, tuple(params))).mappings())
+    else:
+        rows = await conn.fetch(sql, *params)
+    return rows
+
+
+async def _fetchrow(conn: Conn, sql: str, params: Sequence[Any]) -> Mapping[str, Any] | None:
+    """The first row of one statement, or None."""
+    row: Any
+    if isinstance(conn, AsyncConnection):
+        row = (await conn.exec_driver_sql(sql, tuple(params))).mappings().first()
+    else:
+        row = await conn.fetchrow(sql, *params)
+    return row
+
+
+async def _execute(conn: Conn, sql: str, params: Sequence[Any]) -> None:
+    """Run one statement that returns no rows."""
+    if isinstance(conn, AsyncConnection):
+        await conn.exec_driver_sql(sql, tuple(params))
+    else:
+        await conn.execute(sql, *params)
+
 
 # The columns of a locked task row, as every transition reads them. `has_dependents` lets a
 # resolving transition skip the dependents' statement when there are none: a task's dependency
@@ -147,12 +184,11 @@ def _history_params(history: History, now: datetime) -> list[Any]:
 
 
 async def lock_task(
-    conn: AsyncConnection, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
+    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
 ) -> tuple[dict[str, Any], tuple[Any, ...] | None] | None:
     """The task row locked, and the (action, payload, response, status_code) of an earlier
     request with this client_event_id if the statement's snapshot sees one; None: no task."""
-    res = await conn.exec_driver_sql(_LOCK_TASK_SQL, (task_id, org_id, client_event_id))
-    found = res.mappings().first()
+    found = await _fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id))
     if found is None:
         return None
     row = dict(found)
@@ -161,24 +197,22 @@ async def lock_task(
 
 
 async def lock_tasks(
-    conn: AsyncConnection, *, task_ids: Sequence[uuid.UUID], org_id: uuid.UUID
+    conn: Conn, *, task_ids: Sequence[uuid.UUID], org_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     """Task rows locked in id order (the fixed lock order)."""
-    res = await conn.exec_driver_sql(_LOCK_TASKS_SQL, (sorted(task_ids), org_id))
-    return [dict(r) for r in res.mappings()]
+    return [dict(r) for r in await _fetch(conn, _LOCK_TASKS_SQL, (sorted(task_ids), org_id))]
 
 
 async def find_prior(
-    conn: AsyncConnection, *, task_id: uuid.UUID, client_event_id: str
+    conn: Conn, *, task_id: uuid.UUID, client_event_id: str
 ) -> tuple[Any, ...] | None:
     """The earlier request with this client_event_id, read now (after the lock was taken)."""
-    res = await conn.exec_driver_sql(_PRIOR_SQL, (task_id, client_event_id))
-    found = res.first()
-    return tuple(found) if found is not None else None
+    found = await _fetchrow(conn, _PRIOR_SQL, (task_id, client_event_id))
+    return tuple(found.values()) if found is not None else None
 
 
 async def write_task(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     new: dict[str, Any],
     history: History,
@@ -201,17 +235,17 @@ async def write_task(
     ]
     if lock_deliverable:
         params.append(new["deliverable_id"])
-        await conn.exec_driver_sql(_WRITE_LOCKING_DELIVERABLE_SQL, tuple(params))
+        await _fetch(conn, _WRITE_LOCKING_DELIVERABLE_SQL, params)
     else:
-        await conn.exec_driver_sql(_WRITE_SQL, tuple(params))
+        await _fetch(conn, _WRITE_SQL, params)
     history.clear()
 
 
-async def write_history(conn: AsyncConnection, history: History, now: datetime) -> None:
+async def write_history(conn: Conn, history: History, now: datetime) -> None:
     """Write the collected events and outbox rows (one round trip), then forget them."""
     if not history:
         return
-    await conn.exec_driver_sql(_WRITE_HISTORY_SQL, tuple(_history_params(history, now)))
+    await _fetch(conn, _WRITE_HISTORY_SQL, _history_params(history, now))
     history.clear()
 
 
@@ -222,10 +256,9 @@ WHERE d.task_id = $1 AND b.status NOT IN ('done', 'cancelled') ORDER BY b.id
 """
 
 
-async def open_blockers(conn: AsyncConnection, *, task_id: uuid.UUID) -> list[dict[str, Any]]:
+async def open_blockers(conn: Conn, *, task_id: uuid.UUID) -> list[dict[str, Any]]:
     """The unresolved blockers of a task: id, title, status."""
-    res = await conn.exec_driver_sql(_OPEN_BLOCKERS_SQL, (task_id,))
-    return [dict(r) for r in res.mappings()]
+    return [dict(r) for r in await _fetch(conn, _OPEN_BLOCKERS_SQL, (task_id,))]
 
 
 # The QC round (1 + earlier rejects) and the project's pinned template, in one round trip.
@@ -236,11 +269,12 @@ _QC_ROUND_SQL = (
 
 
 async def qc_round(
-    conn: AsyncConnection, *, task_id: uuid.UUID, project_id: uuid.UUID
+    conn: Conn, *, task_id: uuid.UUID, project_id: uuid.UUID
 ) -> tuple[int, uuid.UUID | None, int | None]:
     """(the QC round the task enters, its project's template id and version)."""
-    res = await conn.exec_driver_sql(_QC_ROUND_SQL, (task_id, project_id))
-    rejects, template_id, template_version = tuple(res.one())
+    row = await _fetchrow(conn, _QC_ROUND_SQL, (task_id, project_id))
+    assert row is not None  # the task's project exists (its row is locked)
+    rejects, template_id, template_version = tuple(row.values())
     return int(rejects) + 1, template_id, template_version
 
 
@@ -322,21 +356,21 @@ async def release_blocked(
 
 
 async def resolve_dependents(
-    conn: AsyncConnection, *, blocker_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
+    conn: Conn, *, blocker_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
 ) -> list[dict[str, Any]]:
     """Drop the dependents' counters of resolved blockers, freeing those reaching zero
     (milestones straight to done); the changed rows in id order, with `old_status`, `freed`."""
-    res = await conn.exec_driver_sql(RESOLVE_SQL, (blocker_ids, org_id, now))
-    return sorted((dict(r) for r in res.mappings()), key=lambda r: r["id"])
+    rows = await _fetch(conn, RESOLVE_SQL, (blocker_ids, org_id, now))
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
 async def unresolve_dependents(
-    conn: AsyncConnection, *, blocker_id: uuid.UUID, org_id: uuid.UUID, now: datetime
+    conn: Conn, *, blocker_id: uuid.UUID, org_id: uuid.UUID, now: datetime
 ) -> list[dict[str, Any]]:
     """Raise the dependents' counters of a blocker resolved no more, re-blocking ready ones;
     the changed rows in id order, with `old_status`."""
-    res = await conn.exec_driver_sql(_UNRESOLVE_SQL, ([blocker_id], org_id, now))
-    return sorted((dict(r) for r in res.mappings()), key=lambda r: r["id"])
+    rows = await _fetch(conn, _UNRESOLVE_SQL, ([blocker_id], org_id, now))
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,25 +400,25 @@ WHERE id = $1 AND org_id = $2 AND status = 'ready_for_signoff'
 
 
 async def lock_deliverables(
-    conn: AsyncConnection, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID
+    conn: Conn, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID
 ) -> dict[uuid.UUID, str]:
     """Lock deliverables in id order; their statuses."""
-    res = await conn.exec_driver_sql(LOCK_DELIVERABLES_SQL, (deliverable_ids, org_id))
-    return {r["id"]: r["status"] for r in res.mappings()}
+    rows = await _fetch(conn, LOCK_DELIVERABLES_SQL, (deliverable_ids, org_id))
+    return {r["id"]: r["status"] for r in rows}
 
 
 async def mark_ready_for_signoff(
-    conn: AsyncConnection, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
+    conn: Conn, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
 ) -> list[dict[str, Any]]:
     """In-progress deliverables whose every task is resolved become ready_for_signoff."""
-    res = await conn.exec_driver_sql(READY_FOR_SIGNOFF_SQL, (deliverable_ids, org_id, now))
-    return [dict(r) for r in res.mappings()]
+    rows = await _fetch(conn, READY_FOR_SIGNOFF_SQL, (deliverable_ids, org_id, now))
+    return [dict(r) for r in rows]
 
 
 async def back_in_progress(
-    conn: AsyncConnection, *, deliverable_id: uuid.UUID, org_id: uuid.UUID, now: datetime
+    conn: Conn, *, deliverable_id: uuid.UUID, org_id: uuid.UUID, now: datetime
 ) -> None:
-    await conn.exec_driver_sql(_BACK_IN_PROGRESS_SQL, (deliverable_id, org_id, now))
+    await _execute(conn, _BACK_IN_PROGRESS_SQL, (deliverable_id, org_id, now))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,42 +453,35 @@ RETURNING t.id, t.row_version
 """
 
 
-async def task_brief(
-    conn: AsyncConnection, *, task_id: uuid.UUID, org_id: uuid.UUID
-) -> dict[str, Any] | None:
+async def task_brief(conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID) -> dict[str, Any] | None:
     """id, deliverable_id and title of a task of the org (not locked)."""
-    res = await conn.exec_driver_sql(_TASK_BRIEF_SQL, (task_id, org_id))
-    found = res.mappings().first()
+    found = await _fetchrow(conn, _TASK_BRIEF_SQL, (task_id, org_id))
     return dict(found) if found is not None else None
 
 
-async def ancestor_edges(
-    conn: AsyncConnection, *, task_id: uuid.UUID
-) -> dict[uuid.UUID, list[uuid.UUID]]:
+async def ancestor_edges(conn: Conn, *, task_id: uuid.UUID) -> dict[uuid.UUID, list[uuid.UUID]]:
     """Blockers of the task and of all its ancestors: task -> its blockers."""
     blockers_of: dict[uuid.UUID, list[uuid.UUID]] = {}
-    res = await conn.exec_driver_sql(_ANCESTOR_EDGES_SQL, (task_id,))
-    for edge in res.mappings():
+    for edge in await _fetch(conn, _ANCESTOR_EDGES_SQL, (task_id,)):
         blockers_of.setdefault(edge["task_id"], []).append(edge["blocker_id"])
     return blockers_of
 
 
 async def lock_branch(
-    conn: AsyncConnection, *, task_ids: list[uuid.UUID], org_id: uuid.UUID
+    conn: Conn, *, task_ids: list[uuid.UUID], org_id: uuid.UUID
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """Lock the tasks and every dependent of them, in id order; the rows by id."""
-    res = await conn.exec_driver_sql(_LOCK_BRANCH_SQL, (task_ids, org_id))
-    return {r["id"]: dict(r) for r in res.mappings()}
+    return {r["id"]: dict(r) for r in await _fetch(conn, _LOCK_BRANCH_SQL, (task_ids, org_id))}
 
 
 async def set_branch_statuses(
-    conn: AsyncConnection, *, changes: list[tuple[uuid.UUID, str]], now: datetime
+    conn: Conn, *, changes: list[tuple[uuid.UUID, str]], now: datetime
 ) -> dict[uuid.UUID, int]:
     """Move each task to its status (unfinished again); their new row versions."""
     ids = [c[0] for c in changes]
     statuses = [c[1] for c in changes]
-    res = await conn.exec_driver_sql(_SET_BRANCH_STATUSES_SQL, (ids, statuses, now))
-    return {r["id"]: r["row_version"] for r in res.mappings()}
+    rows = await _fetch(conn, _SET_BRANCH_STATUSES_SQL, (ids, statuses, now))
+    return {r["id"]: r["row_version"] for r in rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,14 +498,12 @@ ORDER BY e.id LIMIT $4
 _TASK_EXISTS_SQL = "SELECT 1 FROM tasks WHERE id = $1 AND org_id = $2"
 
 
-async def task_exists(conn: AsyncConnection, *, task_id: uuid.UUID, org_id: uuid.UUID) -> bool:
-    res = await conn.exec_driver_sql(_TASK_EXISTS_SQL, (task_id, org_id))
-    return res.first() is not None
+async def task_exists(conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID) -> bool:
+    return await _fetchrow(conn, _TASK_EXISTS_SQL, (task_id, org_id)) is not None
 
 
 async def list_events(
-    conn: AsyncConnection, *, task_id: uuid.UUID, org_id: uuid.UUID, after: int, limit: int
+    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, after: int, limit: int
 ) -> list[dict[str, Any]]:
     """Up to `limit` events of the task after event id `after`, oldest first."""
-    res = await conn.exec_driver_sql(_EVENTS_SQL, (task_id, org_id, after, limit))
-    return [dict(r) for r in res.mappings()]
+    return [dict(r) for r in await _fetch(conn, _EVENTS_SQL, (task_id, org_id, after, limit))]

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from servicekit.errors import Conflict, Unprocessable
 from task_svc.tasks import repository
 from task_svc.tasks.cascades import unresolve_blocker
 from task_svc.tasks.fsm import Action, Status
 from task_svc.tasks.history import SYSTEM_ACTOR, History, TaskRow
+from task_svc.tasks.repository import Conn
 
 # A task in the branch re-blocked by a QC reject (others there are left as they are).
 REBLOCKABLE: frozenset[str] = frozenset({Status.DONE, Status.READY, Status.REWORK})
@@ -99,7 +98,7 @@ def _refuse(code: str, detail: str, upstream_id: uuid.UUID) -> Unprocessable:
 
 
 async def _upstream_of(
-    conn: AsyncConnection, task: TaskRow, upstream_id: uuid.UUID
+    conn: Conn, task: TaskRow, upstream_id: uuid.UUID
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """The edges above the inspected task, once `upstream_id` is known to be one of its
     transitive blockers in the same deliverable."""
@@ -150,9 +149,7 @@ def _check_upstream(upstream: dict[str, Any]) -> None:
         )
 
 
-async def plan_rework(
-    conn: AsyncConnection, *, task: TaskRow, upstream_id: uuid.UUID
-) -> ReworkPlan:
+async def plan_rework(conn: Conn, *, task: TaskRow, upstream_id: uuid.UUID) -> ReworkPlan:
     """Validate `upstream_id` for a QC reject of the locked `task` and lock the branch.
 
     Raises (before anything is written) when the task is not in the same deliverable, not a
@@ -175,7 +172,7 @@ async def plan_rework(
 
 
 async def apply_rework(
-    conn: AsyncConnection,
+    conn: Conn,
     plan: ReworkPlan,
     *,
     inspected: TaskRow,

@@ -16,7 +16,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.tasks import TaskSubmittedForQcV1
 from servicekit.conditional import ExpectedVersion
@@ -28,13 +28,14 @@ from task_svc.tasks import metrics as m
 from task_svc.tasks.fsm import Action
 from task_svc.tasks.history import TaskRow, task_event_fields
 from task_svc.tasks.plan import Cascade, Plan, Refusal, plan_transition
+from task_svc.tasks.repository import Conn
 from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
 __all__ = ["Caller", "TransitionOutcome", "apply_locked", "apply_transition"]
 
 
 async def apply_transition(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession | Conn,
     *,
     org_id: uuid.UUID,
     task_id: uuid.UUID,
@@ -55,7 +56,7 @@ async def apply_transition(
     try:
         key = command_key(client_event_id, idempotency_key)
         act, clean = parse_request(action, payload, caller)
-        conn = session if isinstance(session, AsyncConnection) else await session.connection()
+        conn = await session.connection() if isinstance(session, AsyncSession) else session
         outcome = await _transition(
             conn,
             org_id=org_id,
@@ -74,7 +75,7 @@ async def apply_transition(
 
 
 async def _transition(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     org_id: uuid.UUID,
     task_id: uuid.UUID,
@@ -123,7 +124,7 @@ async def _transition(
 
 
 async def apply_locked(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     task: TaskRow,
     act: Action,
@@ -142,7 +143,7 @@ async def apply_locked(
 
 
 async def _replay(
-    conn: AsyncConnection,
+    conn: Conn,
     task_id: uuid.UUID,
     key: CommandKey,
     act: Action,
@@ -154,7 +155,7 @@ async def _replay(
     return replayed(prior, key=key, act=act, clean=clean)
 
 
-async def _refusal_error(conn: AsyncConnection, task: TaskRow, refusal: Refusal) -> AppError:
+async def _refusal_error(conn: Conn, task: TaskRow, refusal: Refusal) -> AppError:
     """The problem to answer; a blocked task's names what blocks it."""
     if not refusal.names_blockers:
         return refusal.error
@@ -171,7 +172,7 @@ async def _refusal_error(conn: AsyncConnection, task: TaskRow, refusal: Refusal)
 
 
 async def _carry_out(
-    conn: AsyncConnection,
+    conn: Conn,
     task: TaskRow,
     plan: Plan,
     *,
@@ -219,7 +220,7 @@ async def _carry_out(
     return TransitionOutcome(status_code=200, body=plan.body, replayed=False)
 
 
-async def _cascade(conn: AsyncConnection, plan: Plan, now: datetime) -> None:
+async def _cascade(conn: Conn, plan: Plan, now: datetime) -> None:
     """What the task's resolution changing does to its dependents and deliverable."""
     new, history = plan.new, plan.history
     if plan.cascade is Cascade.RESOLVED:
@@ -246,9 +247,7 @@ async def _cascade(conn: AsyncConnection, plan: Plan, now: datetime) -> None:
         )
 
 
-async def _submit_for_qc(
-    conn: AsyncConnection, plan: Plan, *, note: str | None, now: datetime
-) -> None:
+async def _submit_for_qc(conn: Conn, plan: Plan, *, note: str | None, now: datetime) -> None:
     """Work that needs QC is finished: ask for an inspection round (`task.submitted_for_qc`)."""
     new = plan.new
     round_, template_id, template_version = await repository.qc_round(
