@@ -71,7 +71,7 @@ async def resolve_blockers(
 
 
 async def release_blocked(
-    conn: AsyncConnection,
+    conn: Conn,
     *,
     org_id: uuid.UUID,
     released_by: Mapping[uuid.UUID, uuid.UUID],

@@ -58,8 +58,9 @@ async def _execute(conn: Conn, sql: str, params: Sequence[Any]) -> None:
 
 # The columns of a locked task row, as every transition reads them. `has_dependents` lets a
 # resolving transition skip the dependents' statement when there are none: a task's dependency
-# rows are written with the task itself (project bootstrap) and never added later, so reading
-# them under the task's lock is as good as reading them later.
+# rows are written with the task itself (project bootstrap) or by a project migration, which
+# holds the lock of every task of the project, so reading them under the task's lock is as good
+# as reading them later.
 _TASK_COLUMNS = (
     "t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.title, t.status, "
     "t.assigned_to, t.assigned_at, t.started_at, t.completed_at, t.due_at, t.priority, "
@@ -347,12 +348,12 @@ RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned
 
 
 async def release_blocked(
-    conn: AsyncConnection, *, task_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
+    conn: Conn, *, task_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
 ) -> list[dict[str, Any]]:
     """Free the tasks that are still blocked with no open blocker (milestones straight to
     done); the changed rows in id order."""
-    res = await conn.exec_driver_sql(_RELEASE_SQL, (task_ids, org_id, now))
-    return sorted((dict(r) for r in res.mappings()), key=lambda r: r["id"])
+    rows = await _fetch(conn, _RELEASE_SQL, (task_ids, org_id, now))
+    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
 
 
 async def resolve_dependents(
