@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -17,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from contracts.envelope import CloudEvent
-from contracts.tasks import TaskStatusChangedV1
 from notify_svc.db import outbox
 from notify_svc.delivery import dispatch
 from notify_svc.delivery.batch import claim_rows, deliver_batch
@@ -28,22 +26,20 @@ from notify_svc.settings import Settings
 from notify_svc.webhooks.models import WebhookAttempt, WebhookDelivery
 from servicekit.testing.plugin import JwtKeys
 
-BASE = "/api/v1/webhooks"
+from ..support import webhooks as support
+from ..support.webhooks import BASE
+
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
 
-def task_event(subject: uuid.UUID | None = None) -> CloudEvent[Any]:
-    task_id = subject or uuid.uuid4()
-    now = datetime.now(UTC)
-    data = TaskStatusChangedV1(
-        task_id=task_id, org_id=ORG, project_id=uuid.uuid4(), deliverable_id=uuid.uuid4(),
-        node_key="cut", row_version=2, occurred_at=now, action="start", from_status="ready",
-        to_status="in_progress", actor=str(uuid.uuid4()),
-    )  # fmt: skip
-    return CloudEvent[TaskStatusChangedV1](
-        id=str(uuid.uuid4()), source="task-svc", type="task.status_changed", time=now,
-        subject=str(task_id), aggregatetype="task", data=data,
-    )  # fmt: skip
+def task_event(subject: uuid.UUID | None = None, org: uuid.UUID = ORG) -> CloudEvent[Any]:
+    return support.task_event(org, subject)
+
+
+async def subscribe(
+    client: httpx.AsyncClient, jwt_keys: JwtKeys, url: str, **extra: Any
+) -> dict[str, Any]:
+    return await support.subscribe(client, jwt_keys, ORG, url, **extra)
 
 
 @pytest.fixture
@@ -53,24 +49,6 @@ async def ctx(settings: Settings, committing_app: Any) -> AsyncIterator[Delivery
     )
     yield context
     await context.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-async def subscribe(
-    client: httpx.AsyncClient, jwt_keys: JwtKeys, url: str, **extra: Any
-) -> dict[str, Any]:
-    body = {"url": url, "event_types": ["task.*"], **extra}
-    resp = await client.post(
-        f"{BASE}/endpoints", json=body, headers=jwt_keys.headers(["planner"], org_id=ORG)
-    )
-    assert resp.status_code == 201, resp.text
-    created: dict[str, Any] = resp.json()
-    return created
 
 
 async def publish(engine: AsyncEngine, events: list[CloudEvent[Any]]) -> list[uuid.UUID]:

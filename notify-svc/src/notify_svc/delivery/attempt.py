@@ -103,8 +103,11 @@ async def claim(
     statement = CLAIM_SQL if delivery_id is not None else CLAIM_NEXT_SQL
     async with autocommit(ctx.db) as conn:  # one statement: one round trip
         row = (await conn.execute(statement, params)).mappings().first()
-    if row is None:
-        return None
+    return None if row is None else claim_of(ctx, row)
+
+
+def claim_of(ctx: DeliveryContext, row: Any) -> Claim:
+    """A claimed row (as the claim statements return it) ready to send."""
     return Claim(
         id=row["id"],
         attempt=row["attempts"],

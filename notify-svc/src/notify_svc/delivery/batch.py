@@ -33,7 +33,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notify_svc.delivery import http, policy
-from notify_svc.delivery.attempt import ORDER_FREE, Claim, secrets_of, send_signed
+from notify_svc.delivery.attempt import ORDER_FREE, Claim, claim_of, send_signed
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import count_outcome, disable_if_due
 from notify_svc.events.handlers import WAKE_CHANNEL
@@ -154,23 +154,7 @@ async def claim_batch(
     }
     async with connection_transaction(ctx.db) as conn:
         rows = await claim_rows(conn, params)
-    rows = sorted(rows, key=lambda row: row["seq"])
-    return [
-        Claim(
-            id=row["id"],
-            attempt=row["attempts"],
-            endpoint_id=row["endpoint_id"],
-            org_id=row["org_id"],
-            event_id=row["event_id"],
-            event_time=row["event_time"],
-            url=row["url"],
-            ordering=row["ordering"],
-            secrets=secrets_of(ctx, row),
-            rate_limit=row["rate_limit_per_second"],
-            body=row["body"].encode(),
-        )
-        for row in rows
-    ]
+    return [claim_of(ctx, row) for row in sorted(rows, key=lambda row: row["seq"])]
 
 
 async def claim_rows(conn: AsyncConnection, params: dict[str, Any]) -> list[RowMapping]:
