@@ -276,6 +276,17 @@ class Injector:
             restarted.append(name)
         return restarted
 
+    async def supervise(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        """Until `stop` is set, start again whatever stops running, as a platform's supervisor
+        (the runner, compose's restart policy) does: while the checker waits for the platform
+        to settle, a process that exits by itself after the last fault (the Celery worker after
+        losing Redis, say) comes back, and is recorded as collateral."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if not stop.is_set():
+                await self.heal()
+
     async def _wait(self, check: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:

@@ -119,7 +119,13 @@ async def _chaos_run(
     driven = time.monotonic() - started
     say(f"driving done after {driven:.0f}s; checking")
     checker = Checker(admin_dsn(stack), stack.redis.url, records, receipts=receiver.requests)
-    report = await checker.run(quiescence_deadline)
+    settled = asyncio.Event()
+    supervisor = asyncio.create_task(injector.supervise(settled))
+    try:
+        report = await checker.run(quiescence_deadline)
+    finally:
+        settled.set()
+        await supervisor
     for problem in records.unexpected:
         report.bad("unexpected answer to the driver", problem)
     report.notes += [f"stalled wait (the lane gave that project up): {s}" for s in records.stalls]

@@ -152,6 +152,7 @@ def prune() -> int:
 @app.task(name="notify_svc.gauges")
 def gauges() -> None:
     loop.run(dispatch.update_backlog)
+    loop.run(dispatch.update_notification_backlog)
 
 
 @worker_ready.connect

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from standardwebhooks.webhooks import Webhook
@@ -19,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 from blueprint_stack.smtp_sink import MailCatcher
 from contracts.envelope import CloudEvent
 from contracts.tasks import DeliverableReadyForSignoffV1, TaskAssignedV1
+from notify_svc.delivery import dispatch
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.events.handlers import fan_out, notify_event
 from notify_svc.notifications import sending
@@ -305,3 +307,22 @@ async def test_pruning_removes_settled_notifications_past_the_retention_only(
     async with AsyncSession(engine) as session:
         left = set((await session.execute(select(Notification.id))).scalars())
     assert left == {uuid.UUID(old_failed), uuid.UUID(new_sent)}
+
+
+async def test_waiting_notifications_and_the_oldest_ones_age_are_gauged_from_the_table(
+    committing_client: httpx.AsyncClient, jwt_keys: JwtKeys, ctx: DeliveryContext,
+    smtp: MailCatcher,
+) -> None:  # fmt: skip
+    first = await email_job(committing_client, jwt_keys, subject="first")
+    await email_job(committing_client, jwt_keys, subject="second")
+    queued, sending_, oldest = await dispatch.update_notification_backlog(ctx)
+    assert (queued, sending_) == (2, 0) and oldest > 0
+    assert gauge("notifications_waiting", status="queued") == 2.0
+    assert gauge("notification_oldest_waiting_age_seconds") == oldest
+    assert await send_until_settled(ctx, first) == ["sent"]
+    assert (await dispatch.update_notification_backlog(ctx))[:2] == (1, 0)
+    assert gauge("notifications_waiting", status="queued") == 1.0
+
+
+def gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from notify_svc.delivery.attempt import ORDER_FREE
 from notify_svc.delivery.context import DeliveryContext
+from notify_svc.notifications import metrics as notification_metrics
 from notify_svc.webhooks import metrics
 from servicekit.db import transaction
 
@@ -90,6 +91,17 @@ BACKLOG_SQL = text(
     """
 )
 
+# Both statuses have a partial index (ix_notification_due, the claimed one): settled rows are
+# never read.
+NOTIFICATION_BACKLOG_SQL = text(
+    """
+    SELECT count(*) FILTER (WHERE status = 'queued'),
+           count(*) FILTER (WHERE status = 'sending'),
+           coalesce(extract(epoch FROM now() - min(created_at)), 0)
+    FROM notification WHERE status IN ('queued', 'sending')
+    """
+)
+
 
 async def due_rows(ctx: DeliveryContext, *, batch: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(delivery id, endpoint id) of due deliveries and expired claims, marked as enqueued
@@ -158,6 +170,16 @@ async def update_backlog(ctx: DeliveryContext) -> tuple[int, int]:
     metrics.BACKLOG.labels("pending").set(pending)
     metrics.BACKLOG.labels("dead").set(dead)
     return int(pending), int(dead)
+
+
+async def update_notification_backlog(ctx: DeliveryContext) -> tuple[int, int, float]:
+    """Set the notification gauges from the table: (queued, sending, oldest waiting age)."""
+    async with transaction(ctx.db) as session:
+        queued, sending, oldest = (await session.execute(NOTIFICATION_BACKLOG_SQL)).one()
+    notification_metrics.WAITING.labels("queued").set(queued)
+    notification_metrics.WAITING.labels("sending").set(sending)
+    notification_metrics.OLDEST_WAITING.set(float(oldest))
+    return int(queued), int(sending), float(oldest)
 
 
 async def advance_recover_jobs(ctx: DeliveryContext, *, jobs: int = 10) -> int:

@@ -6,7 +6,7 @@ the first failure.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 CHANNELS = ("email", "webhook")
 OUTCOMES = ("sent", "retry", "failed", "skipped")
@@ -43,3 +43,19 @@ REMINDER_SCANS = Counter(
 )
 for _outcome in ("ok", "error"):
     REMINDER_SCANS.labels(_outcome)
+
+# Read from the database by one process (beat's `gauges` task, in the Celery worker), like the
+# webhook backlog: a backlog that grows or a notification that waits too long shows here first.
+WAITING = Gauge(
+    "notifications_waiting",
+    "Notifications not settled yet, by status: queued (incl. awaiting a retry) and sending",
+    ["status"],
+    multiprocess_mode="liveall",
+)
+for _status in ("queued", "sending"):
+    WAITING.labels(_status)
+OLDEST_WAITING = Gauge(
+    "notification_oldest_waiting_age_seconds",
+    "Age of the oldest notification not settled yet (queued or sending); 0 when none waits",
+    multiprocess_mode="liveall",
+)
