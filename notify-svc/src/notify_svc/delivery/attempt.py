@@ -189,15 +189,20 @@ async def _attempt_claimed(ctx: DeliveryContext, claimed: Claim) -> str:
         return "rate_limited"
     attempted_at = datetime.now(UTC)
     result = await send_signed(ctx, claimed)
-    decision = policy.decide(
+    decision = decide(ctx, claimed, result)
+    await record(ctx, claimed, result, decision, attempted_at)
+    return decision.status
+
+
+def decide(ctx: DeliveryContext, claimed: Claim, result: http.Result) -> policy.Decision:
+    """What an attempt's result means for its delivery (retry schedule, Retry-After cap)."""
+    return policy.decide(
         status_code=result.status_code if result.error is None else None,
         attempt=claimed.attempt,
         schedule=ctx.settings.webhook_retry_schedule_seconds,
         retry_after=result.retry_after,
         retry_after_cap=ctx.settings.webhook_retry_after_cap_seconds,
     )
-    await record(ctx, claimed, result, decision, attempted_at)
-    return decision.status
 
 
 async def send_signed(ctx: DeliveryContext, claimed: Claim) -> http.Result:

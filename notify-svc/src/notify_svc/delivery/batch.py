@@ -33,7 +33,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notify_svc.delivery import http, policy
-from notify_svc.delivery.attempt import ORDER_FREE, Claim, claim_of, send_signed
+from notify_svc.delivery.attempt import ORDER_FREE, Claim, claim_of, decide, send_signed
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import count_outcome, disable_if_due
 from notify_svc.events.handlers import WAKE_CHANNEL
@@ -243,14 +243,7 @@ async def attempt_batch(
 async def _send(ctx: DeliveryContext, claimed: Claim) -> Sent:
     attempted_at = datetime.now(UTC)
     result = await send_signed(ctx, claimed)
-    decision = policy.decide(
-        status_code=result.status_code if result.error is None else None,
-        attempt=claimed.attempt,
-        schedule=ctx.settings.webhook_retry_schedule_seconds,
-        retry_after=result.retry_after,
-        retry_after_cap=ctx.settings.webhook_retry_after_cap_seconds,
-    )
-    return Sent(claimed, attempted_at, result, decision)
+    return Sent(claimed, attempted_at, result, decide(ctx, claimed, result))
 
 
 async def record_batch(ctx: DeliveryContext, sent: list[Sent]) -> None:
