@@ -1,7 +1,10 @@
 """The runner's lifecycle: `run` stops everything on Ctrl-C / SIGTERM (the way to stop it as a
 script's background job, where SIGINT is ignored), a crashed process is restarted while the stack
 stays up, a runner killed with SIGKILL leaves nothing behind, and the next start reuses the data
-of the first. Every test stack runs beside a `make run` stack's default ports."""
+of the first. Every test stack runs beside a `make run` stack's default ports.
+
+Three starts in all: Ctrl-C ends the first; the second is killed, and the third, a background
+job on the same var dir, finds its data and stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -52,8 +55,14 @@ def default_ports_taken() -> Iterator[None]:
         yield
 
 
+def lifecycle_config(var_dir: Path) -> StackConfig:
+    """A test stack with one HTTP worker per service: the runner's lifecycle is the same with
+    any number, and every process fewer is a faster start on a small machine."""
+    return StackConfig.for_tests(var_dir, service_workers=1)
+
+
 def cli_args(config: StackConfig) -> list[str]:
-    return ["--no-install", *config.run_args()]
+    return ["--no-install", "--service-workers", str(config.service_workers), *config.run_args()]
 
 
 def gateway_ready(config: StackConfig) -> bool:
@@ -114,41 +123,40 @@ def stop_runner(runner: subprocess.Popen[bytes]) -> None:
             runner.wait(30)
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    ("sig", "background"),
-    [(signal.SIGINT, False), (signal.SIGTERM, True)],
-    ids=["Ctrl-C", "SIGTERM-to-a-background-job"],
-)
-def test_run_stops_everything_on_a_signal(
-    var_dir: Path, sig: signal.Signals, background: bool, default_ports_taken: None
+def stop_with(
+    runner: subprocess.Popen[bytes], sig: signal.Signals, config: StackConfig, console: Path
 ) -> None:
-    config = StackConfig.for_tests(var_dir)
-    console = var_dir / "console.out"
-    runner = start_runner(config, console, background=background)
-    try:
-        assert gateway_ready(config)
-        assert "task-svc     | " in console.read_text()
-        children = descendants(runner.pid)
-        assert len(children) > len(SERVICES) * 2 + 3  # workers and backends too
-
-        # To the runner alone, as `kill` (or Ctrl-C in its terminal) sends it.
-        runner.send_signal(sig)
-        assert runner.wait(120) == 0, console.read_text()[-3000:]
-    finally:
-        stop_runner(runner)
+    """Signal the runner alone, as `kill` (or Ctrl-C in its terminal) does: it exits 0 and
+    leaves no process, pid file or empty log behind."""
+    children = descendants(runner.pid)
+    assert len(children) > len(SERVICES) * 2 + 3  # workers and backends too
+    runner.send_signal(sig)
+    assert runner.wait(120) == 0, console.read_text()[-3000:]
     assert still_running(children) == []
-    assert processes_mentioning(str(var_dir)) == []
+    assert processes_mentioning(str(config.var_dir)) == []
     assert list(config.run_dir.glob("*.pid")) == []
     for name in ("postgres", "redis", "gateway", *(s.name for s in SERVICES)):
         assert (config.log_dir / f"{name}.log").stat().st_size > 0, name
 
 
-@pytest.mark.timeout(600)  # two full starts
-def test_a_crashed_process_comes_back_a_killed_runner_leaves_nothing_and_data_is_kept(
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_everything(var_dir: Path, default_ports_taken: None) -> None:
+    config = lifecycle_config(var_dir)
+    console = var_dir / "console.out"
+    runner = start_runner(config, console)
+    try:
+        assert gateway_ready(config)
+        assert "task-svc     | " in console.read_text()
+        stop_with(runner, signal.SIGINT, config, console)
+    finally:
+        stop_runner(runner)
+
+
+@pytest.mark.timeout(600)  # three full starts
+def test_a_crash_comes_back_a_killed_runner_leaves_nothing_and_a_background_run_keeps_the_data(
     var_dir: Path, default_ports_taken: None
 ) -> None:
-    config = StackConfig.for_tests(var_dir)
+    config = lifecycle_config(var_dir)
     console = var_dir / "console.out"
     runner = start_runner(config, console)
     try:
@@ -196,14 +204,15 @@ def test_a_crashed_process_comes_back_a_killed_runner_leaves_nothing_and_data_is
     finally:
         stop_runner(runner)
 
-    # And the next start, on the same ports and var dir, succeeds and finds the data.
-    again = Stack(config)
-    again.start()
+    # The next start, as a script's background job (SIGINT ignored), on the same ports and var
+    # dir, succeeds and finds the data; SIGTERM, the way to stop such a job, stops everything.
+    console = var_dir / "console-again.out"
+    runner = start_runner(config, console, background=True)
     try:
         assert gateway_ready(config)
         assert config.passwords_file.read_text() == passwords
-        assert sql(again, "SELECT note FROM public.lifecycle_marker") == "kept"
+        assert sql(Stack(config), "SELECT note FROM public.lifecycle_marker") == "kept"
         assert redis.Redis(port=config.redis_port).get("lifecycle-marker") == b"kept"
+        stop_with(runner, signal.SIGTERM, config, console)
     finally:
-        again.stop()
-    assert processes_mentioning(str(var_dir)) == []
+        stop_runner(runner)
