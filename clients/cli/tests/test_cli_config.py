@@ -61,3 +61,14 @@ def test_unreachable_gateway_exits_1() -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert "cannot reach http://127.0.0.1:9" in result.output
+
+
+def test_a_message_longer_than_the_terminal_stays_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Scripts grep what the CLI says: a message is never wrapped at the terminal's width."""
+    from blueprint_cli import output
+
+    message = "/a/very/long/path/" + "x" * 120 + "/cabinet.json: valid (3 nodes)"
+    output.console.print(message)
+    assert capsys.readouterr().out == message + "\n"

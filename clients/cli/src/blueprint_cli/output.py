@@ -11,7 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-console = Console(highlight=False)
+# soft_wrap: a message is one line however long (a path, an id), so scripts can grep it; only
+# tables are laid out to the terminal's width.
+console = Console(highlight=False, soft_wrap=True)
 JSON_MODE = False  # set by the root command's --json
 
 
