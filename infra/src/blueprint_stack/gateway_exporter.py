@@ -199,7 +199,7 @@ def _parse(line: bytes) -> tuple[str, str, int, float] | None:
         entry: Any = json.loads(line)
         uri, method = str(entry["uri"]), str(entry["method"])
         status, seconds = int(entry["status"]), float(entry["request_time"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: int(1e400)
         return None
     return uri, method, status, max(0.0, seconds)
 
