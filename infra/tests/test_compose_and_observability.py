@@ -25,7 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprint_stack.gateway_exporter import GatewayMetrics, Routes
+from blueprint_stack import StackConfig
+from blueprint_stack.gateway import render
+from blueprint_stack.gateway_exporter import GatewayMetrics, Routes, parse_args
+from blueprint_stack.observability import ObsConfig, scrape_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -219,7 +222,7 @@ def test_compose_starts_the_services_after_provisioning_and_the_gateway_after_th
         assert services[name]["build"]["dockerfile"] == f"{name}/Dockerfile"
     gateway = services["gateway"]
     assert {n: d["condition"] for n, d in gateway["depends_on"].items()} == {
-        n: "service_healthy" for n in SERVICES
+        n: "service_healthy" for n in (*SERVICES, "gateway-log-exporter")
     }
     assert any(str(p).split(":")[-1] == "8080" for p in gateway["ports"])
     assert "pg_stat_statements" in " ".join(services["postgres"]["command"])
@@ -235,6 +238,70 @@ def test_the_gateway_template_gets_every_variable_it_uses() -> None:
     # The entrypoint substitutes only *_UPSTREAM and GATEWAY_* names (nginx's own $vars stay).
     unsubstituted = {v for v in used if not (v.endswith("_UPSTREAM") or v.startswith("GATEWAY_"))}
     assert not unsubstituted, f"rename to *_UPSTREAM or GATEWAY_*: {sorted(unsubstituted)}"
+
+
+_COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z0-9_]+:?-([^}]*)\}")
+_HTTP_ACCESS_LOG = re.compile(r"^ {4}access_log (\S+)(?: (\w+))?;", re.MULTILINE)
+_SYSLOG_SERVER = re.compile(r"^syslog:server=([^:,]+):(\d+)(,.*)?$")
+
+
+def _compose_gateway_config() -> str:
+    """The template as the gateway container renders it: its compose environment (interpolated
+    with the file's defaults) filled in, with the same contract as its envsubst."""
+    environment = _compose()["services"]["gateway"]["environment"]
+    values = {
+        name: _COMPOSE_DEFAULT.sub(lambda m: m.group(1), str(value)).replace("$$", "$")
+        for name, value in environment.items()
+    }
+    return render(GATEWAY_TEMPLATE.read_text(), values)
+
+
+def test_the_gateway_sends_its_access_log_by_syslog_to_the_log_exporter() -> None:
+    services = _compose()["services"]
+    exporter = services["gateway-log-exporter"]
+    command = exporter["command"]
+    assert command[:3] == ["python", "-m", "blueprint_stack.gateway_exporter"]
+    args = parse_args([str(word) for word in command[3:]])  # the exporter's own argparse
+    assert args.syslog_udp is not None and args.access_log is None
+    _, syslog_port = args.syslog_udp
+
+    config = _compose_gateway_config()
+    logs = _HTTP_ACCESS_LOG.findall(config)
+    # Loki still gets every line from the container's stdout; the exporter gets a copy.
+    assert ("/dev/stdout", "json") in logs
+    syslog = [
+        (_SYSLOG_SERVER.match(where), fmt) for where, fmt in logs if where.startswith("syslog:")
+    ]
+    assert len(syslog) == 1, logs
+    server, fmt = syslog[0]
+    assert server is not None, logs
+    assert (server.group(1), int(server.group(2))) == ("gateway-log-exporter", syslog_port)
+    assert fmt == "json" and re.search(r"^\s*log_format json ", config, re.MULTILINE)
+    assert not re.search(r"^\s*access_log off;", config.split("server {")[0], re.MULTILINE)
+
+    # It reads the routes from the template its image copies, the gateway's own.
+    dockerfile = ROOT / exporter["build"]["dockerfile"]
+    assert f"COPY gateway/nginx.conf.template {args.nginx_conf}" in dockerfile.read_text()
+    assert "gateway-log-exporter" in services["gateway"]["depends_on"]
+
+
+def test_prometheus_scrapes_the_log_exporter_under_the_local_stack_job_name() -> None:
+    services = _compose()["services"]
+    args = parse_args([str(word) for word in services["gateway-log-exporter"]["command"][3:]])
+    config = _load_yaml(PROMETHEUS_CONFIG)
+    jobs = {
+        target: job["job_name"]
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    # The rules and dashboards see the same `job` on both: the local stack's exporter job.
+    obs = ObsConfig()
+    local = scrape_targets(StackConfig(), obs)
+    local_job = next(
+        job for job, t in local.items() if t.endswith(f":{obs.gateway_log_exporter_port}")
+    )
+    assert jobs.get(f"gateway-log-exporter:{args.port}") == local_job == "gateway-log"
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -263,7 +330,8 @@ def _is_ignored(rel: str, patterns: list[str]) -> bool:
 
 def _dockerfiles() -> list[Path]:
     return [ROOT / s / "Dockerfile" for s in SERVICES] + [
-        INFRA / "compose" / "provision.Dockerfile"
+        INFRA / "compose" / "provision.Dockerfile",
+        INFRA / "compose" / "gateway-log-exporter.Dockerfile",
     ]
 
 

@@ -1,5 +1,6 @@
-"""The gateway's access log exporter: routes read from the real gateway template, and a real
-log file followed through the exporter's own HTTP /metrics."""
+"""The gateway's access log exporter: routes read from the real gateway template, a real log
+file followed through the exporter's own HTTP /metrics, and syslog datagrams as nginx frames
+them (the whole path with nginx and the exporter process: test_gateway_exporter_syslog.py)."""
 
 from __future__ import annotations
 
@@ -141,3 +142,27 @@ def test_a_truncated_or_replaced_log_is_read_from_its_start(log: Path, metrics_u
     replacement.replace(log)  # another file under the same name
     assert _get(_samples(metrics_url), requests, service="gateway",
                 http_response_status_code="200") == 3  # fmt: skip
+
+
+def test_a_syslog_datagram_is_counted_from_its_json_line_and_a_malformed_one_as_invalid(
+    routes: Routes,
+) -> None:
+    exporter = Exporter(None, routes)  # no file: syslog datagrams only
+    line = _line("/api/v1/qc/x", "GET", 200, 0.01).encode()
+    for datagram in (
+        b"<190>Dec  3 14:00:00 gateway: " + line.strip(),  # nohostname, as the gateway sends
+        b"<190>Dec  3 14:00:00 gw-host gateway: " + line,  # a hostname, a trailing newline
+        b"<190>Dec  3 14:00:00 gateway: no json here",
+        b"<190>Dec  3 14:00:00 gateway: " + line[:30],  # cut short
+        b'<190>Dec  3 14:00:00 gateway: {"uri":"/","method":"GET","status":1e400,"request_time":0}',
+    ):
+        exporter.observe_datagram(datagram)
+    got = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(exporter.scrape().decode())
+        for s in family.samples
+    }
+    assert _get(got, "gateway_http_requests_total", service="qc-svc",
+                http_response_status_code="200") == 2  # fmt: skip
+    assert _get(got, "gateway_access_log_lines_total", outcome="parsed") == 2
+    assert _get(got, "gateway_access_log_lines_total", outcome="invalid") == 3

@@ -124,3 +124,31 @@ def test_the_rendered_config_is_valid_for_nginx(config: StackConfig) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def _http_access_logs(text: str) -> list[str]:
+    """The access_log directives at the http level (a location's own ones are indented more)."""
+    return re.findall(r"^ {4}(access_log [^;]*;)", text, re.MULTILINE)
+
+
+def test_the_local_stack_renders_no_second_access_log(config: StackConfig) -> None:
+    # The stack's gateway-log-exporter follows the file; nothing is sent anywhere else.
+    logs = _http_access_logs(render_for_stack(config))
+    assert logs == [f"access_log {config.nginx_dir / 'logs' / 'access.log'} json;"]
+
+
+@pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed")
+def test_a_syslog_metrics_access_log_is_added_beside_the_first(config: StackConfig) -> None:
+    syslog = "access_log syslog:server=127.0.0.1:9514,tag=gateway,nohostname json;"
+    conf = write_config(config, {"GATEWAY_METRICS_ACCESS_LOG": syslog})
+    logs = _http_access_logs(conf.read_text())
+    assert logs == [f"access_log {config.nginx_dir / 'logs' / 'access.log'} json;", syslog]
+    nginx = nginx_binary()
+    assert nginx is not None
+    result = subprocess.run(
+        [nginx, "-t", "-p", str(config.nginx_dir), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

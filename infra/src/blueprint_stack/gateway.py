@@ -45,6 +45,8 @@ def gateway_values(config: StackConfig) -> dict[str, str]:
         # and the console. The access log (one JSON line per request) stays in its own file.
         "GATEWAY_ERROR_LOG": "stderr",
         "GATEWAY_ACCESS_LOG": str(runtime / "logs" / "access.log"),
+        # No second access log: the stack's gateway-log-exporter follows the file above.
+        "GATEWAY_METRICS_ACCESS_LOG": "",
         "GATEWAY_LISTEN": f"{config.gateway_host}:{config.gateway_port}",
         "GATEWAY_WRITE_RATE": config.write_rate,
         "GATEWAY_WRITE_BURST": str(config.write_burst),

@@ -2,9 +2,11 @@
 
     python -m blueprint_stack.gateway_exporter --access-log var/nginx/logs/access.log \\
         --nginx-conf var/nginx/nginx.conf --port 9114
+    python -m blueprint_stack.gateway_exporter --syslog-udp 0.0.0.0:9514 \\
+        --nginx-conf /app/nginx.conf.template --host 0.0.0.0 --port 9114
 
 nginx (Debian's) has no histogram of its own and stub_status only counts requests; its access
-log has each request's method, status and `request_time`. This process follows the log and
+log has each request's method, status and `request_time`. This process reads the log and
 serves, on /metrics:
 
 - `gateway_http_request_duration_seconds` (histogram): `service` (the upstream the route goes
@@ -16,10 +18,21 @@ serves, on /metrics:
 
 The service of a path is taken from the gateway's own config: its `location` blocks that
 `proxy_pass` to an upstream, matched as nginx does (exact locations first, then the regular
-expressions in order), so the exporter cannot disagree with the routing. The log is read when
-Prometheus scrapes, up to the last complete line: a scrape counts every request logged before
-it. Reading starts at the log's end (a restarted exporter does not count old requests again)
-and starts over at the beginning of a log that was truncated or replaced.
+expressions in order), so the exporter cannot disagree with the routing.
+
+The log comes in one of two ways, each line going through the same parsing and counting:
+
+- `--access-log FILE` (the local stack): the file nginx writes, read when Prometheus scrapes,
+  up to the last complete line, so a scrape counts every request logged before it. Reading
+  starts at the log's end (a restarted exporter does not count old requests again) and starts
+  over at the beginning of a log that was truncated or replaced.
+- `--syslog-udp HOST:PORT` (docker compose): nginx sends a second access log by syslog
+  (`access_log syslog:server=HOST:PORT,tag=gateway,nohostname json;`), one datagram per request,
+  `<PRI>TIMESTAMP TAG: ` and the JSON line; the line is taken from the first `{`. A file shared
+  between the two containers would grow for ever in its volume: nginx in one container cannot
+  be told to reopen a file that a rotator in another has moved. Datagrams are counted as they
+  arrive; one is lost only when the socket's receive buffer (asked for RECEIVE_BUFFER, capped
+  by the kernel's net.core.rmem_max) overflows, or while the exporter is not running.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,6 +65,10 @@ GATEWAY = "gateway"  # the `service` of requests nginx answers itself (health, d
 BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Bytes read per scrape at most; a longer backlog is read by the next scrapes.
 MAX_READ = 64 * 1024 * 1024
+# The syslog socket's receive buffer: requests that arrive while a scrape holds the lock wait
+# here, and what does not fit is dropped by the kernel.
+RECEIVE_BUFFER = 8 * 1024 * 1024
+MAX_DATAGRAM = 65535
 
 # `location = /x { ... }` or `location ~ regex { ... }` without nested blocks (the template's
 # `${NAME}` placeholders aside), and the upstream its proxy_pass names (`http://task_svc` or
@@ -137,7 +155,8 @@ class GatewayMetrics:
         )
         self.lines = Counter(
             "gateway_access_log_lines",
-            "Access log lines read: parsed, or invalid (not a JSON request line)",
+            "Access log lines read (from the file or as syslog datagrams): parsed, or invalid "
+            "(not a JSON request line)",
             ["outcome"],
             registry=self.registry,
         )
@@ -180,7 +199,7 @@ def _parse(line: bytes) -> tuple[str, str, int, float] | None:
         entry: Any = json.loads(line)
         uri, method = str(entry["uri"]), str(entry["method"])
         status, seconds = int(entry["status"]), float(entry["request_time"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: int(1e400)
         return None
     return uri, method, status, max(0.0, seconds)
 
@@ -219,18 +238,24 @@ class LogFollower:
 
 
 class Exporter:
-    """Follows the log; every scrape first counts the lines written since the last one."""
+    """Serves the metrics; with a log file, every scrape first counts the lines written since
+    the last one, and syslog datagrams are counted as they arrive."""
 
-    def __init__(self, log: Path, routes: Routes, *, from_start: bool = False) -> None:
+    def __init__(self, log: Path | None, routes: Routes, *, from_start: bool = False) -> None:
         self.metrics = GatewayMetrics(routes)
         ProcessCollector(registry=self.metrics.registry)
-        self.follower = LogFollower(log, from_start=from_start)
+        self.follower = None if log is None else LogFollower(log, from_start=from_start)
         self._lock = threading.Lock()
 
     def scrape(self) -> bytes:
         with self._lock:
-            self.metrics.observe_lines(self.follower.read_lines())
+            if self.follower is not None:
+                self.metrics.observe_lines(self.follower.read_lines())
             return generate_latest(self.metrics.registry)
+
+    def observe_datagram(self, datagram: bytes) -> None:
+        with self._lock:
+            self.metrics.observe_line(syslog_message(datagram))
 
     def server(self, host: str, port: int) -> ThreadingHTTPServer:
         exporter = self
@@ -253,24 +278,85 @@ class Exporter:
         return ThreadingHTTPServer((host, port), Handler)
 
 
-def main(argv: list[str] | None = None) -> None:
+def syslog_message(datagram: bytes) -> bytes:
+    """The JSON line of an nginx syslog datagram (`<190>Dec  3 14:00:00 gateway: {...}`), or
+    nothing (an invalid line) when it has none."""
+    start = datagram.find(b"{")
+    return datagram[start:].strip() if start >= 0 else b""
+
+
+def syslog_socket(host: str, port: int) -> socket.socket:
+    """A UDP socket bound to host:port, with a receive buffer as large as the kernel allows up
+    to RECEIVE_BUFFER."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def receive_syslog(sock: socket.socket, exporter: Exporter) -> None:
+    """Count every datagram that arrives, until the socket is closed."""
+    while True:
+        try:
+            datagram = sock.recv(MAX_DATAGRAM)
+        except OSError:
+            return
+        exporter.observe_datagram(datagram)
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (`0.0.0.0:9514`, `[::]:9514`) for argparse."""
+    host, _, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--access-log", type=Path, required=True, help="the JSON access log")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--access-log", type=Path, help="the JSON access log file to follow")
+    source.add_argument(
+        "--syslog-udp",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="receive the JSON access log as nginx's syslog datagrams on this UDP address",
+    )
     parser.add_argument("--nginx-conf", type=Path, required=True, help="the gateway's config")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     routes = Routes.from_nginx_conf(args.nginx_conf.read_text())
-    server = Exporter(args.access_log, routes).server(args.host, args.port)
+    exporter = Exporter(args.access_log, routes)
+    source = str(args.access_log)
+    sock = None
+    if args.syslog_udp is not None:
+        sock = syslog_socket(*args.syslog_udp)
+        buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        address = f"{args.syslog_udp[0]}:{sock.getsockname()[1]}"
+        source = f"syslog on udp {address} (receive buffer {buffer} bytes)"
+        threading.Thread(target=receive_syslog, args=(sock, exporter), daemon=True).start()
+    server = exporter.server(args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"gateway metrics on http://{args.host}:{args.port}/metrics from {args.access_log}",
-          flush=True)  # fmt: skip
+    print(f"gateway metrics on http://{args.host}:{args.port}/metrics from {source}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+        if sock is not None:
+            sock.close()
 
 
 if __name__ == "__main__":
