@@ -118,7 +118,12 @@ if [ -z "$uv_bin" ]; then
 fi
 
 # Python comes from this machine (Debian 12: 3.11); uv never downloads one.
-UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}" "$uv_bin" sync --frozen --quiet
+# Bytecode is compiled here, once: a process started with PYTHONDONTWRITEBYTECODE set (as some
+# machines and CI images do) would otherwise compile every module it imports from source, on every
+# start of every service, worker and test process (a stack start is ~20 of them). Python still
+# reads .pyc files under that setting; one older than its source is ignored, never used.
+UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}" "$uv_bin" sync --frozen --quiet --compile-bytecode
+.venv/bin/python -m compileall -q -j 0 libs/*/src ./*-svc/src clients/cli/src infra/src >/dev/null
 
 # Swagger UI assets the gateway serves at /docs (from the npm registry, never a CDN).
 if [ "$docs_stale" = 1 ]; then
