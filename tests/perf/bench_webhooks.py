@@ -2,7 +2,7 @@
 endpoint's effect on the others, and the Celery worker's memory.
 
     uv run python tests/perf/bench_webhooks.py [--backlog 3000] [--rate 300] [--seconds 10]
-        [--batch-size N] [--warmup 2]
+        [--batch-size N] [--warmup 2] [--py-spy PREFIX]
 
 Starts its own PostgreSQL and Redis (benchkit), notify-svc's Celery worker (default settings:
 32 threads) and its events process (the dispatcher), and local receivers answering 200. Events
@@ -33,6 +33,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +96,8 @@ class Bench:
         self.settings = settings
         self.committed: dict[str, float] = {}
         self.endpoints: dict[str, str] = {}  # url -> endpoint id
+        self.pids: dict[str, int] = {}  # processes to profile, by name
+        self.workdir = p.workdir
 
     async def subscribe(self, url: str) -> None:
         async with AsyncSession(self.engine) as s, s.begin():
@@ -157,6 +160,40 @@ def _names(message: dict[str, Any], endpoints: list[str]) -> bool:
     return bool(args) and args[0] in endpoints
 
 
+def profile(pid: int, out: str | None, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling process `pid` into `out`-`name`.txt (collapsed stacks) until SIGINT."""
+    if out is None:
+        return None
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+         "--output", f"{out}-{name}.txt"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def cpu_seconds(pids: dict[str, int], workdir: Path) -> dict[str, float]:
+    """CPU time (user + system) so far of each named process, and of PostgreSQL's server
+    processes together (the postmaster's children: backends, WAL writer, checkpointer)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def of(pid: int) -> tuple[int, float]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+
+    out = {name: of(pid)[1] for name, pid in pids.items()}
+    postmaster = int((workdir / "pg" / "data" / "postmaster.pid").read_text().split()[0])
+    out["postgres"] = of(postmaster)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent, used = of(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == postmaster:
+                out["postgres"] += used
+    return out
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -208,10 +245,18 @@ async def throughput(bench: Bench, args: argparse.Namespace, good: Receiver) -> 
     await bench.publish(100)  # warm-up: connections opened, code paths run
     await bench.settle([good.url])
     before = set(bench.committed)
+    profilers = [profile(pid, args.py_spy, name) for name, pid in bench.pids.items()]
+    cpu_before = cpu_seconds(bench.pids, bench.workdir)
     for _ in range(args.backlog // 100):
         await bench.publish(100)
     ids = set(bench.committed) - before
     await wait_all(good, ids, 600)
+    await bench.settle([good.url])
+    cpu = cpu_seconds(bench.pids, bench.workdir)
+    for proc in profilers:
+        if proc is not None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(60)
     times = sorted(r.at for r in good.requests() if r.webhook_id in ids)
     rate = len(times) / max(1e-6, times[-1] - times[0])
     during = load()
@@ -222,6 +267,14 @@ async def throughput(bench: Bench, args: argparse.Namespace, good: Receiver) -> 
         f"throughput: {len(ids)} events sent, {len(times)} deliveries received, drained at "
         f"{rate:.0f} deliveries/s ({during}); raw POSTs to the same receiver {raw:.0f}/s "
         f"({load()}); ratio {rate / raw:.2f}",
+        flush=True,
+    )
+    per = {k: (cpu[k] - cpu_before[k]) * 1000 / len(ids) for k in cpu}
+    print(
+        "  CPU per delivery (ms): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in per.items())
+        + f"; together {sum(per.values()):.2f} (2 cores: at most "
+        f"{2000 / max(1e-6, sum(per.values())):.0f}/s without the receiver and the load)",
         flush=True,
     )
 
@@ -244,9 +297,12 @@ async def latency(
     return percentile(lat, 0.99)
 
 
-async def run(p: Platform, args: argparse.Namespace, good: Receiver, hang: Receiver) -> None:
+async def run(
+    p: Platform, args: argparse.Namespace, good: Receiver, hang: Receiver, pids: dict[str, int]
+) -> None:
     settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])
     bench = Bench(p, settings)
+    bench.pids = pids
     await bench.subscribe(good.url)
     await throughput(bench, args, good)
     alone = await latency(bench, args, good, "one healthy endpoint", [good.url])
@@ -273,6 +329,12 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="NOTIFY_SVC_WEBHOOK_BATCH_SIZE of the worker"
     )
+    parser.add_argument(
+        "--py-spy",
+        metavar="PREFIX",
+        help="record the worker and the events process with py-spy during the throughput "
+        "phase into PREFIX-celery.txt and PREFIX-events.txt (collapsed stacks)",
+    )
     args = parser.parse_args()
 
     def hanging(_r: Received) -> Answer:
@@ -296,7 +358,8 @@ def main() -> None:
         events = start(p, ["-m", "notify_svc.worker"], "events", env)
         try:
             time.sleep(3.0)
-            asyncio.run(run(p, args, good, hang))
+            pids = {"celery": worker.pid, "events": events.pid}
+            asyncio.run(run(p, args, good, hang, pids))
             print(f"celery worker resident memory after the run: {rss_mib(worker.pid):.0f} MiB")
         finally:
             for proc in (events, worker):
