@@ -2,7 +2,7 @@
 endpoint's effect on the others, and the Celery worker's memory.
 
     uv run python tests/perf/bench_webhooks.py [--backlog 3000] [--rate 300] [--seconds 10]
-        [--batch-size N] [--warmup 2] [--py-spy PREFIX]
+        [--batch-size N] [--in-flight N] [--warmup 2] [--py-spy PREFIX]
 
 Starts its own PostgreSQL and Redis (benchkit), notify-svc's Celery worker (default settings:
 32 threads) and its events process (the dispatcher), and local receivers answering 200. Events
@@ -264,7 +264,9 @@ async def throughput(bench: Bench, args: argparse.Namespace, good: Receiver) -> 
         raw_rate, good.url, args.backlog, bench.settings.webhook_max_in_flight_per_endpoint
     )
     print(
-        f"throughput: {len(ids)} events sent, {len(times)} deliveries received, drained at "
+        f"throughput (batch size {bench.settings.webhook_batch_size}, in flight "
+        f"{bench.settings.webhook_max_in_flight_per_endpoint}): {len(ids)} events sent, "
+        f"{len(times)} deliveries received, drained at "
         f"{rate:.0f} deliveries/s ({during}); raw POSTs to the same receiver {raw:.0f}/s "
         f"({load()}); ratio {rate / raw:.2f}",
         flush=True,
@@ -300,7 +302,11 @@ async def latency(
 async def run(
     p: Platform, args: argparse.Namespace, good: Receiver, hang: Receiver, pids: dict[str, int]
 ) -> None:
-    settings = Settings(webhook_allowed_networks=["127.0.0.0/8"])
+    settings = Settings(
+        webhook_allowed_networks=["127.0.0.0/8"],
+        **({"webhook_max_in_flight_per_endpoint": args.in_flight} if args.in_flight else {}),
+        **({"webhook_batch_size": args.batch_size} if args.batch_size else {}),
+    )
     bench = Bench(p, settings)
     bench.pids = pids
     await bench.subscribe(good.url)
@@ -330,6 +336,12 @@ def main() -> None:
         "--batch-size", type=int, default=None, help="NOTIFY_SVC_WEBHOOK_BATCH_SIZE of the worker"
     )
     parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=None,
+        help="NOTIFY_SVC_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT (and the raw baseline's concurrency)",
+    )
+    parser.add_argument(
         "--py-spy",
         metavar="PREFIX",
         help="record the worker and the events process with py-spy during the throughput "
@@ -350,6 +362,8 @@ def main() -> None:
             WEBHOOK_ALLOWED_NETWORKS='["127.0.0.0/8"]', WEBHOOK_TIMEOUT_SECONDS="2",
             LOG_LEVEL="WARNING",
             **({"WEBHOOK_BATCH_SIZE": str(args.batch_size)} if args.batch_size else {}),
+            **({"WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT": str(args.in_flight)}
+               if args.in_flight else {}),
         )  # fmt: skip
         worker = start(
             p, ["-m", "celery", "-A", "notify_svc.celery_app", "worker", "--loglevel",
