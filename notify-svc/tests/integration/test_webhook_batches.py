@@ -44,7 +44,10 @@ async def subscribe(
 @pytest.fixture
 async def ctx(settings: Settings, committing_app: Any) -> AsyncIterator[DeliveryContext]:
     context = DeliveryContext.create(
-        settings.model_copy(update={"webhook_batch_size": 8}), pool_size=4
+        settings.model_copy(
+            update={"webhook_batch_size": 8, "webhook_max_in_flight_per_endpoint": 8}
+        ),
+        pool_size=4,
     )
     yield context
     await context.close()
