@@ -165,7 +165,7 @@ def profile(pid: int, out: str | None, name: str) -> subprocess.Popen[bytes] | N
     if out is None:
         return None
     return subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--nonblocking",
          "--output", f"{out}-{name}.txt"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
