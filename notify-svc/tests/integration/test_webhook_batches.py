@@ -17,7 +17,6 @@ from standardwebhooks.webhooks import Webhook
 
 from contracts.envelope import CloudEvent
 from notify_svc.db import outbox
-from notify_svc.delivery import dispatch
 from notify_svc.delivery.batch import claim_rows, deliver_batch
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.events.handlers import fan_out
@@ -27,7 +26,7 @@ from notify_svc.webhooks.models import WebhookAttempt, WebhookDelivery
 from servicekit.testing.plugin import JwtKeys
 
 from ..support import webhooks as support
-from ..support.webhooks import BASE
+from ..support.webhooks import BASE, handed_out
 
 ORG = uuid.UUID("00000000-0000-4000-8000-00000000000b")
 
@@ -45,7 +44,10 @@ async def subscribe(
 @pytest.fixture
 async def ctx(settings: Settings, committing_app: Any) -> AsyncIterator[DeliveryContext]:
     context = DeliveryContext.create(
-        settings.model_copy(update={"webhook_batch_size": 8}), pool_size=4
+        settings.model_copy(
+            update={"webhook_batch_size": 8, "webhook_max_in_flight_per_endpoint": 8}
+        ),
+        pool_size=4,
     )
     yield context
     await context.close()
@@ -138,7 +140,7 @@ async def test_a_batch_keeps_per_subject_order_and_the_in_flight_cap(
     ids = await publish(engine, [first, second, *others])
     # The dispatcher hands out the first and seven others (the in-flight cap of 8 counts
     # enqueued rows; the second of the subject waits behind the first).
-    handed = await dispatch.due_ids(ctx)
+    handed = await handed_out(ctx)
     assert len(handed) == 8 and ids[1] not in handed
     # Two rows already being attempted elsewhere: this batch may claim only 8 - 2.
     async with AsyncSession(engine) as session, session.begin():

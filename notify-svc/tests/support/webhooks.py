@@ -1,5 +1,5 @@
-"""What the webhook tests share: a task event as task-svc emits it, and an endpoint subscribed
-through the API."""
+"""What the webhook tests share: a task event as task-svc emits it, an endpoint subscribed
+through the API, and a dispatcher round."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import httpx
 
 from contracts.envelope import CloudEvent
 from contracts.tasks import TaskStatusChangedV1
+from notify_svc.delivery import dispatch
+from notify_svc.delivery.context import DeliveryContext
 from servicekit.testing.plugin import JwtKeys
 
 BASE = "/api/v1/webhooks"
@@ -43,3 +45,10 @@ async def subscribe(
     assert resp.status_code == 201, resp.text
     created: dict[str, Any] = resp.json()
     return created
+
+
+async def handed_out(ctx: DeliveryContext) -> list[uuid.UUID]:
+    """One dispatcher round as the events process and beat run it: the delivery ids of the
+    messages it would enqueue (marked as enqueued)."""
+    batches, _count = await dispatch.due_batches(ctx)
+    return [delivery_id for _endpoint, ids in batches for delivery_id in ids]

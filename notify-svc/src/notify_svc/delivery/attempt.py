@@ -106,8 +106,9 @@ async def claim(
     return None if row is None else claim_of(ctx, row)
 
 
-def claim_of(ctx: DeliveryContext, row: Any) -> Claim:
-    """A claimed row (as the claim statements return it) ready to send."""
+def claim_of(ctx: DeliveryContext, row: Any, secrets: list[str] | None = None) -> Claim:
+    """A claimed row (as the claim statements return it) ready to send; `secrets`, when given,
+    are its endpoint's (decrypted once for a batch of one endpoint's rows)."""
     return Claim(
         id=row["id"],
         attempt=row["attempts"],
@@ -117,7 +118,7 @@ def claim_of(ctx: DeliveryContext, row: Any) -> Claim:
         event_time=row["event_time"],
         url=row["url"],
         ordering=row["ordering"],
-        secrets=secrets_of(ctx, row),
+        secrets=secrets if secrets is not None else secrets_of(ctx, row),
         rate_limit=row["rate_limit_per_second"],
         body=row["body"].encode(),
     )
@@ -205,15 +206,25 @@ def decide(ctx: DeliveryContext, claimed: Claim, result: http.Result) -> policy.
     )
 
 
-async def send_signed(ctx: DeliveryContext, claimed: Claim) -> http.Result:
+async def checked_target(ctx: DeliveryContext, url: str) -> ssrf.Target | http.Result:
+    """Where an attempt to `url` connects (the SSRF check passed), or the refused attempt's
+    result."""
     try:
-        target = await ssrf.check_url(
-            claimed.url,
-            allowed=ctx.allowed,
-            require_https=ctx.settings.webhook_require_https,
+        return await ssrf.check_url(
+            url, allowed=ctx.allowed, require_https=ctx.settings.webhook_require_https
         )
     except ssrf.UrlRefused as refused:
         return http.Result(None, 0, None, f"refused ({refused.rule}): {refused.detail}")
+
+
+async def send_signed(
+    ctx: DeliveryContext, claimed: Claim, target: ssrf.Target | http.Result | None = None
+) -> http.Result:
+    """Sign and POST `claimed` to `target` (checked here unless the caller checked it)."""
+    if target is None:
+        target = await checked_target(ctx, claimed.url)
+    if isinstance(target, http.Result):
+        return target
     timestamp = int(time.time())
     msg_id = str(claimed.event_id)
     headers = {

@@ -6,9 +6,9 @@ worker claims those that are still due in one conditional UPDATE (the same condi
 claim: due or claim expired, endpoint active, the endpoint's in-flight cap, `per_subject`
 order), at most `webhook_batch_size` and never more than the endpoint's free slots; claims for
 one endpoint take turns (an advisory lock held to their commit), so two workers never count the
-same free slots. The claimed
-ones go out concurrently on the process's kept-alive HTTP client, each to the address its SSRF
-check passed; the outcomes are written together: every attempt row, every delivery's next state
+same free slots. The claimed ones go out concurrently on the process's kept-alive connections,
+to the address the batch's SSRF check passed (one endpoint, one URL: checked and resolved once
+per batch); the outcomes are written together: every attempt row, every delivery's next state
 and the endpoint's health in one statement, and, when any attempt failed, the disable check and
 its `webhook.endpoint.disabled` event in the same transaction. Ids that could not be claimed are
 unmarked so the dispatcher can hand them out again. With `follow_seconds` the worker then claims
@@ -33,11 +33,19 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from notify_svc.delivery import http, policy
-from notify_svc.delivery.attempt import ORDER_FREE, Claim, claim_of, decide, send_signed
+from notify_svc.delivery.attempt import (
+    ORDER_FREE,
+    Claim,
+    checked_target,
+    claim_of,
+    decide,
+    secrets_of,
+    send_signed,
+)
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import count_outcome, disable_if_due
 from notify_svc.events.handlers import WAKE_CHANNEL
-from notify_svc.webhooks import metrics
+from notify_svc.webhooks import metrics, ssrf
 from servicekit.db import autocommit, connection_transaction, transaction
 
 log = logging.getLogger("notify_svc.delivery")
@@ -154,7 +162,10 @@ async def claim_batch(
     }
     async with connection_transaction(ctx.db) as conn:
         rows = await claim_rows(conn, params)
-    return [claim_of(ctx, row) for row in sorted(rows, key=lambda row: row["seq"])]
+    if not rows:
+        return []
+    secrets = secrets_of(ctx, rows[0])  # one endpoint: its secrets once
+    return [claim_of(ctx, row, secrets) for row in sorted(rows, key=lambda row: row["seq"])]
 
 
 async def claim_rows(conn: AsyncConnection, params: dict[str, Any]) -> list[RowMapping]:
@@ -232,7 +243,9 @@ async def attempt_batch(
     if not going:
         return True
     metrics.BATCH_SIZE.observe(len(going))
-    sent = await asyncio.gather(*(_send(ctx, c) for c in going))
+    # One endpoint, one URL: checked (and resolved) once, every attempt to the same address.
+    target = await checked_target(ctx, going[0].url)
+    sent = await asyncio.gather(*(_send(ctx, c, target) for c in going))
     await record_batch(ctx, sent)
     for s in sent:
         count_outcome(s.claim, s.result, s.decision)
@@ -240,9 +253,9 @@ async def attempt_batch(
     return bool(held)
 
 
-async def _send(ctx: DeliveryContext, claimed: Claim) -> Sent:
+async def _send(ctx: DeliveryContext, claimed: Claim, target: ssrf.Target | http.Result) -> Sent:
     attempted_at = datetime.now(UTC)
-    result = await send_signed(ctx, claimed)
+    result = await send_signed(ctx, claimed, target)
     return Sent(claimed, attempted_at, result, decide(ctx, claimed, result))
 
 

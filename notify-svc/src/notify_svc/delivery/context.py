@@ -1,4 +1,5 @@
-"""What a delivering process holds: settings, the database, an HTTP client, Redis, the key box.
+"""What a delivering process holds: settings, the database, an HTTP connection pool, Redis, the
+key box.
 
 Made once per process (lazily, inside the event loop that uses it).
 """
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 import redis.asyncio as aioredis
 
+from notify_svc.delivery.http import pool
 from notify_svc.notifications.tasks_client import TasksClient
 from notify_svc.settings import Settings
 from notify_svc.webhooks.signing import SecretBox
@@ -22,7 +24,7 @@ from servicekit.db import Database, make_engine
 class DeliveryContext:
     settings: Settings
     db: Database
-    http: httpx.AsyncClient
+    http: httpx.AsyncBaseTransport  # the connection pool of attempts (delivery.http)
     redis: aioredis.Redis
     box: SecretBox
     allowed: list[Network]
@@ -37,15 +39,10 @@ class DeliveryContext:
             pool_size=pool_size,
             max_overflow=pool_size,
         )
-        http = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        )
         return cls(
             settings=settings,
             db=Database(engine),
-            http=http,
+            http=pool(),
             redis=aioredis.from_url(settings.redis_url, socket_timeout=5),
             box=SecretBox(settings),
             allowed=parse_networks(settings.webhook_allowed_networks),

@@ -1,6 +1,6 @@
 """Finding work in the database: due deliveries, expired claims, pruning, backlog gauges.
 
-`due_ids` marks the rows it hands out (`enqueued_at`) in the same statement, so the events
+`due_rows` marks the rows it hands out (`enqueued_at`) in the same statement, so the events
 process and beat do not both enqueue a row; a row enqueued but never claimed (its message
 lost with a killed worker or a restarted Redis) is handed out again after
 `webhook_requeue_after_seconds`. Enqueueing happens after the commit.
@@ -19,33 +19,37 @@ from notify_svc.webhooks import metrics
 from servicekit.db import transaction
 
 # Due rows, at most `max_in_flight` per endpoint counting those already being attempted or
-# sitting in Celery's queue: a slow endpoint's backlog stays here, not in the queue.
+# sitting in Celery's queue: a slow endpoint's backlog stays here, not in the queue. Per active
+# endpoint, two index probes: its busy rows (ix_webhook_delivery_endpoint_busy) and its first
+# due rows in order, as many as it has free slots (ix_webhook_delivery_endpoint_open, read in
+# (next_attempt_at, seq) order and stopped at the LIMIT), so a round reads about
+# endpoints x in-flight cap rows however long the backlogs are. An expired claim is found by the
+# same scan: a row was due when it was claimed, so its next_attempt_at is in the past.
 DUE_SQL = text(
     f"""
-    WITH busy AS (
-        SELECT endpoint_id, count(*) AS n FROM webhook_delivery
-        WHERE (status = 'delivering' AND claimed_until > now())
-           OR (status IN ('pending', 'failed')
-               AND enqueued_at > now() - make_interval(secs => :requeue_after))
-        GROUP BY endpoint_id
-    ), candidate AS (
-        SELECT d.id, d.endpoint_id,
-               row_number() OVER (PARTITION BY d.endpoint_id
-                                  ORDER BY d.next_attempt_at, d.seq) AS rank
-        FROM webhook_delivery d JOIN webhook_endpoint e ON e.id = d.endpoint_id
-        WHERE e.active
-          AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= now())
-               OR (d.status = 'delivering' AND d.claimed_until < now()))
-          AND (d.enqueued_at IS NULL
-               OR d.enqueued_at < now() - make_interval(secs => :requeue_after))
-          AND {ORDER_FREE}
-    ), picked AS (
-        SELECT d.id FROM webhook_delivery d
-        WHERE d.id IN (
-            SELECT c.id FROM candidate c LEFT JOIN busy b ON b.endpoint_id = c.endpoint_id
-            WHERE c.rank <= :max_in_flight - coalesce(b.n, 0)
-            LIMIT :batch)
-        FOR UPDATE SKIP LOCKED
+    WITH picked AS (
+        SELECT due.id FROM webhook_endpoint e
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM webhook_delivery b
+            WHERE b.endpoint_id = e.id
+              AND ((b.status = 'delivering' AND b.claimed_until > now())
+                   OR (b.status IN ('pending', 'failed')
+                       AND b.enqueued_at > now() - make_interval(secs => :requeue_after)))
+        ) busy
+        CROSS JOIN LATERAL (
+            SELECT d.id FROM webhook_delivery d
+            WHERE d.endpoint_id = e.id AND d.status IN ('pending', 'failed', 'delivering')
+              AND d.next_attempt_at <= now()
+              AND (d.status <> 'delivering' OR d.claimed_until < now())
+              AND (d.enqueued_at IS NULL
+                   OR d.enqueued_at < now() - make_interval(secs => :requeue_after))
+              AND {ORDER_FREE}
+            ORDER BY d.next_attempt_at, d.seq
+            LIMIT greatest(0, :max_in_flight - busy.n)
+            FOR UPDATE OF d SKIP LOCKED
+        ) due
+        WHERE e.active AND busy.n < :max_in_flight
+        LIMIT :batch
     )
     UPDATE webhook_delivery x SET enqueued_at = now() FROM picked WHERE x.id = picked.id
     RETURNING x.id, x.endpoint_id
@@ -113,11 +117,6 @@ async def due_rows(ctx: DeliveryContext, *, batch: int = 500) -> list[tuple[uuid
     }
     async with transaction(ctx.db) as session:
         return [(row[0], row[1]) for row in await session.execute(DUE_SQL, params)]
-
-
-async def due_ids(ctx: DeliveryContext, *, batch: int = 500) -> list[uuid.UUID]:
-    """Ids of due deliveries and expired claims, marked as enqueued (committed on return)."""
-    return [delivery_id for delivery_id, _ in await due_rows(ctx, batch=batch)]
 
 
 Batch = tuple[uuid.UUID, list[uuid.UUID]]

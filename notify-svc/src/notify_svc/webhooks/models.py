@@ -96,10 +96,16 @@ class WebhookDelivery(Base):
             postgresql_where=text("status IN ('pending', 'failed')"),
         ),
         Index(
-            "ix_webhook_delivery_endpoint_due",
+            "ix_webhook_delivery_endpoint_open",
             "endpoint_id",
             "next_attempt_at",
-            postgresql_where=text("status IN ('pending', 'failed')"),
+            "seq",
+            postgresql_where=text("status IN ('pending', 'failed', 'delivering')"),
+        ),
+        Index(
+            "ix_webhook_delivery_endpoint_busy",
+            "endpoint_id",
+            postgresql_where=text("status = 'delivering' OR enqueued_at IS NOT NULL"),
         ),
         Index(
             "ix_webhook_delivery_claimed",
