@@ -192,7 +192,9 @@ class Injector:
             now = http_workers(master)
             return len(now) >= expected and victim not in now and (ready is None or ready())
 
-        if await self._wait(back, self.grace * 4):
+        # uvicorn always replaces a worker; a short grace must not turn a slow start into a
+        # service restart.
+        if await self._wait(back, max(self.grace * 4, 20.0)):
             fault.recovery = time.monotonic() - started
             fault.how = "uvicorn started a new worker"
             return fault
