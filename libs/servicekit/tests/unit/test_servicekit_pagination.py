@@ -48,8 +48,12 @@ def test_no_cursor_is_the_first_page() -> None:
         (encode_cursor([1, 2]), (as_int,)),  # another length
         (encode_cursor(["x"]), (as_int,)),  # another type
         (encode_cursor([True]), (as_int,)),
-        (encode_cursor(["yesterday", str(uuid.uuid4())]), (as_datetime, as_uuid)),
-        (encode_cursor([datetime.now(UTC), "not-a-uuid"]), (as_datetime, as_uuid)),
+        # Fixed values: the suite's processes must collect the same test ids.
+        (
+            encode_cursor(["yesterday", "6c904b75-c509-4b94-854b-dee2b905bb53"]),
+            (as_datetime, as_uuid),
+        ),
+        (encode_cursor([datetime(2026, 12, 3, tzinfo=UTC), "not-a-uuid"]), (as_datetime, as_uuid)),
         (encode_cursor([5]), (as_uuid,)),
     ],
 )
