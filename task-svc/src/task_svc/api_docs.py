@@ -20,7 +20,11 @@ PLAN_ID = "5a0c7e3e-1b7d-4a57-9f2c-6f0d3e2a1b4c"
 
 
 def transition_examples() -> dict[str, Example]:
-    """One named example per user action of the state machine, from its row of the table."""
+    """One named example per user action of the state machine, from its row of the table.
+
+    No `client_event_id`: a fixed key copied from an example would make the same action on the
+    same task a second time (assign after unassign) replay the first answer instead of applying.
+    The field and the Idempotency-Key header describe it, with an example of their own."""
     return {
         str(action): Example(
             summary=f"{action}: {TRANSITIONS[action].summary}",
@@ -28,7 +32,6 @@ def transition_examples() -> dict[str, Example]:
                 "action": str(action),
                 "payload": dict(TRANSITIONS[action].example),
                 "expected_row_version": EXAMPLE_ROW_VERSION,
-                "client_event_id": f"{action}-2f9c6a1e",
             },
         )
         for action in USER_ACTIONS

@@ -53,7 +53,6 @@ def _request_model(action: Action) -> type[BaseModel]:
         "action": str(action),
         "payload": dict(t.example),
         "expected_row_version": EXAMPLE_ROW_VERSION,
-        "client_event_id": f"{action}-2f9c6a1e",
     }
     payload_default: Any = (
         Field(description="the action's payload")
