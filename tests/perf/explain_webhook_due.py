@@ -19,6 +19,7 @@ import asyncio
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from benchkit import platform
@@ -61,18 +62,25 @@ def positional(sql: str) -> str:
     return sql
 
 
+async def explain(conn: asyncpg.Connection, options: str, sql: str, setup: list[str]) -> list[Any]:
+    """`EXPLAIN (<options>)` of `sql` after the setup statements, in a transaction rolled back
+    (the statement marks rows, the setup swaps indexes: neither may stay)."""
+    tr = conn.transaction()
+    await tr.start()
+    try:
+        for statement in setup:
+            await conn.execute(statement)
+        rows = await conn.fetch(f"EXPLAIN ({options}) " + positional(sql), *PARAMS.values())
+        return [r[0] for r in rows]
+    finally:
+        await tr.rollback()
+
+
 async def timed(conn: asyncpg.Connection, sql: str, setup: list[str], runs: int) -> list[float]:
     """Execution times (ms) of `sql`, each run in a transaction rolled back."""
     out: list[float] = []
     for _ in range(runs):
-        tr = conn.transaction()
-        await tr.start()
-        for statement in setup:
-            await conn.execute(statement)
-        plan = await conn.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + positional(sql), *PARAMS.values()
-        )
-        await tr.rollback()
+        plan = (await explain(conn, "ANALYZE, FORMAT JSON", sql, setup))[0]
         out.append(float(json.loads(plan)[0]["Execution Time"]))
     return out
 
@@ -91,15 +99,8 @@ async def main(args: argparse.Namespace, dsn: str) -> None:
         statements.insert(0, ("old", Path(args.old_sql).read_text(), old_setup))
     for label, sql, setup in statements:
         if args.plans:
-            tr = conn.transaction()
-            await tr.start()
-            for statement in setup:
-                await conn.execute(statement)
-            rows = await conn.fetch(
-                "EXPLAIN (ANALYZE, BUFFERS) " + positional(sql), *PARAMS.values()
-            )
-            await tr.rollback()
-            print(f"--- {label}\n" + "\n".join(r[0] for r in rows))
+            lines = await explain(conn, "ANALYZE, BUFFERS", sql, setup)
+            print(f"--- {label}\n" + "\n".join(lines))
         times = await timed(conn, sql, setup, args.runs)
         print(
             f"{label}: median {statistics.median(times):.1f} ms, best {min(times):.1f} ms "
