@@ -137,6 +137,27 @@ async def _driver(conn: AsyncConnection) -> Any:
 
 
 @asynccontextmanager
+async def _pooled_driver(db: Database) -> AsyncIterator[Any]:
+    """The asyncpg connection of a pooled SQLAlchemy connection, with its query spans; left
+    broken or inside a transaction (a cancelled request), it is invalidated, never handed out
+    again."""
+    async with db.engine.connect() as conn:
+        driver = await _driver(conn)
+        spans = driver_span_logger(db.engine.sync_engine)
+        if spans is not None:
+            driver.add_query_logger(spans)
+        try:
+            yield driver
+        except BaseException:
+            if driver.is_closed() or driver.is_in_transaction():
+                await conn.invalidate()
+            raise
+        finally:
+            if spans is not None:
+                driver.remove_query_logger(spans)
+
+
+@asynccontextmanager
 async def driver_transaction(db: Database) -> AsyncIterator[Any]:
     """One unit of work on the pool's asyncpg connection itself: commit when the block ends
     normally, roll back when it raises (as `transaction`).
@@ -152,23 +173,25 @@ async def driver_transaction(db: Database) -> AsyncIterator[Any]:
         async with db.bind.begin_nested():
             yield await _driver(db.bind)
         return
-    async with db.engine.connect() as conn:
-        driver = await _driver(conn)
-        spans = driver_span_logger(db.engine.sync_engine)
-        if spans is not None:
-            driver.add_query_logger(spans)
-        try:
-            async with driver.transaction():
-                yield driver
-        except BaseException:
-            # Broken, or still in a transaction its rollback could not end (a cancelled
-            # request): the pool must never hand it out again.
-            if driver.is_closed() or driver.is_in_transaction():
-                await conn.invalidate()
-            raise
-        finally:
-            if spans is not None:
-                driver.remove_query_logger(spans)
+    async with _pooled_driver(db) as driver, driver.transaction():
+        yield driver
+
+
+@asynccontextmanager
+async def driver_autocommit(db: Database) -> AsyncIterator[Any]:
+    """The pool's asyncpg connection outside any transaction: each statement commits by itself,
+    with no BEGIN and COMMIT round trips (as `driver_transaction` otherwise).
+
+    For a hot path that reads, decides, then writes in ONE statement that checks nothing changed
+    since the read (optimistic concurrency). Bound to a test's connection, the block is a
+    savepoint of the test's transaction.
+    """
+    if db.bind is not None:
+        async with db.bind.begin_nested():
+            yield await _driver(db.bind)
+        return
+    async with _pooled_driver(db) as driver:
+        yield driver
 
 
 @asynccontextmanager

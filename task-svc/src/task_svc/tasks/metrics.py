@@ -4,6 +4,9 @@
 - `optimistic_lock_conflicts_total`: refused because `expected_row_version` was stale.
 - `idempotent_replays_total`: a repeated `client_event_id` answered with the stored result.
 - `transition_duration_seconds{action}`: time spent in the service (lock to last write).
+- `transition_writes_total{path}`: how the hot route wrote a transition: `one_statement` (read
+  unlocked, written in one self-committing statement) or `locked` (a transaction locking the
+  task: an action that cascades, a refusal, or a row changed between the read and the write).
 
 The label children are bound once at import, so counting on the hot path is a dict lookup and an
 increment, with no label resolution per request.
@@ -77,6 +80,14 @@ TRANSITION_DURATION = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
+TRANSITION_WRITES = Counter(
+    "transition_writes_total",
+    "Transitions of the hot route by how they were written: one_statement (unlocked read, "
+    "one self-committing write) or locked (a transaction locking the task)",
+    ["path"],
+)
+_WRITE_PATHS = {p: TRANSITION_WRITES.labels(path=p) for p in ("one_statement", "locked")}
+
 # Pre-bound children: the hot path never resolves labels.
 _COUNT = {(a, o): TRANSITIONS.labels(action=a, outcome=o) for a in ACTION_LABELS for o in OUTCOMES}
 _DURATION = {a: TRANSITION_DURATION.labels(action=a) for a in ACTION_LABELS}
@@ -100,3 +111,8 @@ def record(action: str, outcome: str, seconds: float | None = None) -> None:
 
 def record_refusal(action: str, code: str, seconds: float | None = None) -> None:
     record(action, OUTCOME_OF_CODE.get(code, DEFAULT_REFUSAL), seconds)
+
+
+def record_write_path(path: str) -> None:
+    """Count one transition of the hot route by how it was written."""
+    _WRITE_PATHS[path].inc()

@@ -79,10 +79,31 @@ class Plan:
     rework_from: uuid.UUID | None = None  # a QC reject naming an upstream task to redo
 
     @property
+    def touches_only_the_task(self) -> bool:
+        """Whether the task's own row and history are all it writes: nothing cascades, no QC
+        round is asked for, nothing is reworked."""
+        return self.cascade is Cascade.NONE and not self.submits_for_qc and self.rework_from is None
+
+    @property
     def locks_deliverable(self) -> bool:
         """Whether the write locks the deliverable: a resolved task with no dependents goes
         straight to its deliverable, the next lock in the fixed order."""
         return self.cascade is Cascade.RESOLVED and not self.new.get("has_dependents", True)
+
+
+def _may_cascade(act: Action) -> bool:
+    """Whether `act` can, from some status, cross into or out of a resolved status or reach
+    in_qc (by the table; a restored or freed milestone completing at once shows in its plan)."""
+    t = TRANSITIONS[act]
+    for source in t.sources:
+        for to in {t.to or source, t.to_alt or t.to or source}:
+            if (source in RESOLVED) != (to in RESOLVED) or to == Status.IN_QC:
+                return True
+    return False
+
+
+# Actions whose plan usually touches only the task: the hot route tries them without a lock.
+TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(a for a in Action if not _may_cascade(a))
 
 
 # ---------------------------------------------------------------------------------------------

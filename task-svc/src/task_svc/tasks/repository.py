@@ -73,13 +73,19 @@ _TASK_COLUMNS = (
 # on hold concurrently takes effect from the next transition on. The event is read in the
 # statement's snapshot, so a duplicate that waited here for the original's lock does not see it
 # (the transition service then looks again with `find_prior`).
-_LOCK_TASK_SQL = (
-    f"SELECT {_TASK_COLUMNS}, p.status AS project_status, e.action AS prior_action, "  # noqa: S608
+_TASK_WITH_PRIOR_SQL = (
+    f"SELECT {_TASK_COLUMNS}, p.status AS project_status, e.action AS prior_action, "
     "e.payload AS prior_payload, e.response AS prior_response, e.status_code AS prior_code "
-    "FROM tasks t JOIN projects p ON p.id = t.project_id "
+    "{extra}FROM tasks t JOIN projects p ON p.id = t.project_id "
     "LEFT JOIN task_events e ON e.task_id = t.id AND e.client_event_id = $3 "
-    "WHERE t.id = $1 AND t.org_id = $2 FOR UPDATE OF t"
+    "WHERE t.id = $1 AND t.org_id = $2"
 )
+_LOCK_TASK_SQL = _TASK_WITH_PRIOR_SQL.format(extra="") + " FOR UPDATE OF t"
+# The same, unlocked, with the row's xmin: the transaction id that wrote this version of the
+# row. Every update of the row writes a new version with a new xmin (a lock alone does not), so
+# "xmin is still X" is "nothing changed the row since it was read", whichever column a change
+# touched (a dependency counter moves without a row_version bump).
+_READ_TASK_SQL = _TASK_WITH_PRIOR_SQL.format(extra=", t.xmin::text AS xmin ")
 _PRIOR_KEYS = ("prior_action", "prior_payload", "prior_response", "prior_code")
 _LOCK_TASKS_SQL = (
     f"SELECT {_TASK_COLUMNS} FROM tasks t "  # noqa: S608
@@ -95,9 +101,12 @@ _PRIOR_SQL = (
 HISTORY_PARAMS = 21
 
 
-def _history_ctes(start: int) -> str:
-    """Two data-modifying CTEs (`ev`, `ob`) writing events and outbox rows from arrays."""
+def _history_ctes(start: int, *, only_if: str = "") -> str:
+    """Two data-modifying CTEs (`ev`, `ob`) writing events and outbox rows from arrays;
+    `only_if`: a condition both inserts need (every CTE of a statement runs, whatever the
+    others did)."""
     p = [f"${start + i}" for i in range(HISTORY_PARAMS)]
+    where = f"\n  WHERE {only_if}" if only_if else ""
     return f"""ev AS (
   INSERT INTO task_events (org_id, task_id, action, from_status, to_status, actor, payload,
     client_event_id, row_version, request_id, trace_id, response, status_code, created_at)
@@ -106,7 +115,7 @@ def _history_ctes(start: int) -> str:
   FROM unnest({p[0]}::uuid[], {p[1]}::uuid[], {p[2]}::text[], {p[3]}::text[], {p[4]}::text[],
     {p[5]}::text[], {p[6]}::text[], {p[7]}::text[], {p[8]}::int[], {p[9]}::text[],
     {p[10]}::text[], {p[11]}::text[], {p[12]}::int[])
-    AS x(o, t, a, f, ts, ac, p, c, rv, rq, tr, r, sc)
+    AS x(o, t, a, f, ts, ac, p, c, rv, rq, tr, r, sc){where}
   RETURNING 1
 ),
 ob AS (
@@ -114,7 +123,7 @@ ob AS (
   SELECT y.i, y.ty, '{SOURCE}', y.at, y.ai, y.p::jsonb,
     {p[20]}::jsonb || jsonb_build_object('dataschema', y.ds)
   FROM unnest({p[14]}::uuid[], {p[15]}::text[], {p[16]}::text[], {p[17]}::text[],
-    {p[18]}::text[], {p[19]}::text[]) AS y(i, ty, at, ai, p, ds)
+    {p[18]}::text[], {p[19]}::text[]) AS y(i, ty, at, ai, p, ds){where}
   RETURNING 1
 )"""  # noqa: S608
 
@@ -122,14 +131,26 @@ ob AS (
 _UPDATE_TASK_CTE = """upd AS (
   UPDATE tasks SET status = $3, assigned_to = $4, assigned_at = $5, started_at = $6,
     completed_at = $7, updated_at = $8, row_version = $9
-  WHERE id = $1 AND org_id = $2
+  WHERE id = $1 AND org_id = $2{unchanged}
   RETURNING 1
 )"""
 _UPDATE_TASK_PARAMS = 9
+_XMIN_PARAM = f"${_UPDATE_TASK_PARAMS + HISTORY_PARAMS + 1}"
 _DELIVERABLE_PARAM = f"${_UPDATE_TASK_PARAMS + HISTORY_PARAMS + 1}"
 # The task's update with its history, in one statement.
 _WRITE_SQL = (
-    f"WITH {_UPDATE_TASK_CTE},\n{_history_ctes(_UPDATE_TASK_PARAMS + 1)}\nSELECT count(*) FROM upd"
+    f"WITH {_UPDATE_TASK_CTE.format(unchanged='')},\n{_history_ctes(_UPDATE_TASK_PARAMS + 1)}\n"
+    "SELECT count(*) FROM upd"
+)
+# The same for a row read without a lock, in one statement that commits by itself: the task is
+# updated only if no one changed it since it was read (its xmin), and its history is written
+# only with it. Under READ COMMITTED, a concurrent writer's update is waited for and the
+# condition checked again on the row it left, so of two such writes one wins, and the other
+# writes nothing and says so (count 0).
+_WRITE_IF_UNCHANGED_SQL = (
+    f"WITH {_UPDATE_TASK_CTE.format(unchanged=f' AND xmin::text = {_XMIN_PARAM}')},\n"  # noqa: S608
+    f"{_history_ctes(_UPDATE_TASK_PARAMS + 1, only_if='EXISTS (SELECT 1 FROM upd)')}\n"
+    "SELECT count(*) FROM upd"
 )
 # The same, also locking the task's deliverable: for a task becoming resolved that has no
 # dependents, the deliverable is the next lock in the fixed order (task, dependents,
@@ -139,7 +160,8 @@ _LOCK_DELIVERABLE_CTE = (
     "FOR UPDATE)"
 )
 _WRITE_LOCKING_DELIVERABLE_SQL = (
-    f"WITH {_UPDATE_TASK_CTE},\n{_history_ctes(_UPDATE_TASK_PARAMS + 1)},\n"  # noqa: S608
+    f"WITH {_UPDATE_TASK_CTE.format(unchanged='')},\n"  # noqa: S608
+    f"{_history_ctes(_UPDATE_TASK_PARAMS + 1)},\n"
     f"{_LOCK_DELIVERABLE_CTE}\n"
     "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM dl)"
 )
@@ -184,17 +206,34 @@ def _history_params(history: History, now: datetime) -> list[Any]:
 # One task
 
 
-async def lock_task(
-    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
-) -> tuple[dict[str, Any], tuple[Any, ...] | None] | None:
-    """The task row locked, and the (action, payload, response, status_code) of an earlier
-    request with this client_event_id if the statement's snapshot sees one; None: no task."""
-    found = await _fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id))
+Loaded: TypeAlias = tuple[dict[str, Any], tuple[Any, ...] | None]
+
+
+def _with_prior(found: Mapping[str, Any] | None) -> Loaded | None:
     if found is None:
         return None
     row = dict(found)
     prior = tuple(row.pop(k) for k in _PRIOR_KEYS)
     return row, (prior if prior[0] is not None else None)
+
+
+async def lock_task(
+    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
+) -> Loaded | None:
+    """The task row locked, and the (action, payload, response, status_code) of an earlier
+    request with this client_event_id if the statement's snapshot sees one; None: no task."""
+    return _with_prior(await _fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id)))
+
+
+async def read_task(
+    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
+) -> tuple[dict[str, Any], tuple[Any, ...] | None, str] | None:
+    """`lock_task` without the lock, and the row's xmin for `write_task_if_unchanged`."""
+    loaded = _with_prior(await _fetchrow(conn, _READ_TASK_SQL, (task_id, org_id, client_event_id)))
+    if loaded is None:
+        return None
+    row, prior = loaded
+    return row, prior, row.pop("xmin")
 
 
 async def lock_tasks(
@@ -212,17 +251,8 @@ async def find_prior(
     return tuple(found.values()) if found is not None else None
 
 
-async def write_task(
-    conn: Conn,
-    *,
-    new: dict[str, Any],
-    history: History,
-    now: datetime,
-    lock_deliverable: bool = False,
-) -> None:
-    """Update the task to `new` and write the history, in one statement (then forget it);
-    `lock_deliverable`: lock the task's deliverable in the same statement."""
-    params: list[Any] = [
+def _task_params(new: dict[str, Any], history: History, now: datetime) -> list[Any]:
+    return [
         new["id"],
         new["org_id"],
         new["status"],
@@ -234,12 +264,37 @@ async def write_task(
         new["row_version"],
         *_history_params(history, now),
     ]
+
+
+async def write_task(
+    conn: Conn,
+    *,
+    new: dict[str, Any],
+    history: History,
+    now: datetime,
+    lock_deliverable: bool = False,
+) -> None:
+    """Update the task to `new` and write the history, in one statement (then forget it);
+    `lock_deliverable`: lock the task's deliverable in the same statement."""
+    params = _task_params(new, history, now)
     if lock_deliverable:
         params.append(new["deliverable_id"])
         await _fetch(conn, _WRITE_LOCKING_DELIVERABLE_SQL, params)
     else:
         await _fetch(conn, _WRITE_SQL, params)
     history.clear()
+
+
+async def write_task_if_unchanged(
+    conn: Conn, *, new: dict[str, Any], history: History, now: datetime, xmin: str
+) -> bool:
+    """`write_task` for a row read by `read_task`, in one statement: False (and nothing
+    written) when the row changed since it was read."""
+    rows = await _fetch(conn, _WRITE_IF_UNCHANGED_SQL, [*_task_params(new, history, now), xmin])
+    if rows[0]["count"] == 0:
+        return False
+    history.clear()
+    return True
 
 
 async def write_history(conn: Conn, history: History, now: datetime) -> None:

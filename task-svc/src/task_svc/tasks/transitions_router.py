@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Principal
 from servicekit.conditional import required_version
-from servicekit.db import Database, driver_transaction, get_database, unit_of_work
+from servicekit.db import Database, get_database, unit_of_work
 from servicekit.errors import AppError, Forbidden, Unprocessable
 from servicekit.jsonutil import FastJSONResponse
 from task_svc.roles import CurrentUser, ServiceCaller
@@ -185,24 +185,23 @@ async def post_transition(
     principal: CurrentUser,
 ) -> Response:
     # The hot path of the platform: one flat dependency (authentication, so a request without a
-    # token is a 401 before anything else), headers read directly, and the unit of work as a
-    # plain block on the pool's asyncpg connection (same commit / rollback semantics as the
-    # dependency; the transition is explicit SQL, so a session or SQLAlchemy's connection and
-    # result layers would be pure overhead).
+    # token is a 401 before anything else), headers read directly, and the unit of work on the
+    # pool's asyncpg connection (same commit / rollback semantics as the dependency; the
+    # transition is explicit SQL, so a session or SQLAlchemy's connection and result layers
+    # would be pure overhead).
     headers = request.headers
     expected = required_version(body.expected_row_version, headers.get("if-match"))
-    async with driver_transaction(request.app.state.db) as conn:
-        outcome = await service.apply_transition(
-            conn,
-            org_id=principal.org,
-            task_id=task_id,
-            action=body.action,
-            payload=body.payload.model_dump(mode="json", exclude_none=True),
-            expected=expected,
-            client_event_id=body.client_event_id,
-            idempotency_key=headers.get("idempotency-key"),
-            caller=_caller(principal),
-        )
+    outcome = await service.apply_from_pool(
+        request.app.state.db,
+        org_id=principal.org,
+        task_id=task_id,
+        action=body.action,
+        payload=body.payload.model_dump(mode="json", exclude_none=True),
+        expected=expected,
+        client_event_id=body.client_event_id,
+        idempotency_key=headers.get("idempotency-key"),
+        caller=_caller(principal),
+    )
     return _respond(outcome)
 
 
