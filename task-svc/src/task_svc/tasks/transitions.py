@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +43,50 @@ from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_r
 __all__ = ["Caller", "TransitionOutcome", "apply_from_pool", "apply_locked", "apply_transition"]
 
 
+@dataclass(frozen=True)
+class _Command:
+    """One transition request, parsed: the action, its clean payload, its key, who asks."""
+
+    org_id: uuid.UUID
+    task_id: uuid.UUID
+    act: Action
+    clean: dict[str, Any]
+    expected: ExpectedVersion | None
+    key: CommandKey | None
+    caller: Caller
+
+    @property
+    def client_event_id(self) -> str | None:
+        return self.key.value if self.key is not None else None
+
+
+async def _counted(
+    action: str, run: Callable[[], Awaitable[TransitionOutcome]]
+) -> TransitionOutcome:
+    """Run one transition request, counting it in the metrics by action and outcome."""
+    started = time.perf_counter()
+    try:
+        outcome = await run()
+    except AppError as exc:
+        m.record_refusal(action, exc.code, time.perf_counter() - started)
+        raise
+    m.record(action, "replayed" if outcome.replayed else "ok", time.perf_counter() - started)
+    return outcome
+
+
+def _command(
+    org_id: uuid.UUID,
+    task_id: uuid.UUID,
+    action: str,
+    payload: Any,
+    expected: ExpectedVersion | None,
+    keys: tuple[str | None, str | None],
+    caller: Caller,
+) -> _Command:
+    act, clean = parse_request(action, payload, caller)
+    return _Command(org_id, task_id, act, clean, expected, command_key(*keys), caller)
+
+
 async def apply_transition(
     session: AsyncSession | Conn,
     *,
@@ -54,31 +100,19 @@ async def apply_transition(
     idempotency_key: str | None = None,
 ) -> TransitionOutcome:
     """Apply one action to one task in the transaction of `session` (a session, or a bare
-    connection on the hot route); never commits.
+    connection); never commits.
 
     The request's key is `client_event_id` or the `Idempotency-Key` header (both sent must
     agree). Counts the request in the transition metrics by action and outcome.
     """
-    started = time.perf_counter()
-    try:
-        key = command_key(client_event_id, idempotency_key)
-        act, clean = parse_request(action, payload, caller)
+
+    async def run() -> TransitionOutcome:
+        keys = (client_event_id, idempotency_key)
+        cmd = _command(org_id, task_id, action, payload, expected, keys, caller)
         conn = await session.connection() if isinstance(session, AsyncSession) else session
-        outcome = await _transition(
-            conn,
-            org_id=org_id,
-            task_id=task_id,
-            act=act,
-            clean=clean,
-            expected=expected,
-            key=key,
-            caller=caller,
-        )
-    except AppError as exc:
-        m.record_refusal(action, exc.code, time.perf_counter() - started)
-        raise
-    m.record(action, "replayed" if outcome.replayed else "ok", time.perf_counter() - started)
-    return outcome
+        return await _transition(conn, cmd)
+
+    return await _counted(action, run)
 
 
 async def apply_from_pool(
@@ -96,62 +130,35 @@ async def apply_from_pool(
     """`apply_transition` as its own unit of work on a connection of `db`'s pool, committed
     when it returns: an action touching only the task is written without a lock when it can
     be (see the module's docstring)."""
-    started = time.perf_counter()
-    try:
-        key = command_key(client_event_id, idempotency_key)
-        act, clean = parse_request(action, payload, caller)
+
+    async def run() -> TransitionOutcome:
+        keys = (client_event_id, idempotency_key)
+        cmd = _command(org_id, task_id, action, payload, expected, keys, caller)
         outcome = None
-        if act in TASK_ONLY_ACTIONS:
+        if cmd.act in TASK_ONLY_ACTIONS:
             async with driver_autocommit(db) as conn:
-                outcome = await _unlocked(
-                    conn, org_id=org_id, task_id=task_id, act=act, clean=clean,
-                    expected=expected, key=key, caller=caller,
-                )  # fmt: skip
+                outcome = await _unlocked(conn, cmd)
         m.record_write_path("one_statement" if outcome is not None else "locked")
         if outcome is None:
             async with driver_transaction(db) as conn:
-                outcome = await _transition(
-                    conn, org_id=org_id, task_id=task_id, act=act, clean=clean,
-                    expected=expected, key=key, caller=caller,
-                )  # fmt: skip
-    except AppError as exc:
-        m.record_refusal(action, exc.code, time.perf_counter() - started)
-        raise
-    m.record(action, "replayed" if outcome.replayed else "ok", time.perf_counter() - started)
-    return outcome
+                outcome = await _transition(conn, cmd)
+        return outcome
+
+    return await _counted(action, run)
 
 
-async def _unlocked(
-    conn: Conn,
-    *,
-    org_id: uuid.UUID,
-    task_id: uuid.UUID,
-    act: Action,
-    clean: dict[str, Any],
-    expected: ExpectedVersion | None,
-    key: CommandKey | None,
-    caller: Caller,
-) -> TransitionOutcome | None:
+async def _unlocked(conn: Conn, cmd: _Command) -> TransitionOutcome | None:
     """The transition from an unlocked read and one self-committing write; None: it must go
     the locked way (refused, more than the task to write, or the row changed since read)."""
-    client_event_id = key.value if key is not None else None
     loaded = await repository.read_task(
-        conn, task_id=task_id, org_id=org_id, client_event_id=client_event_id
+        conn, task_id=cmd.task_id, org_id=cmd.org_id, client_event_id=cmd.client_event_id
     )
     if loaded is None:
-        raise NotFound(f"task {task_id} not found", code="TASK_NOT_FOUND")
+        raise NotFound(f"task {cmd.task_id} not found", code="TASK_NOT_FOUND")
     task, prior, xmin = loaded
-    if key is not None and prior is not None:
-        return replayed(prior, key=key, act=act, clean=clean)
-    plan = plan_transition(
-        task,
-        act,
-        caller,
-        clean,
-        now=datetime.now(UTC),
-        expected=expected,
-        client_event_id=client_event_id,
-    )
+    if cmd.key is not None and prior is not None:
+        return replayed(prior, key=cmd.key, act=cmd.act, clean=cmd.clean)
+    plan = _plan(task, cmd)
     if isinstance(plan, Refusal) or not plan.touches_only_the_task:
         return None
     now: datetime = plan.new["updated_at"]
@@ -162,52 +169,51 @@ async def _unlocked(
     return TransitionOutcome(status_code=200, body=plan.body, replayed=False)
 
 
-async def _transition(
-    conn: Conn,
-    *,
-    org_id: uuid.UUID,
-    task_id: uuid.UUID,
-    act: Action,
-    clean: dict[str, Any],
-    expected: ExpectedVersion | None,
-    key: CommandKey | None,
-    caller: Caller,
-) -> TransitionOutcome:
-    client_event_id = key.value if key is not None else None
+def _plan(task: TaskRow, cmd: _Command) -> Plan | Refusal:
+    return plan_transition(
+        task,
+        cmd.act,
+        cmd.caller,
+        cmd.clean,
+        now=datetime.now(UTC),
+        expected=cmd.expected,
+        client_event_id=cmd.client_event_id,
+    )
+
+
+async def _transition(conn: Conn, cmd: _Command) -> TransitionOutcome:
+    key = cmd.key
     loaded = await repository.lock_task(
-        conn, task_id=task_id, org_id=org_id, client_event_id=client_event_id
+        conn, task_id=cmd.task_id, org_id=cmd.org_id, client_event_id=cmd.client_event_id
     )
     if loaded is None:
-        raise NotFound(f"task {task_id} not found", code="TASK_NOT_FOUND")
+        raise NotFound(f"task {cmd.task_id} not found", code="TASK_NOT_FOUND")
     task, prior = loaded
     if key is not None:
         if prior is not None:
-            return replayed(prior, key=key, act=act, clean=clean)
-        if expected is None:
+            return replayed(prior, key=key, act=cmd.act, clean=cmd.clean)
+        if cmd.expected is None:
             # Without a row version, a duplicate that waited for the original's lock could pass
             # every check: look for the original again, now that the lock is held.
-            replay = await _replay(conn, task_id, key, act, clean)
+            replay = await _replay(conn, cmd.task_id, key, cmd.act, cmd.clean)
             if replay is not None:
                 return replay
-    plan = plan_transition(
-        task,
-        act,
-        caller,
-        clean,
-        now=datetime.now(UTC),
-        expected=expected,
-        client_event_id=client_event_id,
-    )
+    plan = _plan(task, cmd)
     if isinstance(plan, Refusal):
-        if key is not None and expected is not None:
+        if key is not None and cmd.expected is not None:
             # A duplicate that waited for the original's lock is refused here (the original
             # moved the row_version on); its original is committed and visible now.
-            replay = await _replay(conn, task_id, key, act, clean)
+            replay = await _replay(conn, cmd.task_id, key, cmd.act, cmd.clean)
             if replay is not None:
                 return replay
         raise await _refusal_error(conn, task, plan)
     return await _carry_out(
-        conn, task, plan, caller=caller, clean=clean, client_event_id=client_event_id
+        conn,
+        task,
+        plan,
+        caller=cmd.caller,
+        clean=cmd.clean,
+        client_event_id=cmd.client_event_id,
     )
 
 
