@@ -25,7 +25,7 @@ Measured in the same run, with the same number of concurrent clients:
     SELECT on the idempotency index; INSERT the event (jsonb, with its response); INSERT the
     outbox rows (the same rows as the service: assigned + status_changed on start,
     status_changed on complete); UPDATE the task; for complete also the service's own dependents
-    and deliverable statements (`repository.RESOLVE_SQL`, `LOCK_DELIVERABLES_SQL`,
+    and deliverable statements (`graph_repository.RESOLVE_SQL`, `LOCK_DELIVERABLES_SQL`,
     `_READY_FOR_SIGNOFF_SQL`); COMMIT.
 (b) api: task-svc as the local stack runs it: uvicorn with `--workers N` (the first of
     `--workers` is the headline, one per core on the machine of record; the others are
@@ -68,7 +68,7 @@ from fastapi import FastAPI
 import task_svc
 from servicekit.jsonutil import dumps
 from task_svc import SCHEMA
-from task_svc.tasks import repository
+from task_svc.tasks import graph_repository
 
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 50.0
@@ -463,10 +463,10 @@ async def bench_raw(dsn: str, s: Seed, args: argparse.Namespace) -> Result:
                 row["started_at"], now, version, now,
             )  # fmt: skip
             # The service's own cascade statements: dependents, then the deliverable.
-            await con.fetch(repository.RESOLVE_SQL, [tid], s.org, now)
+            await con.fetch(graph_repository.RESOLVE_SQL, [tid], s.org, now)
             dl = [row["deliverable_id"]]
-            await con.fetch(repository.LOCK_DELIVERABLES_SQL, dl, s.org)
-            await con.fetch(repository.READY_FOR_SIGNOFF_SQL, dl, s.org, now)
+            await con.fetch(graph_repository.LOCK_DELIVERABLES_SQL, dl, s.org)
+            await con.fetch(graph_repository.READY_FOR_SIGNOFF_SQL, dl, s.org, now)
         return None
 
     async def run_phase(action: str, tasks: list[uuid.UUID], seconds: float) -> Phase:

@@ -13,7 +13,7 @@
 
 Lock order is fixed: the transitioning task first, then dependents in id order (one statement
 with `ORDER BY id FOR UPDATE`), then deliverables, then the project. The statements live in
-`repository.py`.
+`graph_repository.py`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 
 from contracts.tasks import DeliverableReadyForSignoffV1, TaskUnblockedV1
 from servicekit.errors import Conflict
-from task_svc.tasks import repository
+from task_svc.tasks import graph_repository
 from task_svc.tasks.fsm import Action, EventKind, Status
 from task_svc.tasks.history import SYSTEM_ACTOR, EventRow, History, task_event_fields
-from task_svc.tasks.repository import Conn
+from task_svc.tasks.sql import Conn
 
 _STARTED = frozenset({Status.IN_PROGRESS, Status.ON_HOLD, Status.IN_QC, Status.REWORK, Status.DONE})
 
@@ -62,7 +62,9 @@ async def resolve_blockers(
     result = CascadeResult()
     wave = sorted(set(blocker_ids))
     while wave:
-        rows = await repository.resolve_dependents(conn, blocker_ids=wave, org_id=org_id, now=now)
+        rows = await graph_repository.resolve_dependents(
+            conn, blocker_ids=wave, org_id=org_id, now=now
+        )
         next_wave = [
             row["id"] for row in rows if row["freed"] and _free(row, wave[0], history, now, result)
         ]
@@ -85,7 +87,7 @@ async def release_blocked(
     result = CascadeResult()
     if not released_by:
         return result
-    rows = await repository.release_blocked(
+    rows = await graph_repository.release_blocked(
         conn, task_ids=sorted(released_by), org_id=org_id, now=now
     )
     completed = [
@@ -154,7 +156,7 @@ async def unresolve_blocker(
 ) -> CascadeResult:
     """A resolved blocker was reopened or restored: re-block ready dependents, flag started ones."""
     result = CascadeResult()
-    rows = await repository.unresolve_dependents(
+    rows = await graph_repository.unresolve_dependents(
         conn, blocker_id=blocker_id, org_id=org_id, now=now
     )
     payload = {"blocker_id": str(blocker_id)}
@@ -212,8 +214,8 @@ async def mark_ready_for_signoff(
         return []
     ids = sorted(deliverable_ids)
     if not locked:
-        await repository.lock_deliverables(conn, deliverable_ids=ids, org_id=org_id)
-    rows = await repository.mark_ready_for_signoff(
+        await graph_repository.lock_deliverables(conn, deliverable_ids=ids, org_id=org_id)
+    rows = await graph_repository.mark_ready_for_signoff(
         conn, deliverable_ids=ids, org_id=org_id, now=now
     )
     for r in rows:
@@ -229,7 +231,7 @@ async def reopen_deliverable(
 
     A signed-off deliverable is final: reopening or restoring its tasks is refused.
     """
-    statuses = await repository.lock_deliverables(
+    statuses = await graph_repository.lock_deliverables(
         conn, deliverable_ids=[deliverable_id], org_id=org_id
     )
     if statuses.get(deliverable_id) == "signed_off":
@@ -239,4 +241,6 @@ async def reopen_deliverable(
             code="DELIVERABLE_SIGNED_OFF",
             deliverable_id=str(deliverable_id),
         )
-    await repository.back_in_progress(conn, deliverable_id=deliverable_id, org_id=org_id, now=now)
+    await graph_repository.back_in_progress(
+        conn, deliverable_id=deliverable_id, org_id=org_id, now=now
+    )

@@ -1,12 +1,10 @@
-"""Every statement of the task write path: transitions, cascades, QC rework, history.
+"""Every statement of one task's transition: load (locked or not), write with its history,
+the reads a refusal or a QC submission needs, and the history's reads. The cascades' statements
+are in `graph_repository.py`.
 
-Explicit SQL on the unit of work's connection (the hot path of the service: few round trips,
-`RETURNING`, data-modifying CTEs). Table names rely on the service's search_path; only parameter
-numbers are ever put into statement text.
-
-Every function takes a `Conn`: SQLAlchemy's connection (a session's, a worker's), or the pool's
-asyncpg connection itself, which the transition route uses (`servicekit.db.driver_transaction`):
-the statements and the rows they return are the same either way.
+Explicit SQL on the unit of work's connection (`sql.Conn`; the hot path of the service: few
+round trips, `RETURNING`, data-modifying CTEs). Table names rely on the service's search_path;
+only parameter numbers are ever put into statement text.
 """
 
 from __future__ import annotations
@@ -16,45 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeAlias
 
-import asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from servicekit.context import current_trace_ids, request_id_var
 from servicekit.jsonutil import dumps
 from servicekit.outbox import event_headers
 from task_svc.tasks.history import SOURCE, History
-
-# A unit of work's connection: SQLAlchemy's, or asyncpg's own on the transition route.
-Conn: TypeAlias = AsyncConnection | asyncpg.Connection
-
-
-async def _fetch(conn: Conn, sql: str, params: Sequence[Any]) -> list[Mapping[str, Any]]:
-    """The rows of one statement, as mappings by column name."""
-    rows: list[Any]
-    if isinstance(conn, AsyncConnection):
-        rows = list((await conn.exec_driver_sql(sql, tuple(params))).mappings())
-    else:
-        rows = await conn.fetch(sql, *params)
-    return rows
-
-
-async def _fetchrow(conn: Conn, sql: str, params: Sequence[Any]) -> Mapping[str, Any] | None:
-    """The first row of one statement, or None."""
-    row: Any
-    if isinstance(conn, AsyncConnection):
-        row = (await conn.exec_driver_sql(sql, tuple(params))).mappings().first()
-    else:
-        row = await conn.fetchrow(sql, *params)
-    return row
-
-
-async def _execute(conn: Conn, sql: str, params: Sequence[Any]) -> None:
-    """Run one statement that returns no rows."""
-    if isinstance(conn, AsyncConnection):
-        await conn.exec_driver_sql(sql, tuple(params))
-    else:
-        await conn.execute(sql, *params)
-
+from task_svc.tasks.sql import Conn, fetch, fetchrow
 
 # The columns of a locked task row, as every transition reads them. `has_dependents` lets a
 # resolving transition skip the dependents' statement when there are none: a task's dependency
@@ -222,14 +186,14 @@ async def lock_task(
 ) -> Loaded | None:
     """The task row locked, and the (action, payload, response, status_code) of an earlier
     request with this client_event_id if the statement's snapshot sees one; None: no task."""
-    return _with_prior(await _fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id)))
+    return _with_prior(await fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id)))
 
 
 async def read_task(
     conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
 ) -> tuple[dict[str, Any], tuple[Any, ...] | None, str] | None:
     """`lock_task` without the lock, and the row's xmin for `write_task_if_unchanged`."""
-    loaded = _with_prior(await _fetchrow(conn, _READ_TASK_SQL, (task_id, org_id, client_event_id)))
+    loaded = _with_prior(await fetchrow(conn, _READ_TASK_SQL, (task_id, org_id, client_event_id)))
     if loaded is None:
         return None
     row, prior = loaded
@@ -240,14 +204,14 @@ async def lock_tasks(
     conn: Conn, *, task_ids: Sequence[uuid.UUID], org_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     """Task rows locked in id order (the fixed lock order)."""
-    return [dict(r) for r in await _fetch(conn, _LOCK_TASKS_SQL, (sorted(task_ids), org_id))]
+    return [dict(r) for r in await fetch(conn, _LOCK_TASKS_SQL, (sorted(task_ids), org_id))]
 
 
 async def find_prior(
     conn: Conn, *, task_id: uuid.UUID, client_event_id: str
 ) -> tuple[Any, ...] | None:
     """The earlier request with this client_event_id, read now (after the lock was taken)."""
-    found = await _fetchrow(conn, _PRIOR_SQL, (task_id, client_event_id))
+    found = await fetchrow(conn, _PRIOR_SQL, (task_id, client_event_id))
     return tuple(found.values()) if found is not None else None
 
 
@@ -279,9 +243,9 @@ async def write_task(
     params = _task_params(new, history, now)
     if lock_deliverable:
         params.append(new["deliverable_id"])
-        await _fetch(conn, _WRITE_LOCKING_DELIVERABLE_SQL, params)
+        await fetch(conn, _WRITE_LOCKING_DELIVERABLE_SQL, params)
     else:
-        await _fetch(conn, _WRITE_SQL, params)
+        await fetch(conn, _WRITE_SQL, params)
     history.clear()
 
 
@@ -290,7 +254,7 @@ async def write_task_if_unchanged(
 ) -> bool:
     """`write_task` for a row read by `read_task`, in one statement: False (and nothing
     written) when the row changed since it was read."""
-    rows = await _fetch(conn, _WRITE_IF_UNCHANGED_SQL, [*_task_params(new, history, now), xmin])
+    rows = await fetch(conn, _WRITE_IF_UNCHANGED_SQL, [*_task_params(new, history, now), xmin])
     if rows[0]["count"] == 0:
         return False
     history.clear()
@@ -301,7 +265,7 @@ async def write_history(conn: Conn, history: History, now: datetime) -> None:
     """Write the collected events and outbox rows (one round trip), then forget them."""
     if not history:
         return
-    await _fetch(conn, _WRITE_HISTORY_SQL, _history_params(history, now))
+    await fetch(conn, _WRITE_HISTORY_SQL, _history_params(history, now))
     history.clear()
 
 
@@ -314,7 +278,7 @@ WHERE d.task_id = $1 AND b.status NOT IN ('done', 'cancelled') ORDER BY b.id
 
 async def open_blockers(conn: Conn, *, task_id: uuid.UUID) -> list[dict[str, Any]]:
     """The unresolved blockers of a task: id, title, status."""
-    return [dict(r) for r in await _fetch(conn, _OPEN_BLOCKERS_SQL, (task_id,))]
+    return [dict(r) for r in await fetch(conn, _OPEN_BLOCKERS_SQL, (task_id,))]
 
 
 # The QC round (1 + earlier rejects) and the project's pinned template, in one round trip.
@@ -328,216 +292,10 @@ async def qc_round(
     conn: Conn, *, task_id: uuid.UUID, project_id: uuid.UUID
 ) -> tuple[int, uuid.UUID | None, int | None]:
     """(the QC round the task enters, its project's template id and version)."""
-    row = await _fetchrow(conn, _QC_ROUND_SQL, (task_id, project_id))
+    row = await fetchrow(conn, _QC_ROUND_SQL, (task_id, project_id))
     assert row is not None  # the task's project exists (its row is locked)
     rejects, template_id, template_version = tuple(row.values())
     return int(rejects) + 1, template_id, template_version
-
-
-# ---------------------------------------------------------------------------------------------
-# Dependency counters
-
-
-RESOLVE_SQL = """
-WITH dec AS (
-  SELECT d.task_id AS id, count(*)::int AS n
-  FROM task_dependencies d WHERE d.blocker_id = ANY($1::uuid[]) GROUP BY d.task_id
-), locked AS (
-  -- FOR UPDATE returns the latest committed version of each row: freed is computed on it.
-  SELECT t.id, t.status AS old_status, dec.n,
-    (t.open_blockers - dec.n = 0 AND t.status = 'blocked') AS freed, t.is_milestone
-  FROM tasks t JOIN dec ON dec.id = t.id
-  WHERE t.org_id = $2 ORDER BY t.id FOR UPDATE OF t
-)
-UPDATE tasks t SET
-  open_blockers = t.open_blockers - c.n,
-  status = CASE WHEN c.freed THEN (CASE WHEN c.is_milestone THEN 'done' ELSE 'ready' END)
-           ELSE t.status END,
-  completed_at = CASE WHEN c.freed AND c.is_milestone THEN $3 ELSE t.completed_at END,
-  row_version = t.row_version + CASE WHEN c.freed THEN
-                  (CASE WHEN c.is_milestone THEN 2 ELSE 1 END) ELSE 0 END,
-  updated_at = CASE WHEN c.freed THEN $3 ELSE t.updated_at END
-FROM locked c WHERE t.id = c.id
-RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to,
-  c.old_status, t.status, t.row_version, c.freed, t.is_milestone
-"""
-
-_UNRESOLVE_SQL = """
-WITH inc AS (
-  SELECT d.task_id AS id, count(*)::int AS n
-  FROM task_dependencies d WHERE d.blocker_id = ANY($1::uuid[]) GROUP BY d.task_id
-), locked AS (
-  SELECT t.id, t.status AS old_status, inc.n
-  FROM tasks t JOIN inc ON inc.id = t.id
-  WHERE t.org_id = $2 ORDER BY t.id FOR UPDATE OF t
-)
-UPDATE tasks t SET
-  open_blockers = t.open_blockers + l.n,
-  status = CASE WHEN l.old_status = 'ready' THEN 'blocked' ELSE t.status END,
-  row_version = t.row_version + CASE WHEN l.old_status = 'ready' THEN 1 ELSE 0 END,
-  updated_at = CASE WHEN l.old_status = 'ready' THEN $3 ELSE t.updated_at END
-FROM locked l WHERE t.id = l.id
-RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to,
-  l.old_status, t.status, t.row_version
-"""
-
-
-# Tasks still blocked with no open blocker left (their blockers were taken away, not resolved):
-# freed like RESOLVE_SQL frees them.
-_RELEASE_SQL = """
-WITH locked AS (
-  SELECT t.id, t.is_milestone FROM tasks t
-  WHERE t.id = ANY($1::uuid[]) AND t.org_id = $2 AND t.status = 'blocked'
-    AND t.open_blockers = 0
-  ORDER BY t.id FOR UPDATE OF t
-)
-UPDATE tasks t SET
-  status = CASE WHEN c.is_milestone THEN 'done' ELSE 'ready' END,
-  completed_at = CASE WHEN c.is_milestone THEN $3 ELSE t.completed_at END,
-  row_version = t.row_version + CASE WHEN c.is_milestone THEN 2 ELSE 1 END,
-  updated_at = $3
-FROM locked c WHERE t.id = c.id
-RETURNING t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to,
-  t.status, t.row_version, t.is_milestone
-"""
-
-
-async def release_blocked(
-    conn: Conn, *, task_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
-    """Free the tasks that are still blocked with no open blocker (milestones straight to
-    done); the changed rows in id order."""
-    rows = await _fetch(conn, _RELEASE_SQL, (task_ids, org_id, now))
-    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
-
-
-async def resolve_dependents(
-    conn: Conn, *, blocker_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
-    """Drop the dependents' counters of resolved blockers, freeing those reaching zero
-    (milestones straight to done); the changed rows in id order, with `old_status`, `freed`."""
-    rows = await _fetch(conn, RESOLVE_SQL, (blocker_ids, org_id, now))
-    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
-
-
-async def unresolve_dependents(
-    conn: Conn, *, blocker_id: uuid.UUID, org_id: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
-    """Raise the dependents' counters of a blocker resolved no more, re-blocking ready ones;
-    the changed rows in id order, with `old_status`."""
-    rows = await _fetch(conn, _UNRESOLVE_SQL, ([blocker_id], org_id, now))
-    return sorted((dict(r) for r in rows), key=lambda r: r["id"])
-
-
-# ---------------------------------------------------------------------------------------------
-# Deliverables
-
-
-LOCK_DELIVERABLES_SQL = """
-SELECT id, status FROM deliverables
-WHERE id = ANY($1::uuid[]) AND org_id = $2 ORDER BY id FOR UPDATE
-"""
-
-READY_FOR_SIGNOFF_SQL = """
-UPDATE deliverables d
-SET status = 'ready_for_signoff', row_version = d.row_version + 1, updated_at = $3
-WHERE d.id = ANY($1::uuid[]) AND d.org_id = $2 AND d.status = 'in_progress'
-  AND NOT EXISTS (
-    SELECT 1 FROM tasks t
-    WHERE t.deliverable_id = d.id AND t.status NOT IN ('done', 'cancelled'))
-RETURNING d.id, d.org_id, d.project_id, d.serial, d.row_version
-"""
-
-_BACK_IN_PROGRESS_SQL = """
-UPDATE deliverables
-SET status = 'in_progress', row_version = row_version + 1, updated_at = $3
-WHERE id = $1 AND org_id = $2 AND status = 'ready_for_signoff'
-"""
-
-
-async def lock_deliverables(
-    conn: Conn, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID
-) -> dict[uuid.UUID, str]:
-    """Lock deliverables in id order; their statuses."""
-    rows = await _fetch(conn, LOCK_DELIVERABLES_SQL, (deliverable_ids, org_id))
-    return {r["id"]: r["status"] for r in rows}
-
-
-async def mark_ready_for_signoff(
-    conn: Conn, *, deliverable_ids: list[uuid.UUID], org_id: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
-    """In-progress deliverables whose every task is resolved become ready_for_signoff."""
-    rows = await _fetch(conn, READY_FOR_SIGNOFF_SQL, (deliverable_ids, org_id, now))
-    return [dict(r) for r in rows]
-
-
-async def back_in_progress(
-    conn: Conn, *, deliverable_id: uuid.UUID, org_id: uuid.UUID, now: datetime
-) -> None:
-    await _execute(conn, _BACK_IN_PROGRESS_SQL, (deliverable_id, org_id, now))
-
-
-# ---------------------------------------------------------------------------------------------
-# QC reject naming an upstream task
-
-
-# The edges into a task and all its ancestors (the part of the graph a path to it can use).
-_ANCESTOR_EDGES_SQL = """
-WITH RECURSIVE up(id) AS (
-  SELECT $1::uuid
-  UNION
-  SELECT d.blocker_id FROM task_dependencies d JOIN up ON d.task_id = up.id
-)
-SELECT d.task_id, d.blocker_id FROM task_dependencies d JOIN up ON d.task_id = up.id
-"""
-_TASK_BRIEF_SQL = "SELECT id, deliverable_id, title FROM tasks WHERE id = $1 AND org_id = $2"
-# The branch and every dependent of it, locked in id order in one statement.
-_LOCK_BRANCH_SQL = """
-SELECT t.id, t.org_id, t.project_id, t.deliverable_id, t.node_key, t.assigned_to, t.title,
-  t.status, t.is_milestone, t.row_version
-FROM tasks t
-WHERE t.org_id = $2 AND (t.id = ANY($1::uuid[])
-  OR t.id IN (SELECT d.task_id FROM task_dependencies d WHERE d.blocker_id = ANY($1::uuid[])))
-ORDER BY t.id FOR UPDATE OF t
-"""
-_SET_BRANCH_STATUSES_SQL = """
-UPDATE tasks t SET status = u.to_status, completed_at = NULL, row_version = t.row_version + 1,
-  updated_at = $3
-FROM unnest($1::uuid[], $2::text[]) AS u(id, to_status)
-WHERE t.id = u.id
-RETURNING t.id, t.row_version
-"""
-
-
-async def task_brief(conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID) -> dict[str, Any] | None:
-    """id, deliverable_id and title of a task of the org (not locked)."""
-    found = await _fetchrow(conn, _TASK_BRIEF_SQL, (task_id, org_id))
-    return dict(found) if found is not None else None
-
-
-async def ancestor_edges(conn: Conn, *, task_id: uuid.UUID) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Blockers of the task and of all its ancestors: task -> its blockers."""
-    blockers_of: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for edge in await _fetch(conn, _ANCESTOR_EDGES_SQL, (task_id,)):
-        blockers_of.setdefault(edge["task_id"], []).append(edge["blocker_id"])
-    return blockers_of
-
-
-async def lock_branch(
-    conn: Conn, *, task_ids: list[uuid.UUID], org_id: uuid.UUID
-) -> dict[uuid.UUID, dict[str, Any]]:
-    """Lock the tasks and every dependent of them, in id order; the rows by id."""
-    return {r["id"]: dict(r) for r in await _fetch(conn, _LOCK_BRANCH_SQL, (task_ids, org_id))}
-
-
-async def set_branch_statuses(
-    conn: Conn, *, changes: list[tuple[uuid.UUID, str]], now: datetime
-) -> dict[uuid.UUID, int]:
-    """Move each task to its status (unfinished again); their new row versions."""
-    ids = [c[0] for c in changes]
-    statuses = [c[1] for c in changes]
-    rows = await _fetch(conn, _SET_BRANCH_STATUSES_SQL, (ids, statuses, now))
-    return {r["id"]: r["row_version"] for r in rows}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -555,11 +313,11 @@ _TASK_EXISTS_SQL = "SELECT 1 FROM tasks WHERE id = $1 AND org_id = $2"
 
 
 async def task_exists(conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID) -> bool:
-    return await _fetchrow(conn, _TASK_EXISTS_SQL, (task_id, org_id)) is not None
+    return await fetchrow(conn, _TASK_EXISTS_SQL, (task_id, org_id)) is not None
 
 
 async def list_events(
     conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, after: int, limit: int
 ) -> list[dict[str, Any]]:
     """Up to `limit` events of the task after event id `after`, oldest first."""
-    return [dict(r) for r in await _fetch(conn, _EVENTS_SQL, (task_id, org_id, after, limit))]
+    return [dict(r) for r in await fetch(conn, _EVENTS_SQL, (task_id, org_id, after, limit))]

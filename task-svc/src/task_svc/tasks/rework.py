@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from servicekit.errors import Conflict, Unprocessable
-from task_svc.tasks import repository
+from task_svc.tasks import graph_repository
 from task_svc.tasks.cascades import unresolve_blocker
 from task_svc.tasks.fsm import Action, Status
 from task_svc.tasks.history import SYSTEM_ACTOR, History, TaskRow
-from task_svc.tasks.repository import Conn
+from task_svc.tasks.sql import Conn
 
 # A task in the branch re-blocked by a QC reject (others there are left as they are).
 REBLOCKABLE: frozenset[str] = frozenset({Status.DONE, Status.READY, Status.REWORK})
@@ -102,7 +102,7 @@ async def _upstream_of(
 ) -> dict[uuid.UUID, list[uuid.UUID]]:
     """The edges above the inspected task, once `upstream_id` is known to be one of its
     transitive blockers in the same deliverable."""
-    found = await repository.task_brief(conn, task_id=upstream_id, org_id=task["org_id"])
+    found = await graph_repository.task_brief(conn, task_id=upstream_id, org_id=task["org_id"])
     if found is None:
         raise _refuse(
             "REWORK_TASK_NOT_FOUND",
@@ -117,7 +117,7 @@ async def _upstream_of(
             f"task {task['id']}: only an upstream task of the same deliverable can be reworked",
             upstream_id,
         )
-    blockers_of = await repository.ancestor_edges(conn, task_id=task["id"])
+    blockers_of = await graph_repository.ancestor_edges(conn, task_id=task["id"])
     if upstream_id not in ancestors_of(blockers_of, task["id"]):
         raise _refuse(
             "REWORK_TASK_NOT_UPSTREAM",
@@ -158,7 +158,7 @@ async def plan_rework(conn: Conn, *, task: TaskRow, upstream_id: uuid.UUID) -> R
     target = task["id"]
     blockers_of = await _upstream_of(conn, task, upstream_id)
     candidates = branch_between(blockers_of, upstream=upstream_id, target=target)
-    locked = await repository.lock_branch(
+    locked = await graph_repository.lock_branch(
         conn, task_ids=sorted({upstream_id, *candidates}), org_id=task["org_id"]
     )
     upstream = locked[upstream_id]
@@ -191,7 +191,7 @@ async def apply_rework(
     up = plan.upstream
     changes = [(up, Action.QC_REWORK, Status.REWORK)]
     changes += [(r, Action.REBLOCK, Status.BLOCKED) for r in plan.reblock]
-    versions = await repository.set_branch_statuses(
+    versions = await graph_repository.set_branch_statuses(
         conn, changes=[(c[0]["id"], str(c[2])) for c in changes], now=now
     )
     upstream_payload: dict[str, Any] = {

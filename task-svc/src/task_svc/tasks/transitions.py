@@ -37,7 +37,7 @@ from task_svc.tasks import metrics as m
 from task_svc.tasks.fsm import Action
 from task_svc.tasks.history import TaskRow, task_event_fields
 from task_svc.tasks.plan import TASK_ONLY_ACTIONS, Cascade, Plan, Refusal, plan_transition
-from task_svc.tasks.repository import Conn
+from task_svc.tasks.sql import Conn
 from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
 __all__ = ["Caller", "TransitionOutcome", "apply_from_pool", "apply_locked", "apply_transition"]
