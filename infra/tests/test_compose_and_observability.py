@@ -394,6 +394,41 @@ def test_service_image_installs_from_the_lock_and_runs_unprivileged() -> None:
     assert "--build-arg SERVICE=task-svc" in text
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_starts_the_service_app_as_pid_1(service: str, tmp_path: Path) -> None:
+    """The exec-form CMD runs sh with SERVICE from the image's environment; sh replaces itself
+    with uvicorn (`exec`), so uvicorn is PID 1 and gets SIGTERM. Run here with an `uvicorn` that
+    prints its process id and arguments."""
+    if shutil.which("sh") is None:
+        pytest.skip("no sh")
+    cmd_lines = [ln for ln in SERVICE_DOCKERFILE.read_text().splitlines() if ln.startswith("CMD ")]
+    assert len(cmd_lines) == 1
+    cmd = json.loads(cmd_lines[0].removeprefix("CMD "))
+    assert cmd[:2] == ["sh", "-c"] and cmd[2].startswith("exec uvicorn ")
+    assert len(cmd) == 3
+    uvicorn = tmp_path / "uvicorn"
+    uvicorn.write_text('#!/bin/sh\necho "$$"; for arg in "$@"; do echo "$arg"; done\n')
+    uvicorn.chmod(0o755)
+    path = f"{tmp_path}:/usr/local/bin:/usr/bin:/bin"
+    process = subprocess.Popen(
+        cmd, env={"PATH": path, "SERVICE": service}, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    pid, *argv = out.splitlines()
+    assert int(pid) == process.pid, "uvicorn must replace the shell, not run as its child"
+    package = service.replace("-", "_")
+    assert argv == [
+        f"{package}.main:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--no-access-log",
+    ]
+
+
 # --- config files ----------------------------------------------------------------------------
 
 
