@@ -41,6 +41,9 @@ ALLOY_CONFIG = INFRA / "alloy" / "config.alloy"
 GATEWAY_TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
 
 SERVICES = ("template-svc", "task-svc", "qc-svc", "notify-svc")
+# The four services' images are built from one Dockerfile with `--build-arg SERVICE=<service>`.
+SERVICE_DOCKERFILE_PATH = "infra/compose/service.Dockerfile"
+SERVICE_DOCKERFILE = ROOT / SERVICE_DOCKERFILE_PATH
 
 # Modules whose import registers every metric the services export. A module that defines new
 # metrics must be reachable from one of these (a service's main imports its routers).
@@ -219,7 +222,12 @@ def test_compose_starts_the_services_after_provisioning_and_the_gateway_after_th
         assert depends["provision"]["condition"] == "service_completed_successfully", name
         assert depends["postgres"]["condition"] == "service_healthy", name
         assert depends["redis"]["condition"] == "service_healthy", name
-        assert services[name]["build"]["dockerfile"] == f"{name}/Dockerfile"
+        assert services[name]["build"]["dockerfile"] == SERVICE_DOCKERFILE_PATH, name
+        assert services[name]["build"]["args"] == {"SERVICE": name}, name
+    # Celery's worker and beat run from the notify-svc image, built the same way.
+    for name in ("notify-worker", "notify-beat"):
+        assert services[name]["build"] == services["notify-svc"]["build"], name
+        assert services[name]["image"] == services["notify-svc"]["image"], name
     gateway = services["gateway"]
     assert {n: d["condition"] for n, d in gateway["depends_on"].items()} == {
         n: "service_healthy" for n in (*SERVICES, "gateway-log-exporter")
@@ -328,35 +336,97 @@ def _is_ignored(rel: str, patterns: list[str]) -> bool:
     return False
 
 
-def _dockerfiles() -> list[Path]:
-    return [ROOT / s / "Dockerfile" for s in SERVICES] + [
-        INFRA / "compose" / "provision.Dockerfile",
-        INFRA / "compose" / "gateway-log-exporter.Dockerfile",
+def _image_builds() -> list[tuple[Path, dict[str, str]]]:
+    """Every image's Dockerfile with the build arguments compose passes to it."""
+    return [(SERVICE_DOCKERFILE, {"SERVICE": s}) for s in SERVICES] + [
+        (INFRA / "compose" / "provision.Dockerfile", {}),
+        (INFRA / "compose" / "gateway-log-exporter.Dockerfile", {}),
     ]
 
 
-@pytest.mark.parametrize("dockerfile", _dockerfiles(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_images_copy_only_files_that_exist_and_are_sent_to_the_builder(dockerfile: Path) -> None:
+_DOCKERFILE_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _expand_build_args(word: str, args: dict[str, str]) -> str:
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        assert name in args, f"{word} uses ${name}, which is not a build argument here"
+        return args[name]
+
+    return _DOCKERFILE_VARIABLE.sub(value, word)
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "build_args"),
+    _image_builds(),
+    ids=lambda v: str(v.relative_to(ROOT)) if isinstance(v, Path) else ",".join(v.values()),
+)
+def test_images_copy_only_files_that_exist_and_are_sent_to_the_builder(
+    dockerfile: Path, build_args: dict[str, str]
+) -> None:
     patterns = _dockerignore_patterns()
     sources = []
     for line in dockerfile.read_text().splitlines():
         words = line.split()
         if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
-            sources.extend(w for w in words[1:-1] if not w.startswith("--"))
+            sources.extend(
+                _expand_build_args(w, build_args) for w in words[1:-1] if not w.startswith("--")
+            )
     assert sources
     for source in sources:
         assert (ROOT / source).exists(), f"{dockerfile.name} copies {source}, which does not exist"
         assert not _is_ignored(source, patterns), f"{source} is excluded by .dockerignore"
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_service_image_installs_from_the_lock_and_runs_unprivileged(service: str) -> None:
-    text = (ROOT / service / "Dockerfile").read_text()
-    package = service.replace("-", "_")
-    assert f"uv sync --frozen --no-dev --package {service}" in text
+def test_service_image_installs_from_the_lock_and_runs_unprivileged() -> None:
+    text = SERVICE_DOCKERFILE.read_text()
+    lines = text.splitlines()
+    # The argument is declared in both stages (a build argument is scoped to its stage) and the
+    # final one keeps it in the environment, for the start command.
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
+    assert len(stages) == 2
+    assert all(re.search(r"^ARG SERVICE$", stage, re.MULTILINE) for stage in stages)
+    assert re.search(r"^\s+SERVICE=\$\{SERVICE\}$", stages[1], re.MULTILINE)
+    assert text.count('uv sync --frozen --no-dev --package "${SERVICE}"') == 2
+    assert "COPY ${SERVICE}/ ${SERVICE}/" in lines
     assert re.search(r"^USER app$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/healthz" in text
-    assert f'"uvicorn", "{package}.main:create_app", "--factory"' in text
+    assert "--build-arg SERVICE=task-svc" in text
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_image_starts_the_service_app_as_pid_1(service: str, tmp_path: Path) -> None:
+    """The exec-form CMD runs sh with SERVICE from the image's environment; sh replaces itself
+    with uvicorn (`exec`), so uvicorn is PID 1 and gets SIGTERM. Run here with an `uvicorn` that
+    prints its process id and arguments."""
+    if shutil.which("sh") is None:
+        pytest.skip("no sh")
+    cmd_lines = [ln for ln in SERVICE_DOCKERFILE.read_text().splitlines() if ln.startswith("CMD ")]
+    assert len(cmd_lines) == 1
+    cmd = json.loads(cmd_lines[0].removeprefix("CMD "))
+    assert cmd[:2] == ["sh", "-c"] and cmd[2].startswith("exec uvicorn ")
+    assert len(cmd) == 3
+    uvicorn = tmp_path / "uvicorn"
+    uvicorn.write_text('#!/bin/sh\necho "$$"; for arg in "$@"; do echo "$arg"; done\n')
+    uvicorn.chmod(0o755)
+    path = f"{tmp_path}:/usr/local/bin:/usr/bin:/bin"
+    process = subprocess.Popen(
+        cmd, env={"PATH": path, "SERVICE": service}, stdout=subprocess.PIPE, text=True
+    )
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    pid, *argv = out.splitlines()
+    assert int(pid) == process.pid, "uvicorn must replace the shell, not run as its child"
+    package = service.replace("-", "_")
+    assert argv == [
+        f"{package}.main:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8000",
+        "--no-access-log",
+    ]
 
 
 # --- config files ----------------------------------------------------------------------------
