@@ -17,7 +17,6 @@ from typing import Any
 
 from task_svc.project_migrations.plan_model import (
     NOT_STARTED,
-    RESOLVED,
     STARTED,
     Conflict,
     DeliverablePlan,
@@ -29,6 +28,7 @@ from task_svc.project_migrations.plan_model import (
     TaskState,
     same_value,
 )
+from task_svc.tasks.fsm import RESOLVED
 
 
 @dataclass

@@ -21,7 +21,6 @@ AddedBehindStarted = Literal["open", "done"]
 
 STARTED = frozenset({"in_progress", "on_hold", "in_qc", "rework", "done"})
 NOT_STARTED = frozenset({"blocked", "ready"})
-RESOLVED = frozenset({"done", "cancelled"})
 
 # The fields of a task that come from its template node, in the order plans list them.
 NODE_FIELDS = (

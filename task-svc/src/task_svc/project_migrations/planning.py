@@ -28,7 +28,6 @@ from task_svc.project_migrations.deliverable_planning import DeliverablePlanner
 from task_svc.project_migrations.plan_model import (
     NODE_FIELDS,
     NOT_STARTED,
-    RESOLVED,
     STARTED,
     Conflict,
     DeliverablePlan,
@@ -43,6 +42,7 @@ from task_svc.project_migrations.plan_model import (
     node_fields,
     same_value,
 )
+from task_svc.tasks.fsm import RESOLVED
 
 __all__ = [
     "NODE_FIELDS",
