@@ -34,11 +34,13 @@ token:  ## print a dev JWT: make token ROLES=planner,operator [ORG=<uuid>] [USER
 test: OBS = 1
 test: setup lint typecheck pytest  ## the whole suite: lint, types, tests against real services (and Prometheus)
 
-lint:  ## ruff
+lint:  ## ruff: the rules, and the format
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
 
-fmt:  ## ruff autofix
+fmt:  ## ruff autofix, then the format
 	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
 
 typecheck:  ## mypy on the libraries and services
 	$(UV) run --frozen mypy libs/servicekit/src libs/contracts/src template-svc/src task-svc/src qc-svc/src notify-svc/src infra/src clients/cli/src

@@ -21,8 +21,11 @@ from blueprint_stack.keys import mint_dev_token
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "board"
 GRAPH = {
-    "nodes": [{"key": "cut", "title": "Cut"}, {"key": "weld", "title": "Weld"},
-              {"key": "paint", "title": "Paint"}],
+    "nodes": [
+        {"key": "cut", "title": "Cut"},
+        {"key": "weld", "title": "Weld"},
+        {"key": "paint", "title": "Paint"},
+    ],
     "edges": [{"blocker": "cut", "dependent": "paint"}, {"blocker": "weld", "dependent": "paint"}],
 }
 
@@ -44,8 +47,12 @@ def _project(gateway: str, headers: dict[str, str]) -> tuple[str, dict[str, Any]
         created = c.post("/api/v1/templates", json={"key": key, "name": "B", "draft": GRAPH})
         tid = created.json()["id"]
         assert c.post(f"/api/v1/templates/{tid}/versions/1/publish").status_code == 200
-        body = {"name": "Board", "template_id": tid, "deliverables": 1,
-                "start_at": "2026-12-01T08:00:00Z"}
+        body = {
+            "name": "Board",
+            "template_id": tid,
+            "deliverables": 1,
+            "start_at": "2026-12-01T08:00:00Z",
+        }
         pid = c.post("/api/v1/projects", json=body).json()["id"]
         tasks = c.get(f"/api/v1/tasks?project_id={pid}").json()["items"]
         return pid, {t["node_key"]: t for t in tasks}
@@ -59,8 +66,12 @@ def test_the_board_moves_cards_from_its_buttons_and_from_the_stream(
     stack: Stack, browser: Browser
 ) -> None:
     gateway = f"http://127.0.0.1:{stack.config.gateway_port}"
-    token = mint_dev_token(stack.config.keys_dir, roles=["planner", "operator"],
-                           org_id=uuid.uuid4(), user_id=uuid.uuid4())
+    token = mint_dev_token(
+        stack.config.keys_dir,
+        roles=["planner", "operator"],
+        org_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+    )
     headers = {"Authorization": f"Bearer {token}"}
     pid, tasks = _project(gateway, headers)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -83,9 +94,14 @@ def test_the_board_moves_cards_from_its_buttons_and_from_the_stream(
         for node in ("cut", "weld"):
             for action in ("start", "complete") if node == "weld" else ("complete",):
                 version = c.get(f"/api/v1/tasks/{tasks[node]['id']}").json()["row_version"]
-                resp = c.post(f"/api/v1/tasks/{tasks[node]['id']}/transitions", json={
-                    "action": action, "expected_row_version": version,
-                    "client_event_id": str(uuid.uuid4())})
+                resp = c.post(
+                    f"/api/v1/tasks/{tasks[node]['id']}/transitions",
+                    json={
+                        "action": action,
+                        "expected_row_version": version,
+                        "client_event_id": str(uuid.uuid4()),
+                    },
+                )
                 assert resp.status_code == 200, resp.text
     # No reload: the stream moves paint to ready (a deadline, generous for a loaded machine).
     expect(_card(page, "ready", "paint")).to_be_visible(timeout=15_000)
@@ -97,8 +113,14 @@ def test_the_board_moves_cards_from_its_buttons_and_from_the_stream(
 
 
 QC_GRAPH = {
-    "nodes": [{"key": "paint", "title": "Paint", "qc_required": True,
-               "qc_checklist": [{"code": "P-1", "text": "No runs", "required": True}]}],
+    "nodes": [
+        {
+            "key": "paint",
+            "title": "Paint",
+            "qc_required": True,
+            "qc_checklist": [{"code": "P-1", "text": "No runs", "required": True}],
+        }
+    ],
     "edges": [],
 }
 
@@ -109,24 +131,39 @@ def test_an_inspector_claims_accepts_and_rejects_from_the_board(
     gateway = f"http://127.0.0.1:{stack.config.gateway_port}"
     org = uuid.uuid4()
     keys = stack.config.keys_dir
-    planner = {"Authorization": "Bearer " + mint_dev_token(
-        keys, roles=["planner", "operator"], org_id=org, user_id=uuid.uuid4())}
+    planner = {
+        "Authorization": "Bearer "
+        + mint_dev_token(keys, roles=["planner", "operator"], org_id=org, user_id=uuid.uuid4())
+    }
     inspector = mint_dev_token(keys, roles=["inspector"], org_id=org, user_id=uuid.uuid4())
     with httpx.Client(base_url=gateway, headers=planner, timeout=15, trust_env=False) as c:
-        created = c.post("/api/v1/templates", json={
-            "key": f"board-qc-{uuid.uuid4().hex[:6]}", "name": "QC", "draft": QC_GRAPH})
+        created = c.post(
+            "/api/v1/templates",
+            json={"key": f"board-qc-{uuid.uuid4().hex[:6]}", "name": "QC", "draft": QC_GRAPH},
+        )
         tid = created.json()["id"]
         assert c.post(f"/api/v1/templates/{tid}/versions/1/publish").status_code == 200
-        pid = c.post("/api/v1/projects", json={
-            "name": "Board QC", "template_id": tid, "deliverables": 2,
-            "start_at": "2026-12-01T08:00:00Z"}).json()["id"]
+        pid = c.post(
+            "/api/v1/projects",
+            json={
+                "name": "Board QC",
+                "template_id": tid,
+                "deliverables": 2,
+                "start_at": "2026-12-01T08:00:00Z",
+            },
+        ).json()["id"]
         tasks = c.get(f"/api/v1/tasks?project_id={pid}").json()["items"]
         for task in tasks:
             for action in ("start", "complete"):
                 version = c.get(f"/api/v1/tasks/{task['id']}").json()["row_version"]
-                resp = c.post(f"/api/v1/tasks/{task['id']}/transitions", json={
-                    "action": action, "expected_row_version": version,
-                    "client_event_id": str(uuid.uuid4())})
+                resp = c.post(
+                    f"/api/v1/tasks/{task['id']}/transitions",
+                    json={
+                        "action": action,
+                        "expected_row_version": version,
+                        "client_event_id": str(uuid.uuid4()),
+                    },
+                )
                 assert resp.status_code == 200, resp.text
     accepted, rejected = (t["id"] for t in tasks)
     page = browser.new_page(viewport={"width": 1024, "height": 768})
@@ -142,10 +179,10 @@ def test_an_inspector_claims_accepts_and_rejects_from_the_board(
 
     for task_id in (accepted, rejected):
         # The inspection is opened by qc-svc from the event; the stream brings it to the card.
-        card(task_id, "in_qc").get_by_role("button", name="claim QC of Paint").click(
-            timeout=15_000)
-        expect(card(task_id, "in_qc").get_by_role("button", name="accept QC of Paint"))\
-            .to_be_visible()
+        card(task_id, "in_qc").get_by_role("button", name="claim QC of Paint").click(timeout=15_000)
+        expect(
+            card(task_id, "in_qc").get_by_role("button", name="accept QC of Paint")
+        ).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "4-claimed.png"), full_page=True)
     card(accepted, "in_qc").get_by_role("button", name="accept QC of Paint").click()
     card(rejected, "in_qc").get_by_role("button", name="reject QC of Paint").click()

@@ -28,8 +28,12 @@ DOCUMENT = {
     "changelog": "first",
     "nodes": [
         {"key": "cut", "title": "Cut"},
-        {"key": "paint", "title": "Paint", "qc_required": True,
-         "qc_checklist": [{"code": "P-1", "text": "No runs"}]},
+        {
+            "key": "paint",
+            "title": "Paint",
+            "qc_required": True,
+            "qc_checklist": [{"code": "P-1", "text": "No runs"}],
+        },
         {"key": "pack", "title": "Pack"},
     ],
     "edges": [{"blocker": "cut", "dependent": "paint"}, {"blocker": "paint", "dependent": "pack"}],
@@ -38,8 +42,12 @@ DOCUMENT = {
 
 class Cli:
     def __init__(self, home: Path) -> None:
-        self.env = {"XDG_CONFIG_HOME": str(home), "BLUEPRINT_PROFILE": "",
-                    "BLUEPRINT_URL": "", "BLUEPRINT_TOKEN": ""}
+        self.env = {
+            "XDG_CONFIG_HOME": str(home),
+            "BLUEPRINT_PROFILE": "",
+            "BLUEPRINT_URL": "",
+            "BLUEPRINT_TOKEN": "",
+        }
 
     def __call__(self, *args: str, code: int = 0, stdin: str | None = None) -> Result:
         from blueprint_cli.main import cli
@@ -56,8 +64,10 @@ class Cli:
 def cli(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
     run = Cli(tmp_path_factory.mktemp("cli-home"))
     token = mint_dev_token(
-        stack.config.keys_dir, roles=["planner", "operator", "inspector"],
-        org_id=uuid.uuid4(), user_id=uuid.uuid4(),
+        stack.config.keys_dir,
+        roles=["planner", "operator", "inspector"],
+        org_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
     )
     url = f"http://127.0.0.1:{stack.config.gateway_port}"
     run("login", "--url", url, stdin=f"some make output\n{token}\n")
@@ -131,7 +141,10 @@ def test_watch_prints_the_events_of_a_project_as_they_happen(cli: Cli, tmp_path:
     env = {**os.environ, **cli.env}
     watcher = subprocess.Popen(
         [sys.executable, "-m", "blueprint_cli", "--json", "watch", pid, "--max-events", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert watcher.stderr is not None
@@ -166,8 +179,9 @@ def test_a_subscriber_manages_a_webhook_endpoint_from_the_command_line(cli: Cli)
         assert payload["type"] == "webhook.test"
         settled = _wait(
             "the delivery recorded as succeeded",
-            lambda: (d := cli.json("webhooks", "delivery", delivery))["status"] == "succeeded"
-            and d,
+            lambda: (
+                (d := cli.json("webhooks", "delivery", delivery))["status"] == "succeeded" and d
+            ),
         )
         assert [a["status_code"] for a in settled["history"]] == [200]
         listed = cli.json("webhooks", "deliveries", endpoint, "--status", "succeeded")

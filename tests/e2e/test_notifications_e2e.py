@@ -250,8 +250,7 @@ def move_due_date(stack: Stack, task_id: str, minutes: int) -> None:
         conn = await asyncpg.connect(stack.postgres.admin_dsn, database=stack.config.database)
         try:
             await conn.execute(
-                "UPDATE task.tasks SET due_at = due_at + make_interval(mins => $2) "
-                "WHERE id = $1",
+                "UPDATE task.tasks SET due_at = due_at + make_interval(mins => $2) WHERE id = $1",
                 uuid.UUID(task_id),
                 minutes,
             )
@@ -320,9 +319,7 @@ def test_refusals_retry_then_fail_after_3_attempts_and_a_retry_sends_once(
         lambda: (j := shop.job(first))["status"] == "sent" and j, "the third attempt", DEADLINE
     )
     assert [a["outcome"] for a in sent["history"]] == ["error", "error", "sent"]
-    assert [m["Message-ID"] for m in own_smtp.messages()] == [
-        f"<{first}@blueprint.notifications>"
-    ]
+    assert [m["Message-ID"] for m in own_smtp.messages()] == [f"<{first}@blueprint.notifications>"]
 
     own_smtp.refuse_always = True
     second = shop.call("POST", f"{NOTIFY}/email", 202, json={**job, "subject": "Again"})["job_id"]

@@ -58,11 +58,7 @@ def test_every_public_operation_is_requested() -> None:
     collection = build_collection.collection()
     calls = [(m, p) for m, p in _requests(collection["item"]) if p.startswith("/api/")]
     requested = {_operation_of(document, m, p) for m, p in calls}
-    expected = {
-        op["operationId"]
-        for item in document["paths"].values()
-        for op in item.values()
-    }
+    expected = {op["operationId"] for item in document["paths"].values() for op in item.values()}
     missing = expected - requested - set(NOT_YET_REQUESTED)
     assert not missing, f"operations no request of the collection calls: {sorted(missing)}"
     assert None not in requested, "a request calls a path the document does not have"

@@ -245,8 +245,9 @@ async def test_a_worker_lost_after_handing_a_mail_over_is_failed_not_sent_twice(
     committing_client: httpx.AsyncClient, jwt_keys: JwtKeys, engine: AsyncEngine,
     ctx: DeliveryContext, smtp: MailCatcher,
 ) -> None:  # fmt: skip
-    handed, early = await email_job(committing_client, jwt_keys), await email_job(
-        committing_client, jwt_keys, subject="Early"
+    handed, early = (
+        await email_job(committing_client, jwt_keys),
+        await email_job(committing_client, jwt_keys, subject="Early"),
     )
     async with AsyncSession(engine) as session, session.begin():
         for job_id, handed_over in ((handed, "now()"), (early, "NULL")):

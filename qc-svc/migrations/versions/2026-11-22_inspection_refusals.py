@@ -22,9 +22,7 @@ SCHEMA = "qc"
 def upgrade() -> None:
     op.add_column(
         "inspection",
-        sa.Column(
-            "refusals", pg.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False
-        ),
+        sa.Column("refusals", pg.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False),
         schema=SCHEMA,
     )
 

@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), server_default=sa.text("'pending'"), nullable=False),
         sa.Column("inspector_id", UUID, nullable=True),
         sa.Column("claimed_at", TS, nullable=True),
-        sa.Column(
-            "checklist", pg.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False
-        ),
+        sa.Column("checklist", pg.JSONB(), server_default=sa.text("'[]'::jsonb"), nullable=False),
         sa.Column("decision", sa.Text(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("rework_from_task_id", UUID, nullable=True),

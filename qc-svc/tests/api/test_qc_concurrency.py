@@ -40,9 +40,7 @@ async def test_two_inspectors_claiming_at_once_one_wins_the_other_gets_409(
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
     winner = next(r for r in responses if r.status_code == 200).json()
     current = (
-        await committing_client.get(
-            f"{BASE}/{inspection.id}", headers=jwt_keys.headers(["viewer"])
-        )
+        await committing_client.get(f"{BASE}/{inspection.id}", headers=jwt_keys.headers(["viewer"]))
     ).json()
     assert (current["inspector_id"], current["row_version"]) == (winner["inspector_id"], 2)
 
@@ -88,13 +86,13 @@ async def test_a_submission_delivered_twice_at_once_creates_one_inspection(
     assert sorted(c for _, c in results) == [False, False, True]
     async with AsyncSession(engine) as s:
         count = await s.scalar(
-            select(func.count()).select_from(Inspection).where(
-                Inspection.task_id == fields["task_id"]
-            )
+            select(func.count())
+            .select_from(Inspection)
+            .where(Inspection.task_id == fields["task_id"])
         )
         events = await s.scalar(
-            select(func.count()).select_from(outbox).where(
-                outbox.c.aggregate_id == str(results[0][0])
-            )
+            select(func.count())
+            .select_from(outbox)
+            .where(outbox.c.aggregate_id == str(results[0][0]))
         )
     assert (count, events) == (1, 1)

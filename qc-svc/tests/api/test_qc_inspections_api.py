@@ -54,15 +54,23 @@ async def test_reject_with_a_major_defect_publishes_failed_with_findings(
 
     resp = await client.put(
         f"{BASE}/{inspection.id}/results",
-        json=cmd(2, results=[{"code": "WELD-01", "result": "pass"},
-                             {"code": "WELD-02", "result": "fail", "note": "porosity"}]),
+        json=cmd(
+            2,
+            results=[
+                {"code": "WELD-01", "result": "pass"},
+                {"code": "WELD-02", "result": "fail", "note": "porosity"},
+            ],
+        ),
         headers=h,
     )
     assert resp.status_code == 200, resp.text
     assert resp.headers["ETag"] == '"3"'
     items = {i["code"]: i for i in resp.json()["checklist"]}
     assert items["WELD-02"] == {
-        "code": "WELD-02", "text": "No porosity", "required": True, "result": "fail",
+        "code": "WELD-02",
+        "text": "No porosity",
+        "required": True,
+        "result": "fail",
         "note": "porosity",
     }
     assert items["PAINT-01"]["result"] is None
@@ -109,8 +117,9 @@ async def test_accept_after_all_required_items_pass_publishes_passed(
     await claimed(client, jwt_keys, inspection.id)
     resp = await client.put(
         f"{BASE}/{inspection.id}/results",
-        json=cmd(2, results=[{"code": "WELD-01", "result": "pass"},
-                             {"code": "WELD-02", "result": "na"}]),
+        json=cmd(
+            2, results=[{"code": "WELD-01", "result": "pass"}, {"code": "WELD-02", "result": "na"}]
+        ),
         headers=h,
     )
     assert resp.status_code == 200, resp.text
@@ -233,8 +242,12 @@ async def test_if_match_header_stands_in_for_expected_row_version(
     assert (resp.status_code, resp.json()["code"]) == (400, "IF_MATCH_INVALID")
     resp = await client.post(
         f"{BASE}/{inspection.id}/defects",
-        json={"client_event_id": str(uuid.uuid4()), "code": "X", "severity": "minor",
-              "description": "d"},
+        json={
+            "client_event_id": str(uuid.uuid4()),
+            "code": "X",
+            "severity": "minor",
+            "description": "d",
+        },
         headers=h,
     )
     assert (resp.status_code, resp.json()["code"]) == (428, "ROW_VERSION_REQUIRED")
@@ -285,7 +298,8 @@ async def test_same_client_event_id_with_other_arguments_is_409(
     assert resp.json()["client_event_id"] == defect["client_event_id"]
     # Another command (or another inspection) with that id is another request too.
     other = await client.post(
-        f"{BASE}/{inspection.id}/claim", json=cmd(3, client_event_id=defect["client_event_id"]),
+        f"{BASE}/{inspection.id}/claim",
+        json=cmd(3, client_event_id=defect["client_event_id"]),
         headers=h,
     )
     assert (other.status_code, other.json()["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
@@ -323,8 +337,10 @@ async def test_results_are_checked_against_the_checklist(
     assert resp.json()["unknown_items"] == ["NOPE"]
     resp = await client.put(
         url,
-        json=cmd(2, results=[{"code": "WELD-01", "result": "pass"},
-                             {"code": "WELD-01", "result": "fail"}]),
+        json=cmd(
+            2,
+            results=[{"code": "WELD-01", "result": "pass"}, {"code": "WELD-01", "result": "fail"}],
+        ),
         headers=h,
     )
     assert (resp.status_code, resp.json()["code"]) == (422, "CHECKLIST_ITEM_REPEATED")
@@ -334,9 +350,7 @@ async def test_results_are_checked_against_the_checklist(
     assert resp.status_code == 422
     assert resp.json()["code"] == "VALIDATION_FAILED"
     assert resp.json()["errors"][0]["field"] == "results[0].result"
-    resp = await client.put(
-        url, json={**cmd(2, results=[]), "surprise": 1}, headers=h
-    )
+    resp = await client.put(url, json={**cmd(2, results=[]), "surprise": 1}, headers=h)
     fields = {e["field"] for e in resp.json()["errors"]}
     assert {"results", "surprise"} <= fields
 
@@ -496,8 +510,10 @@ async def test_events_carry_their_dataschema(
     await claimed(client, jwt_keys, inspection.id)
     await client.put(
         f"{BASE}/{inspection.id}/results",
-        json=cmd(2, results=[{"code": "WELD-01", "result": "pass"},
-                             {"code": "WELD-02", "result": "pass"}]),
+        json=cmd(
+            2,
+            results=[{"code": "WELD-01", "result": "pass"}, {"code": "WELD-02", "result": "pass"}],
+        ),
         headers=h,
     )
     resp = await client.post(

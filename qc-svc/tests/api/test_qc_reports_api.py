@@ -46,8 +46,9 @@ def at(day: int, hour: int = 12, minute: int = 0, month: int = 3) -> datetime:
 
 @pytest.fixture
 async def history(session: AsyncSession, submit: Any) -> dict[str, uuid.UUID]:
-    tasks = {name: uuid.UUID(int=5000 + n) for n, name in enumerate(["t1", "t2", "t3", "t4",
-                                                                     "t5", "t6"])}
+    tasks = {
+        name: uuid.UUID(int=5000 + n) for n, name in enumerate(["t1", "t2", "t3", "t4", "t5", "t6"])
+    }
     context = {
         "t1": (P1, 1, "weld", A),
         "t2": (P1, 1, "weld", A),
@@ -85,23 +86,39 @@ async def history(session: AsyncSession, submit: Any) -> dict[str, uuid.UUID]:
         await session.execute(
             update(Inspection)
             .where(Inspection.id == inspection.id)
-            .values(status=status, decision=decision, decided_at=decided_at,
-                    inspector_id=INSPECTOR)
+            .values(status=status, decision=decision, decided_at=decided_at, inspector_id=INSPECTOR)
         )
         for code, severity in defects:
-            session.add(Defect(id=uuid.uuid4(), org_id=ORG, inspection_id=inspection.id,
-                               code=code, severity=severity, description=code,
-                               created_by=INSPECTOR))
+            session.add(
+                Defect(
+                    id=uuid.uuid4(),
+                    org_id=ORG,
+                    inspection_id=inspection.id,
+                    code=code,
+                    severity=severity,
+                    description=code,
+                    created_by=INSPECTOR,
+                )
+            )
     await session.flush()
     return tasks
 
 
 def metrics(row: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        row["inspections"], row["passed"], row["failed"], row["tasks"],
-        row["first_round_inspections"], row["first_pass_accepted"], row["first_pass_yield"],
-        row["rework_rate"], row["rework_rounds"], row["max_round"], row["avg_rounds_to_pass"],
-        row["defects"], row["critical_defects"],
+        row["inspections"],
+        row["passed"],
+        row["failed"],
+        row["tasks"],
+        row["first_round_inspections"],
+        row["first_pass_accepted"],
+        row["first_pass_yield"],
+        row["rework_rate"],
+        row["rework_rounds"],
+        row["max_round"],
+        row["avg_rounds_to_pass"],
+        row["defects"],
+        row["critical_defects"],
     )
 
 
@@ -143,8 +160,15 @@ async def test_report_json_matches_the_hand_computed_figures(
         2: BY_PROJECT[str(P2)],
     }
     assert [
-        (r["code"], r["defects"], r["critical"], r["major"], r["minor"], r["share"],
-         r["cumulative_share"])
+        (
+            r["code"],
+            r["defects"],
+            r["critical"],
+            r["major"],
+            r["minor"],
+            r["share"],
+            r["cumulative_share"],
+        )
         for r in report["defects_by_code"]
     ] == PARETO
     assert [(r["severity"], r["defects"], r["share"]) for r in report["defects_by_severity"]] == (
@@ -161,8 +185,9 @@ async def test_report_filters_by_project_and_other_orgs_see_nothing(
     ).json()
     assert metrics(report["overall"]) == BY_PROJECT[str(P2)]
     assert [r["code"] for r in report["defects_by_code"]] == ["SCRATCH"]
-    april = (await client.get(URL, params={"from": "2026-04-01", "to": "2026-04-01"},
-                              headers=headers)).json()
+    april = (
+        await client.get(URL, params={"from": "2026-04-01", "to": "2026-04-01"}, headers=headers)
+    ).json()
     assert april["overall"]["inspections"] == 1
     assert [r["code"] for r in april["defects_by_code"]] == ["LATE"]
 
@@ -175,8 +200,7 @@ async def test_report_filters_by_project_and_other_orgs_see_nothing(
 
 async def test_report_refusals(client: httpx.AsyncClient, jwt_keys: JwtKeys) -> None:
     headers = jwt_keys.headers(["planner"], org_id=ORG)
-    resp = await client.get(URL, params={"from": "2026-03-02", "to": "2026-03-01"},
-                            headers=headers)
+    resp = await client.get(URL, params={"from": "2026-03-02", "to": "2026-03-01"}, headers=headers)
     assert (resp.status_code, resp.json()["code"]) == (422, "DATE_RANGE_INVALID")
     resp = await client.get(URL, params={"from": "March"}, headers=headers)
     assert resp.status_code == 422
@@ -195,13 +219,16 @@ async def test_xlsx_holds_the_same_numbers_with_real_types(
     assert resp.headers["content-type"].startswith(
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
-    assert 'filename="qc-report-2026-03-01-2026-03-31.xlsx"' in resp.headers[
-        "content-disposition"
-    ]
+    assert 'filename="qc-report-2026-03-01-2026-03-31.xlsx"' in resp.headers["content-disposition"]
     wb = openpyxl.load_workbook(io.BytesIO(resp.content))
     assert wb.sheetnames == [
-        "Summary", "By project", "By template version", "By node", "By assignee",
-        "Defects by code", "Defects by severity",
+        "Summary",
+        "By project",
+        "By template version",
+        "By node",
+        "By assignee",
+        "Defects by code",
+        "Defects by severity",
     ]
 
     summary = {row[0]: row[1] for row in wb["Summary"].iter_rows(values_only=True) if row}
@@ -218,8 +245,18 @@ async def test_xlsx_holds_the_same_numbers_with_real_types(
     by_project = {r["project_id"]: metrics(r) for r in table("By project")}
     assert by_project == BY_PROJECT
     pareto = table("Defects by code")
-    assert [(r["code"], r["defects"], r["critical"], r["major"], r["minor"], r["share"],
-             r["cumulative_share"]) for r in pareto] == PARETO
+    assert [
+        (
+            r["code"],
+            r["defects"],
+            r["critical"],
+            r["major"],
+            r["minor"],
+            r["share"],
+            r["cumulative_share"],
+        )
+        for r in pareto
+    ] == PARETO
     assert wb["Defects by code"]["F2"].number_format == "0.00%"
     assert wb["By node"]["I2"].number_format == "0.00%"  # first_pass_yield
 

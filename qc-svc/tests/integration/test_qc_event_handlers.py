@@ -68,8 +68,6 @@ async def test_the_next_round_after_a_rework_opens_a_new_inspection(session: Asy
     await open_inspection_round(session, first)
     await open_inspection_round(session, envelope(round=2, task_id=first.data.task_id))
     count = await session.scalar(
-        select(func.count()).select_from(Inspection).where(
-            Inspection.task_id == first.data.task_id
-        )
+        select(func.count()).select_from(Inspection).where(Inspection.task_id == first.data.task_id)
     )
     assert count == 2

@@ -60,8 +60,11 @@ def test_decided_inspections_allow_nothing_and_decisions_lead_to_their_status() 
 
 def test_copy_checklist_starts_unanswered_defaults_required_and_drops_repeats() -> None:
     copied = rules.copy_checklist(
-        [{"code": "A", "text": "a"}, {"code": "B", "text": "b", "required": False},
-         {"code": "A", "text": "again"}]
+        [
+            {"code": "A", "text": "a"},
+            {"code": "B", "text": "b", "required": False},
+            {"code": "A", "text": "again"},
+        ]
     )
     assert copied == [
         {"code": "A", "text": "a", "required": True, "result": None, "note": None},
@@ -115,8 +118,13 @@ def test_accept_guard_table(
     [
         ("porosity", [item("A", result="fail")], [], False, False),
         ("porosity", [item("A", required=False, result="fail")], [], False, False),
-        ("porosity", [item("A", result="pass")], [DefectFact("1", "D", Severity.minor)], False,
-         False),
+        (
+            "porosity",
+            [item("A", result="pass")],
+            [DefectFact("1", "D", Severity.minor)],
+            False,
+            False,
+        ),
         ("porosity", [item("A", result="pass")], [], False, True),
         ("   ", [item("A", result="fail")], [], True, False),
         (None, [item("A")], [], True, True),

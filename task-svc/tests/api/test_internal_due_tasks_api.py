@@ -95,12 +95,16 @@ async def test_due_window_lists_open_tasks_of_every_org_in_due_order(
 async def test_the_window_read_uses_the_due_index(db_conn: AsyncConnection) -> None:
     await db_conn.execute(text("SET LOCAL enable_seqscan = off"))
     plan = (
-        await db_conn.execute(
-            text(
-                "EXPLAIN SELECT id FROM task.tasks WHERE status NOT IN ('done', 'cancelled') "
-                "AND due_at IS NOT NULL AND due_at >= now() AND due_at < now() + interval '1h' "
-                "ORDER BY due_at, id"
+        (
+            await db_conn.execute(
+                text(
+                    "EXPLAIN SELECT id FROM task.tasks WHERE status NOT IN ('done', 'cancelled') "
+                    "AND due_at IS NOT NULL AND due_at >= now() AND due_at < now() + interval '1h' "
+                    "ORDER BY due_at, id"
+                )
             )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     assert any("ix_tasks_due_at_open" in line for line in plan), plan

@@ -85,7 +85,7 @@ async def test_create_publish_freeze_clone_and_diff(
 
     # ... and through SQL, by the database itself.
     for statement in (
-        "UPDATE template_version SET graph = '{\"nodes\": [], \"edges\": []}' WHERE id = :id",
+        'UPDATE template_version SET graph = \'{"nodes": [], "edges": []}\' WHERE id = :id',
         "UPDATE template_version SET status = 'draft' WHERE id = :id",
         "DELETE FROM template_version WHERE id = :id",
     ):

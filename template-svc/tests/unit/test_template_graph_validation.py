@@ -146,9 +146,7 @@ def test_deep_chains_do_not_hit_the_recursion_limit() -> None:
 def random_graphs(draw: st.DrawFn) -> dict[str, Any]:
     n = draw(st.integers(min_value=1, max_value=12))
     keys = [f"k{i}" for i in range(n)]
-    pairs = draw(
-        st.lists(st.tuples(st.sampled_from(keys), st.sampled_from(keys)), max_size=30)
-    )
+    pairs = draw(st.lists(st.tuples(st.sampled_from(keys), st.sampled_from(keys)), max_size=30))
     return {"nodes": [node(k) for k in keys], "edges": [edge(a, b) for a, b in pairs]}
 
 

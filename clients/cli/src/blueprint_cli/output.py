@@ -42,8 +42,14 @@ def record(value: dict[str, Any], fields: Sequence[str] | None = None) -> None:
     console.print(t)
 
 
-def emit(ctx: click.Context, value: Any, *, columns: Sequence[str] | None = None,
-         fields: Sequence[str] | None = None, title: str | None = None) -> None:
+def emit(
+    ctx: click.Context,
+    value: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    fields: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
     """Print `value` the way the caller asked for: JSON, a table of rows, or one record."""
     if ctx.obj.json:
         as_json(value)

@@ -25,8 +25,13 @@ def group() -> None:
 @click.option("--due-at", type=click.DateTime(), help="due time, UTC")
 @click.pass_context
 def start(
-    ctx: click.Context, template: str, version: int | None, deliverables: int, name: str | None,
-    start_at: datetime | None, due_at: datetime | None,
+    ctx: click.Context,
+    template: str,
+    version: int | None,
+    deliverables: int,
+    name: str | None,
+    start_at: datetime | None,
+    due_at: datetime | None,
 ) -> None:
     """Start a project: every task of every deliverable is created at once."""
     api = ctx.obj.api
@@ -64,8 +69,10 @@ def show(ctx: click.Context, project_id: str) -> None:
     if ctx.obj.json:
         output.as_json(project)
         return
-    output.record(project, ["id", "name", "status", "template", "start_at", "due_at",
-                            "task_count", "task_counts"])
+    output.record(
+        project,
+        ["id", "name", "status", "template", "start_at", "due_at", "task_count", "task_counts"],
+    )
     output.table(project["deliverables"], ["id", "serial", "status"], "deliverables")
 
 

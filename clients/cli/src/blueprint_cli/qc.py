@@ -12,8 +12,9 @@ from blueprint_cli import output
 COLUMNS = ["id", "task_id", "round", "status", "inspector_id", "decision"]
 
 
-def _command(ctx: click.Context, inspection_id: str, what: str, body: dict[str, Any],
-             method: str = "POST") -> None:
+def _command(
+    ctx: click.Context, inspection_id: str, what: str, body: dict[str, Any], method: str = "POST"
+) -> None:
     api = ctx.obj.api
     current = api.get(f"/api/v1/inspections/{inspection_id}")
     payload = {**body, "expected_row_version": current["row_version"]}
@@ -32,8 +33,9 @@ def group() -> None:
 @click.option("--project", "project_id")
 @click.option("--task", "task_id")
 @click.pass_context
-def list_(ctx: click.Context, status: str | None, project_id: str | None,
-          task_id: str | None) -> None:
+def list_(
+    ctx: click.Context, status: str | None, project_id: str | None, task_id: str | None
+) -> None:
     items = ctx.obj.api.pages(
         "/api/v1/inspections", limit=100, status=status, project_id=project_id, task_id=task_id
     )
@@ -54,8 +56,9 @@ def claim(ctx: click.Context, inspection_id: str) -> None:
 @click.argument("result", type=click.Choice(["pass", "fail", "na"]))
 @click.option("--note")
 @click.pass_context
-def result(ctx: click.Context, inspection_id: str, code: str, result: str,
-           note: str | None) -> None:
+def result(
+    ctx: click.Context, inspection_id: str, code: str, result: str, note: str | None
+) -> None:
     """Answer one checklist item."""
     item: dict[str, Any] = {"code": code, "result": result}
     if note:
@@ -69,8 +72,9 @@ def result(ctx: click.Context, inspection_id: str, code: str, result: str,
 @click.option("--severity", required=True, type=click.Choice(["minor", "major", "critical"]))
 @click.option("--description", required=True)
 @click.pass_context
-def defect(ctx: click.Context, inspection_id: str, code: str, severity: str,
-           description: str) -> None:
+def defect(
+    ctx: click.Context, inspection_id: str, code: str, severity: str, description: str
+) -> None:
     """Record a defect."""
     body = {"code": code, "severity": severity, "description": description}
     _command(ctx, inspection_id, "defects", body)
@@ -82,8 +86,13 @@ def defect(ctx: click.Context, inspection_id: str, code: str, severity: str,
 @click.option("--reason")
 @click.option("--rework-from", "rework_from", help="reject: the upstream task to redo")
 @click.pass_context
-def decide(ctx: click.Context, inspection_id: str, decision: str, reason: str | None,
-           rework_from: str | None) -> None:
+def decide(
+    ctx: click.Context,
+    inspection_id: str,
+    decision: str,
+    reason: str | None,
+    rework_from: str | None,
+) -> None:
     """Accept or reject the inspected work."""
     body: dict[str, Any] = {"decision": decision}
     if reason:

@@ -9,8 +9,17 @@ import click
 
 from blueprint_cli import output
 
-ACTIONS = ["assign", "unassign", "start", "pause", "resume", "complete", "reopen", "cancel",
-           "restore"]
+ACTIONS = [
+    "assign",
+    "unassign",
+    "start",
+    "pause",
+    "resume",
+    "complete",
+    "reopen",
+    "cancel",
+    "restore",
+]
 COLUMNS = ["id", "node_key", "title", "status", "assigned_to", "due_at", "open_blockers"]
 
 
@@ -53,8 +62,13 @@ def show(ctx: click.Context, task_id: str) -> None:
 @click.option("--payload", "raw_payload", help="any other payload fields, as a JSON object")
 @click.pass_context
 def act(
-    ctx: click.Context, task_id: str, action: str, assign_to: str | None, reason: str | None,
-    note: str | None, raw_payload: str | None,
+    ctx: click.Context,
+    task_id: str,
+    action: str,
+    assign_to: str | None,
+    reason: str | None,
+    note: str | None,
+    raw_payload: str | None,
 ) -> None:
     """Apply ACTION to a task. The task's row version is read first and a fresh client_event_id
     is sent; a refusal prints the API's problem (exit code 1)."""

@@ -127,7 +127,9 @@ def import_(
         created = api.post("/api/v1/templates", new)
         tid = created["id"]
     version = api.request(
-        "POST", f"/api/v1/templates/{tid}/versions/import", content=raw,
+        "POST",
+        f"/api/v1/templates/{tid}/versions/import",
+        content=raw,
         headers={"Content-Type": media},
     )
     output.emit(ctx, {"template_id": tid, **version}, fields=["template_id", "version", "status"])

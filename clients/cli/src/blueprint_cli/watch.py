@@ -41,8 +41,9 @@ def describe(frame: Frame) -> str:
 @click.option("--max-events", type=click.IntRange(min=1), help="stop after this many events")
 @click.option("--last-event-id", help="resume after this cursor (an event's id)")
 @click.pass_context
-def watch(ctx: click.Context, project_id: str, max_events: int | None,
-          last_event_id: str | None) -> None:
+def watch(
+    ctx: click.Context, project_id: str, max_events: int | None, last_event_id: str | None
+) -> None:
     """Print each event of a project as it happens (Ctrl-C to stop). Reconnects by itself with
     the last event id, so nothing is missed. With --json: one JSON object per line."""
     seen = 0
@@ -109,8 +110,10 @@ def board(ctx: click.Context, project_id: str, once: bool) -> None:
     tasks = {t["id"]: t for t in api.pages("/api/v1/tasks", project_id=project_id)}
     if once:
         if ctx.obj.json:
-            columns = {s: sorted(t["node_key"] for t in tasks.values() if t["status"] == s)
-                       for s in COLUMNS}
+            columns = {
+                s: sorted(t["node_key"] for t in tasks.values() if t["status"] == s)
+                for s in COLUMNS
+            }
             output.as_json({"project": project["id"], "columns": columns})
         else:
             output.console.print(render(project, tasks))

@@ -45,8 +45,14 @@ def list_(ctx: click.Context) -> None:
 @click.option("--ordering", type=click.Choice(["none", "per_subject"]))
 @click.option("--rate-limit", "rate_limit", type=int, help="at most this many per second")
 @click.pass_context
-def create(ctx: click.Context, url: str, event_types: str, description: str | None,
-           ordering: str | None, rate_limit: int | None) -> None:
+def create(
+    ctx: click.Context,
+    url: str,
+    event_types: str,
+    description: str | None,
+    ordering: str | None,
+    rate_limit: int | None,
+) -> None:
     """Subscribe URL; prints the signing secret, which is shown this once."""
     body: dict[str, Any] = {"url": url, "event_types": _split(event_types)}
     if description:
@@ -77,8 +83,15 @@ def show(ctx: click.Context, endpoint_id: str) -> None:
 @click.option("--active/--paused", default=None, help="re-enable or pause deliveries")
 @click.option("--rate-limit", "rate_limit", type=int)
 @click.pass_context
-def update(ctx: click.Context, endpoint_id: str, url: str | None, event_types: str | None,
-           description: str | None, active: bool | None, rate_limit: int | None) -> None:
+def update(
+    ctx: click.Context,
+    endpoint_id: str,
+    url: str | None,
+    event_types: str | None,
+    description: str | None,
+    active: bool | None,
+    rate_limit: int | None,
+) -> None:
     """Change an endpoint (reads its row version first)."""
     changes: dict[str, Any] = {}
     if url:
@@ -134,8 +147,14 @@ def test(ctx: click.Context, endpoint_id: str) -> None:
 @click.option("--since", help="ISO 8601 time")
 @click.option("--until", help="ISO 8601 time")
 @click.pass_context
-def deliveries(ctx: click.Context, endpoint_id: str, status: str | None,
-               event_type: str | None, since: str | None, until: str | None) -> None:
+def deliveries(
+    ctx: click.Context,
+    endpoint_id: str,
+    status: str | None,
+    event_type: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
     """An endpoint's deliveries, newest first."""
     items = ctx.obj.api.pages(
         f"{BASE}/endpoints/{endpoint_id}/deliveries", limit=100, max_items=1000,

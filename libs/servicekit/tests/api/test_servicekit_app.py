@@ -324,9 +324,7 @@ async def test_made_up_methods_count_as_other_and_the_otel_histogram_has_its_lab
     for method in ("FOO1", "BAR2", "BAZ3"):
         await kit.request(method, "/api/v1/things")
     await kit.get("/api/v1/boom")
-    families = {
-        f.name: f for f in text_string_to_metric_families((await kit.get("/metrics")).text)
-    }
+    families = {f.name: f for f in text_string_to_metric_families((await kit.get("/metrics")).text)}
     methods = {
         s.labels["method"]
         for s in families["http_requests"].samples

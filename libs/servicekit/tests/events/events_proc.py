@@ -44,10 +44,7 @@ class LedgerEntryV1(BaseModel):
 async def record(session: AsyncSession, event: CloudEvent[LedgerEntryV1]) -> None:
     """The business effect of an event: one ledger row (no unique key, so twice shows)."""
     await session.execute(
-        text(
-            "INSERT INTO events_test.ledger (event_id, aggregate_id, n)"
-            " VALUES (:id, :agg, :n)"
-        ),
+        text("INSERT INTO events_test.ledger (event_id, aggregate_id, n) VALUES (:id, :agg, :n)"),
         {"id": event.id, "agg": event.data.aggregate_id, "n": event.data.n},
     )
 
@@ -77,6 +74,7 @@ async def main(args: argparse.Namespace) -> None:
     engine = make_engine(args.db_url, schema=SCHEMA, application_name=f"events-proc-{args.mode}")
     redis = aioredis.from_url(args.redis_url, decode_responses=True)
     if args.mode == "relay":
+
         async def after_publish(rows: Any) -> None:
             if args.hang_after_publish:
                 await _hang(Path(args.hang_after_publish))
@@ -93,6 +91,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         await relay.run()
     else:
+
         async def hang(event: CloudEvent[LedgerEntryV1]) -> None:
             if args.hang_in_handler:
                 await _hang(Path(args.hang_in_handler))

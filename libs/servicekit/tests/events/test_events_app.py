@@ -35,9 +35,12 @@ async def test_an_app_runs_its_relay_and_consumer_in_process(
         event_id, _ = await kit.write("agg-1")
 
         async def handled() -> bool:
-            return await kit.scalar(
-                "SELECT count(*) FROM events_test.ledger WHERE event_id = :id", id=event_id
-            ) == 1
+            return (
+                await kit.scalar(
+                    "SELECT count(*) FROM events_test.ledger WHERE event_id = :id", id=event_id
+                )
+                == 1
+            )
 
         await kit.eventually(handled, what="the in-process consumer to handle the event")
     assert app.state.events is not None and not app.state.events._tasks

@@ -150,6 +150,7 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_others_and_can_b
     dead_before = consumed("dead_lettered")
     task = asyncio.create_task(consumer.run())
     try:
+
         async def dead_lettered() -> bool:
             return await rds.xlen(dead_letter_stream(kit.proc.SERVICE, prefix)) == 1
 
@@ -164,9 +165,23 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_others_and_can_b
         assert str(poison_id) in letter.event
 
         listed = subprocess.run(
-            [sys.executable, "-m", "servicekit.events", "dead-letters", "list",
-             "--service", kit.proc.SERVICE, "--prefix", prefix, "--redis-url", redis_url],
-            capture_output=True, text=True, check=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "servicekit.events",
+                "dead-letters",
+                "list",
+                "--service",
+                kit.proc.SERVICE,
+                "--prefix",
+                prefix,
+                "--redis-url",
+                redis_url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         assert str(poison_id) in listed.stdout and "cannot apply this entry" in listed.stdout
 
@@ -174,9 +189,12 @@ async def test_a_poison_event_is_dead_lettered_without_blocking_others_and_can_b
         assert await redrive(rds, kit.proc.SERVICE, prefix=prefix) == 1
 
         async def applied() -> bool:
-            return await kit.scalar(
-                "SELECT count(*) FROM events_test.ledger WHERE event_id = :id", id=poison_id
-            ) == 1
+            return (
+                await kit.scalar(
+                    "SELECT count(*) FROM events_test.ledger WHERE event_id = :id", id=poison_id
+                )
+                == 1
+            )
 
         await kit.eventually(applied, what="the re-driven event to be applied")
         assert await rds.xlen(dead_letter_stream(kit.proc.SERVICE, prefix)) == 0

@@ -242,25 +242,32 @@ async def test_redis_outage_keeps_events_in_the_outbox_and_drains_in_order(
         await kit.write("agg-a")
 
         async def first_published() -> bool:
-            return await kit.scalar(
-                "SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL"
-            ) == 0
+            return (
+                await kit.scalar(
+                    "SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL"
+                )
+                == 0
+            )
 
         await kit.eventually(first_published, what="the first event")
         server.stop()
 
         for i in range(40):  # writes keep succeeding while Redis is down
             await kit.write(f"agg-{'ab'[i % 2]}")
-        assert await kit.scalar(
-            "SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL"
-        ) > 0
+        assert (
+            await kit.scalar("SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL")
+            > 0
+        )
 
         server.start()
 
         async def drained() -> bool:
-            return await kit.scalar(
-                "SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL"
-            ) == 0
+            return (
+                await kit.scalar(
+                    "SELECT count(*) FROM events_test.outbox WHERE published_at IS NULL"
+                )
+                == 0
+            )
 
         await kit.eventually(drained, what="the backlog to drain")
         assert not task.done()
@@ -288,12 +295,12 @@ async def test_relay_wakes_on_notify(kit: Any, rds: aioredis.Redis, prefix: str)
     relay = make_relay(kit, rds, prefix, poll_interval=3600)  # polling would never come
     task = asyncio.create_task(relay.run())
     try:
+
         async def published_count() -> int:
-            return int(
-                await kit.scalar(PENDING.replace("IS NULL", "IS NOT NULL"))
-            )
+            return int(await kit.scalar(PENDING.replace("IS NULL", "IS NOT NULL")))
 
         await asyncio.sleep(0)  # let it start listening
+
         async def listening() -> bool:
             return bool(
                 await kit.scalar(

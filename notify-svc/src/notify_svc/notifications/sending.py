@@ -341,6 +341,7 @@ async def _send_email(ctx: DeliveryContext, claimed: Claim) -> Outcome:
         html=mail.html,
         message_id=str(claimed.id),
     )
+
     async def hand_over() -> None:
         async with transaction(ctx.db) as session:
             await session.execute(HAND_OVER_SQL, {"id": claimed.id, "number": claimed.attempt})

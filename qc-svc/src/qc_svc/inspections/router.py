@@ -64,9 +64,11 @@ IdempotencyKey = Annotated[
     ),
 ]
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "a malformed If-Match or Idempotency-Key, or one that disagrees with "
-          "the body (IF_MATCH_INVALID, IF_MATCH_MISMATCH, IDEMPOTENCY_KEY_INVALID, "
-          "IDEMPOTENCY_KEY_MISMATCH)"},
+    400: {
+        "description": "a malformed If-Match or Idempotency-Key, or one that disagrees with "
+        "the body (IF_MATCH_INVALID, IF_MATCH_MISMATCH, IDEMPOTENCY_KEY_INVALID, "
+        "IDEMPOTENCY_KEY_MISMATCH)"
+    },
     403: {"description": "NOT_THE_INSPECTOR: only the inspector who claimed it"},
     409: {
         "description": "the inspection's state forbids it: VERSION_CONFLICT (stale "
@@ -89,9 +91,11 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     412: {"description": "VERSION_CONFLICT: a stale If-Match (or a weak W/ tag)"},
-    422: {"description": "the request itself is invalid: fields, CHECKLIST_ITEM_UNKNOWN, "
-          "CHECKLIST_ITEM_REPEATED, REJECT_REASON_REQUIRED, REWORK_TASK_ON_ACCEPT, "
-          "REWORK_TASK_IS_INSPECTED_TASK, or neither client_event_id nor Idempotency-Key"},
+    422: {
+        "description": "the request itself is invalid: fields, CHECKLIST_ITEM_UNKNOWN, "
+        "CHECKLIST_ITEM_REPEATED, REJECT_REASON_REQUIRED, REWORK_TASK_ON_ACCEPT, "
+        "REWORK_TASK_IS_INSPECTED_TASK, or neither client_event_id nor Idempotency-Key"
+    },
     428: {"description": "ROW_VERSION_REQUIRED: neither expected_row_version nor If-Match"},
 }
 
@@ -150,8 +154,11 @@ async def _command(
             f"{command.value} {inspection_id}", {"expected_row_version": expected.version, **args}
         ),
         run=answer,
-        values={"inspection_id": inspection_id, "action": command.value,
-                "actor_id": principal.user_id},
+        values={
+            "inspection_id": inspection_id,
+            "action": command.value,
+            "actor_id": principal.user_id,
+        },
     )
     return result.response()
 

@@ -21,7 +21,7 @@ _VERSION = Field(
     default=None,
     ge=1,
     le=INT4_MAX,
-    description="the row_version you read; or send `If-Match: \"<row_version>\"` instead",
+    description='the row_version you read; or send `If-Match: "<row_version>"` instead',
     examples=[1],
 )
 _CLIENT_EVENT_ID = Field(

@@ -132,8 +132,7 @@ def _cycle_problems(adjacency: dict[str, list[str]], index: Mapping[str, int]) -
     if not tangled:
         return []
     sub = {
-        k: [w for w in adjacency[k] if w in tangled]
-        for k in sorted(tangled, key=index.__getitem__)
+        k: [w for w in adjacency[k] if w in tangled] for k in sorted(tangled, key=index.__getitem__)
     }
     found: list[tuple[int, Problem]] = []
     for component in strongly_connected_components(sub):
@@ -213,9 +212,7 @@ def _checklist_problems(i: int, node: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def _parent_problems(
-    nodes: Sequence[Mapping[str, Any]], index: Mapping[str, int]
-) -> list[Problem]:
+def _parent_problems(nodes: Sequence[Mapping[str, Any]], index: Mapping[str, int]) -> list[Problem]:
     problems: list[Problem] = []
     parent: dict[str, str] = {}
     for i, node in enumerate(nodes):

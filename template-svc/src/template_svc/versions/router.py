@@ -103,12 +103,8 @@ async def create_version(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": {"$ref": "#/components/schemas/VersionDocument"}
-                },
-                "application/yaml": {
-                    "schema": {"$ref": "#/components/schemas/VersionDocument"}
-                },
+                "application/json": {"schema": {"$ref": "#/components/schemas/VersionDocument"}},
+                "application/yaml": {"schema": {"$ref": "#/components/schemas/VersionDocument"}},
             },
         }
     },

@@ -32,9 +32,7 @@ def template_not_found(template_id: uuid.UUID) -> NotFound:
 
 
 def version_not_found(template_id: uuid.UUID, version: int | str) -> NotFound:
-    return NotFound(
-        f"template {template_id} has no version {version}", code="VERSION_NOT_FOUND"
-    )
+    return NotFound(f"template {template_id} has no version {version}", code="VERSION_NOT_FOUND")
 
 
 def check_row_version(

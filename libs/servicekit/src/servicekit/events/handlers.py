@@ -44,9 +44,7 @@ class EventHandlers:
     def __init__(self) -> None:
         self._by_type: dict[str, Registered] = {}
 
-    def add(
-        self, model: type[BaseModel], handler: Handler, *, producer: str | None = None
-    ) -> None:
+    def add(self, model: type[BaseModel], handler: Handler, *, producer: str | None = None) -> None:
         """Register `handler` for `model`'s event type.
 
         `producer` (the publishing service, hence the stream to read) defaults to the one the
@@ -65,7 +63,11 @@ class EventHandlers:
                 )
             producer = spec.producer
         self._by_type[event_type] = Registered(
-            event_type, model, CloudEvent[model], producer, handler  # type: ignore[valid-type]
+            event_type,
+            model,
+            CloudEvent[model],  # type: ignore[valid-type]
+            producer,
+            handler,
         )
 
     def on(self, model: type[M], *, producer: str | None = None) -> Callable[[H], H]:
