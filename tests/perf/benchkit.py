@@ -234,6 +234,10 @@ class Platform:
         return server
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
 def platform(
     service: ModuleType | None,
@@ -250,6 +254,9 @@ def platform(
     `role` gets an empty schema `schema` for the caller to fill. Everything started is stopped,
     and the directory removed, on the way out.
     """
+    # A benchmark stopped with SIGTERM (as a background job is) still stops what it started:
+    # the signal becomes SystemExit, which runs the `finally` below.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = Path(tempfile.mkdtemp(prefix=f"bp-bench-{name}-"))
     base.chmod(0o755)
     if service is not None:
@@ -278,3 +285,4 @@ def platform(
         redis.stop()
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)

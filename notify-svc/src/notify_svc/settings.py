@@ -62,6 +62,14 @@ class Settings(BaseServiceSettings):
         "(in-flight / batch size worker threads). An endpoint answering in 200 ms gets at most "
         "16 / 0.2 s = 80 deliveries/s; `rate_limit_per_second` paces one further.",
     )
+    webhook_max_in_flight_while_failing: int = Field(
+        default=1,
+        ge=1,
+        description="The in-flight cap of an endpoint that is failing (no attempt has succeeded "
+        "since its last one failed): a probe at a time, so a down or hanging endpoint holds one "
+        "attempt, not the full cap, until an attempt succeeds and the full cap comes back. "
+        "Never more than webhook_max_in_flight_per_endpoint.",
+    )
     webhook_batch_size: int = Field(
         default=8,
         ge=1,

@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from contracts.envelope import CloudEvent
 from notify_svc.db import outbox
+from notify_svc.delivery.attempt import cap_params
 from notify_svc.delivery.batch import claim_rows, deliver_batch
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.events.handlers import fan_out
@@ -173,7 +174,7 @@ async def test_two_workers_claiming_for_one_endpoint_at_once_stay_within_its_cap
     ids = await publish(engine, [task_event() for _ in range(12)])
     cap = ctx.settings.webhook_max_in_flight_per_endpoint
     params = {"endpoint_id": endpoint_id, "batch": cap, "claim_seconds": 60,
-              "max_in_flight": cap}  # fmt: skip
+              **cap_params(ctx.settings)}  # fmt: skip
     # One worker has claimed a full batch and not committed yet when a second one claims.
     async with engine.connect() as first:
         await first.begin()
@@ -242,3 +243,42 @@ async def test_a_batch_follows_on_with_the_endpoints_next_due_deliveries(
     assert outcomes == {"succeeded": 20}
     assert sorted(r.webhook_id for r in receiver.requests()) == sorted(e.id for e in events)
     assert set(await statuses(engine, ids)) == {("succeeded", 1)}
+
+
+async def make_due(engine: AsyncEngine, ids: list[uuid.UUID]) -> None:
+    """Their retries come due now (the schedule's first wait is over)."""
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE webhook_delivery SET next_attempt_at = now() - interval '1 second', "
+                "enqueued_at = NULL WHERE id = ANY(:ids)"
+            ),
+            {"ids": ids},
+        )
+
+
+async def test_a_failing_endpoint_gets_one_probe_at_a_time_until_an_attempt_succeeds(
+    committing_client: httpx.AsyncClient,
+    jwt_keys: JwtKeys,
+    engine: AsyncEngine,
+    ctx: DeliveryContext,
+    receiver: Receiver,
+) -> None:
+    endpoint = await subscribe(committing_client, jwt_keys, receiver.url)
+    endpoint_id = uuid.UUID(endpoint["id"])
+    ids = await publish(engine, [task_event() for _ in range(6)])
+    receiver.answer = always(500)
+    first = await deliver_batch(ctx, endpoint_id, ids)  # the full cap: every one fails
+    assert sum(first.values()) == 6 and "not_claimed" not in first
+    await make_due(engine, ids)
+    # Failing: the dispatcher hands out one, and a batch claims one (a probe).
+    assert len(await handed_out(ctx)) == 1
+    probe = await deliver_batch(ctx, endpoint_id, ids)
+    assert probe.pop("not_claimed") == 5 and sum(probe.values()) == 1
+    assert len(receiver.requests()) == 7
+    # The probe succeeds: the endpoint has its full cap again.
+    receiver.answer = always(200)
+    await make_due(engine, ids)
+    assert await deliver_batch(ctx, endpoint_id, ids) == {"succeeded": 1, "not_claimed": 5}
+    assert await deliver_batch(ctx, endpoint_id, ids) == {"succeeded": 5, "not_claimed": 1}
+    assert sorted(await statuses(engine, ids)) == [("succeeded", 2)] * 5 + [("succeeded", 3)]

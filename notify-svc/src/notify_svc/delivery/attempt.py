@@ -2,8 +2,9 @@
 
 The claim is a conditional UPDATE: the row must be due (pending or failed, `next_attempt_at`
 reached) or its earlier claim expired (a worker died mid-attempt), its endpoint active, fewer
-than `webhook_max_in_flight_per_endpoint` attempts to that endpoint under way (a hanging
-endpoint holds at most that many worker slots; the rest of its work waits in the database) and,
+than its in-flight cap attempts to that endpoint under way (`in_flight_cap`: a hanging endpoint
+holds at most that many worker slots, and a failing one a single probe; the rest of its work
+waits in the database) and,
 for `per_subject` endpoints, no earlier delivery of the same subject still open. Two workers
 with the same id: one claims, the other finds nothing. Recording is conditional on the claim
 (status and attempt number), so a worker whose claim expired cannot overwrite a newer one.
@@ -23,11 +24,32 @@ from sqlalchemy import text
 from notify_svc.delivery import http, policy
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.delivery.outcome import record
+from notify_svc.settings import Settings
 from notify_svc.webhooks import ssrf
 from notify_svc.webhooks.signing import signature_header
 from servicekit.db import autocommit
 
 log = logging.getLogger("notify_svc.delivery")
+
+
+def in_flight_cap(endpoint: str) -> str:
+    """SQL for the in-flight cap of the endpoint row `endpoint` (an alias): the setting, or while
+    the endpoint is failing (`failing_since` set: no success since its last failure) one probe at
+    a time. Its parameters come from `cap_params`."""
+    return (
+        f"(CASE WHEN {endpoint}.failing_since IS NULL THEN CAST(:max_in_flight AS int) "
+        "ELSE CAST(:failing_in_flight AS int) END)"
+    )
+
+
+def cap_params(settings: Settings) -> dict[str, int]:
+    """The parameters of `in_flight_cap`."""
+    cap = settings.webhook_max_in_flight_per_endpoint
+    return {
+        "max_in_flight": cap,
+        "failing_in_flight": min(cap, settings.webhook_max_in_flight_while_failing),
+    }
+
 
 ORDER_FREE = """(e.ordering <> 'per_subject' OR d.subject IS NULL OR NOT EXISTS (
     SELECT 1 FROM webhook_delivery p WHERE p.endpoint_id = d.endpoint_id
@@ -49,14 +71,14 @@ CLAIM = """
       AND ((d.status IN ('pending', 'failed') AND d.next_attempt_at <= now())
            OR (d.status = 'delivering' AND d.claimed_until < now()))
       AND (SELECT count(*) FROM webhook_delivery x WHERE x.endpoint_id = d.endpoint_id
-           AND x.status = 'delivering' AND x.claimed_until > now()) < :max_in_flight
+           AND x.status = 'delivering' AND x.claimed_until > now()) < {CAP}
       AND {ORDER_FREE}
     RETURNING d.id, d.attempts, d.endpoint_id, d.org_id, d.event_id, d.event_time,
         e.url, e.ordering, e.secret_encrypted, e.previous_secret_encrypted,
         e.previous_secret_expires_at, e.rate_limit_per_second,
         (SELECT v.body FROM webhook_event v WHERE v.id = d.event_id) AS body
     """
-CLAIM = CLAIM.replace("{ORDER_FREE}", ORDER_FREE)
+CLAIM = CLAIM.replace("{ORDER_FREE}", ORDER_FREE).replace("{CAP}", in_flight_cap("e"))
 CLAIM_SQL = text(CLAIM.replace("{target}", ":id"))
 # The next due delivery of the same endpoint, for a worker that just freed that endpoint's slot.
 CLAIM_NEXT_SQL = text(CLAIM.replace("{target}", NEXT_DUE))
@@ -98,7 +120,7 @@ async def claim(
         "id": delivery_id,
         "endpoint_id": endpoint_id,
         "claim_seconds": ctx.settings.claim_seconds,
-        "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
+        **cap_params(ctx.settings),
     }
     statement = CLAIM_SQL if delivery_id is not None else CLAIM_NEXT_SQL
     async with autocommit(ctx.db) as conn:  # one statement: one round trip

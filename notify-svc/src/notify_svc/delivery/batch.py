@@ -36,9 +36,11 @@ from notify_svc.delivery import http, policy
 from notify_svc.delivery.attempt import (
     ORDER_FREE,
     Claim,
+    cap_params,
     checked_target,
     claim_of,
     decide,
+    in_flight_cap,
     secrets_of,
     send_signed,
 )
@@ -63,7 +65,8 @@ CLAIM_BATCH = f"""
                OR (d.status = 'delivering' AND d.claimed_until < now()))
           AND {ORDER_FREE}
         ORDER BY d.next_attempt_at, d.seq
-        LIMIT greatest(0, least(:batch, :max_in_flight - (SELECT n FROM busy)))
+        LIMIT greatest(0, least(:batch, (SELECT {in_flight_cap("f")} FROM webhook_endpoint f
+                                         WHERE f.id = :endpoint_id) - (SELECT n FROM busy)))
         FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE webhook_delivery d
@@ -158,7 +161,7 @@ async def claim_batch(
         "endpoint_id": endpoint_id,
         "batch": ctx.settings.webhook_batch_size,
         "claim_seconds": ctx.settings.claim_seconds,
-        "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
+        **cap_params(ctx.settings),
     }
     async with connection_transaction(ctx.db) as conn:
         rows = await claim_rows(conn, params)

@@ -12,14 +12,15 @@ import uuid
 
 from sqlalchemy import text
 
-from notify_svc.delivery.attempt import ORDER_FREE
+from notify_svc.delivery.attempt import ORDER_FREE, cap_params, in_flight_cap
 from notify_svc.delivery.context import DeliveryContext
 from notify_svc.notifications import metrics as notification_metrics
 from notify_svc.webhooks import metrics
 from servicekit.db import transaction
 
-# Due rows, at most `max_in_flight` per endpoint counting those already being attempted or
-# sitting in Celery's queue: a slow endpoint's backlog stays here, not in the queue. Per active
+# Due rows, at most the endpoint's in-flight cap (`in_flight_cap`: one probe while it is failing)
+# counting those already being attempted or sitting in Celery's queue: a slow endpoint's backlog
+# stays here, not in the queue. Per active
 # endpoint, two index probes: its busy rows (ix_webhook_delivery_endpoint_busy) and its first
 # due rows in order, as many as it has free slots (ix_webhook_delivery_endpoint_open, read in
 # (next_attempt_at, seq) order and stopped at the LIMIT), so a round reads about
@@ -45,10 +46,10 @@ DUE_SQL = text(
                    OR d.enqueued_at < now() - make_interval(secs => :requeue_after))
               AND {ORDER_FREE}
             ORDER BY d.next_attempt_at, d.seq
-            LIMIT greatest(0, :max_in_flight - busy.n)
+            LIMIT greatest(0, {in_flight_cap("e")} - busy.n)
             FOR UPDATE OF d SKIP LOCKED
         ) due
-        WHERE e.active AND busy.n < :max_in_flight
+        WHERE e.active AND busy.n < {in_flight_cap("e")}
         LIMIT :batch
     )
     UPDATE webhook_delivery x SET enqueued_at = now() FROM picked WHERE x.id = picked.id
@@ -113,7 +114,7 @@ async def due_rows(ctx: DeliveryContext, *, batch: int = 500) -> list[tuple[uuid
     params = {
         "batch": batch,
         "requeue_after": ctx.settings.webhook_requeue_after_seconds,
-        "max_in_flight": ctx.settings.webhook_max_in_flight_per_endpoint,
+        **cap_params(ctx.settings),
     }
     async with transaction(ctx.db) as session:
         return [(row[0], row[1]) for row in await session.execute(DUE_SQL, params)]
