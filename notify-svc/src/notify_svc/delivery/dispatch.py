@@ -20,12 +20,12 @@ from servicekit.db import transaction
 
 # Due rows, at most the endpoint's in-flight cap (`in_flight_cap`: one probe while it is failing)
 # counting those already being attempted or sitting in Celery's queue: a slow endpoint's backlog
-# stays here, not in the queue. Per active
-# endpoint, two index probes: its busy rows (ix_webhook_delivery_endpoint_busy) and its first
-# due rows in order, as many as it has free slots (ix_webhook_delivery_endpoint_open, read in
-# (next_attempt_at, seq) order and stopped at the LIMIT), so a round reads about
-# endpoints x in-flight cap rows however long the backlogs are. An expired claim is found by the
-# same scan: a row was due when it was claimed, so its next_attempt_at is in the past.
+# stays here, not in the queue. Per active endpoint, two index probes: its busy rows
+# (ix_webhook_delivery_endpoint_busy) and its first due rows in order, as many as it has free
+# slots (ix_webhook_delivery_endpoint_open, read in (next_attempt_at, seq) order and stopped at
+# the LIMIT), so a round reads about endpoints x in-flight cap rows however long the backlogs
+# are. An expired claim is found by the same scan: a row was due when it was claimed, so its
+# next_attempt_at is in the past.
 DUE_SQL = text(
     f"""
     WITH picked AS (

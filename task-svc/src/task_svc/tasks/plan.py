@@ -91,21 +91,6 @@ class Plan:
         return self.cascade is Cascade.RESOLVED and not self.new.get("has_dependents", True)
 
 
-def _may_cascade(act: Action) -> bool:
-    """Whether `act` can, from some status, cross into or out of a resolved status or reach
-    in_qc (by the table; a restored or freed milestone completing at once shows in its plan)."""
-    t = TRANSITIONS[act]
-    for source in t.sources:
-        for to in {t.to or source, t.to_alt or t.to or source}:
-            if (source in RESOLVED) != (to in RESOLVED) or to == Status.IN_QC:
-                return True
-    return False
-
-
-# Actions whose plan usually touches only the task: the hot route tries them without a lock.
-TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(a for a in Action if not _may_cascade(a))
-
-
 # ---------------------------------------------------------------------------------------------
 # Refusals
 
@@ -317,6 +302,21 @@ def _cascade(from_status: str, to_status: str) -> Cascade:
     if was and not now_is:
         return Cascade.UNRESOLVED
     return Cascade.NONE
+
+
+def _may_cascade(act: Action) -> bool:
+    """Whether `act` can, from some status, cascade or reach in_qc (by the table; a restored or
+    freed milestone completing at once shows in its plan)."""
+    t = TRANSITIONS[act]
+    for source in t.sources:
+        for to in {t.to or source, t.to_alt or t.to or source}:
+            if _cascade(source, to) is not Cascade.NONE or to == Status.IN_QC:
+                return True
+    return False
+
+
+# Actions whose plan usually touches only the task: the hot route tries them without a lock.
+TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(a for a in Action if not _may_cascade(a))
 
 
 def _record_action(

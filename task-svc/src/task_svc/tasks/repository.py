@@ -99,8 +99,9 @@ _UPDATE_TASK_CTE = """upd AS (
   RETURNING 1
 )"""
 _UPDATE_TASK_PARAMS = 9
-_XMIN_PARAM = f"${_UPDATE_TASK_PARAMS + HISTORY_PARAMS + 1}"
-_DELIVERABLE_PARAM = f"${_UPDATE_TASK_PARAMS + HISTORY_PARAMS + 1}"
+# The one parameter after the task's and the history's: the xmin of an unlocked write, or the
+# deliverable a resolving write locks.
+_EXTRA_PARAM = f"${_UPDATE_TASK_PARAMS + HISTORY_PARAMS + 1}"
 # The task's update with its history, in one statement.
 _WRITE_SQL = (
     f"WITH {_UPDATE_TASK_CTE.format(unchanged='')},\n{_history_ctes(_UPDATE_TASK_PARAMS + 1)}\n"
@@ -112,7 +113,7 @@ _WRITE_SQL = (
 # condition checked again on the row it left, so of two such writes one wins, and the other
 # writes nothing and says so (count 0).
 _WRITE_IF_UNCHANGED_SQL = (
-    f"WITH {_UPDATE_TASK_CTE.format(unchanged=f' AND xmin::text = {_XMIN_PARAM}')},\n"  # noqa: S608
+    f"WITH {_UPDATE_TASK_CTE.format(unchanged=f' AND xmin::text = {_EXTRA_PARAM}')},\n"  # noqa: S608
     f"{_history_ctes(_UPDATE_TASK_PARAMS + 1, only_if='EXISTS (SELECT 1 FROM upd)')}\n"
     "SELECT count(*) FROM upd"
 )
@@ -120,7 +121,7 @@ _WRITE_IF_UNCHANGED_SQL = (
 # dependents, the deliverable is the next lock in the fixed order (task, dependents,
 # deliverables), so it is taken here rather than in a statement of its own.
 _LOCK_DELIVERABLE_CTE = (
-    f"dl AS (SELECT id FROM deliverables WHERE id = {_DELIVERABLE_PARAM} AND org_id = $2 "  # noqa: S608
+    f"dl AS (SELECT id FROM deliverables WHERE id = {_EXTRA_PARAM} AND org_id = $2 "  # noqa: S608
     "FOR UPDATE)"
 )
 _WRITE_LOCKING_DELIVERABLE_SQL = (
