@@ -218,10 +218,15 @@ async def mark_ready_for_signoff(
     rows = await graph_repository.mark_ready_for_signoff(
         conn, deliverable_ids=ids, org_id=org_id, now=now
     )
+    publish_ready(rows, history=history, now=now)
+    return [r["id"] for r in rows]
+
+
+def publish_ready(rows: Sequence[Mapping[str, Any]], *, history: History, now: datetime) -> None:
+    """`deliverable.ready_for_signoff` for each deliverable row that just became ready."""
     for r in rows:
         event = DeliverableReadyForSignoffV1(**r, deliverable_id=r["id"], occurred_at=now)
         history.publish(event, aggregate_type="deliverable", aggregate_id=r["id"])
-    return [r["id"] for r in rows]
 
 
 async def reopen_deliverable(

@@ -117,15 +117,26 @@ SELECT id, status FROM deliverables
 WHERE id = ANY($1::uuid[]) AND org_id = $2 ORDER BY id FOR UPDATE
 """
 
-READY_FOR_SIGNOFF_SQL = """
-UPDATE deliverables d
-SET status = 'ready_for_signoff', row_version = d.row_version + 1, updated_at = $3
-WHERE d.id = ANY($1::uuid[]) AND d.org_id = $2 AND d.status = 'in_progress'
+
+def ready_for_signoff_sql(*, ids: str, org: str, now: str, resolving_task: str = "") -> str:
+    """The UPDATE turning in-progress deliverables (`ids`: an SQL uuid[]) whose every task is
+    resolved into ready_for_signoff, returning them; the arguments are parameter references.
+
+    Run it in a statement that starts after the deliverables' locks were taken, so its snapshot
+    sees every transaction that resolved one of their tasks before. `resolving_task`: a task
+    this very statement resolves, whose old status its snapshot still shows.
+    """
+    other = f" AND t.id <> {resolving_task}" if resolving_task else ""
+    return f"""UPDATE deliverables d
+SET status = 'ready_for_signoff', row_version = d.row_version + 1, updated_at = {now}
+WHERE d.id = ANY({ids}) AND d.org_id = {org} AND d.status = 'in_progress'
   AND NOT EXISTS (
     SELECT 1 FROM tasks t
-    WHERE t.deliverable_id = d.id AND t.status NOT IN ('done', 'cancelled'))
-RETURNING d.id, d.org_id, d.project_id, d.serial, d.row_version
-"""
+    WHERE t.deliverable_id = d.id{other} AND t.status NOT IN ('done', 'cancelled'))
+RETURNING d.id, d.org_id, d.project_id, d.serial, d.row_version"""  # noqa: S608
+
+
+READY_FOR_SIGNOFF_SQL = ready_for_signoff_sql(ids="$1::uuid[]", org="$2", now="$3")
 
 _BACK_IN_PROGRESS_SQL = """
 UPDATE deliverables

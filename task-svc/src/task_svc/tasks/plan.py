@@ -317,6 +317,14 @@ def _may_cascade(act: Action) -> bool:
 
 # Actions whose plan usually touches only the task: the hot route tries them without a lock.
 TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(a for a in Action if not _may_cascade(a))
+# Actions that by the table can resolve a task: the task's deliverable is locked with it.
+MAY_RESOLVE_ACTIONS: frozenset[Action] = frozenset(
+    t.action
+    for t in TRANSITIONS.values()
+    for source in t.sources
+    for to in {t.to or source, t.to_alt or t.to or source}
+    if _cascade(source, to) is Cascade.RESOLVED
+)
 
 
 def _record_action(

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias
 from servicekit.context import current_trace_ids, request_id_var
 from servicekit.jsonutil import dumps
 from servicekit.outbox import event_headers
+from task_svc.tasks import graph_repository
 from task_svc.tasks.history import SOURCE, History
 from task_svc.tasks.sql import Conn, fetch, fetchrow
 
@@ -45,6 +46,16 @@ _TASK_WITH_PRIOR_SQL = (
     "WHERE t.id = $1 AND t.org_id = $2"
 )
 _LOCK_TASK_SQL = _TASK_WITH_PRIOR_SQL.format(extra="") + " FOR UPDATE OF t"
+# The same, also locking the task's deliverable when the task has no dependents: for an action
+# that may resolve the task, the deliverable is then the next lock in the fixed order (task,
+# dependents, deliverables). Taken now, the write's own statement can check whether the
+# deliverable became ready (`_WRITE_MARKING_READY_SQL`): its snapshot starts after the lock.
+_LOCK_TASK_AND_DELIVERABLE_SQL = (
+    f"WITH t0 AS ({_LOCK_TASK_SQL}),\n"  # noqa: S608
+    "dl AS (SELECT d.id FROM deliverables d JOIN t0 ON d.id = t0.deliverable_id "
+    "WHERE d.org_id = $2 AND NOT t0.has_dependents FOR UPDATE OF d)\n"
+    "SELECT t0.*, EXISTS (SELECT 1 FROM dl) AS deliverable_locked FROM t0"
+)
 # The same, unlocked, with the row's xmin: the transaction id that wrote this version of the
 # row. Every update of the row writes a new version with a new xmin (a lock alone does not), so
 # "xmin is still X" is "nothing changed the row since it was read", whichever column a change
@@ -130,6 +141,18 @@ _WRITE_LOCKING_DELIVERABLE_SQL = (
     f"{_LOCK_DELIVERABLE_CTE}\n"
     "SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM dl)"
 )
+# The same for a task becoming resolved whose deliverable `lock_task` already locked: the
+# statement also turns the deliverable ready_for_signoff if this was its last open task, and
+# returns it then.
+_WRITE_MARKING_READY_SQL = (
+    f"WITH {_UPDATE_TASK_CTE.format(unchanged='')},\n"
+    f"{_history_ctes(_UPDATE_TASK_PARAMS + 1)},\n"
+    "rdy AS ("
+    + graph_repository.ready_for_signoff_sql(
+        ids=f"ARRAY[{_EXTRA_PARAM}::uuid]", org="$2", now="$8", resolving_task="$1"
+    )
+    + ")\nSELECT * FROM rdy"
+)
 _WRITE_HISTORY_SQL = f"WITH {_history_ctes(1)}\nSELECT 1"
 
 
@@ -183,11 +206,21 @@ def _with_prior(found: Mapping[str, Any] | None) -> Loaded | None:
 
 
 async def lock_task(
-    conn: Conn, *, task_id: uuid.UUID, org_id: uuid.UUID, client_event_id: str | None
+    conn: Conn,
+    *,
+    task_id: uuid.UUID,
+    org_id: uuid.UUID,
+    client_event_id: str | None,
+    with_deliverable: bool = False,
 ) -> Loaded | None:
     """The task row locked, and the (action, payload, response, status_code) of an earlier
-    request with this client_event_id if the statement's snapshot sees one; None: no task."""
-    return _with_prior(await fetchrow(conn, _LOCK_TASK_SQL, (task_id, org_id, client_event_id)))
+    request with this client_event_id if the statement's snapshot sees one; None: no task.
+
+    `with_deliverable`: also lock its deliverable if the task has no dependents (the row's
+    `deliverable_locked` says whether it was).
+    """
+    sql = _LOCK_TASK_AND_DELIVERABLE_SQL if with_deliverable else _LOCK_TASK_SQL
+    return _with_prior(await fetchrow(conn, sql, (task_id, org_id, client_event_id)))
 
 
 async def read_task(
@@ -248,6 +281,20 @@ async def write_task(
     else:
         await fetch(conn, _WRITE_SQL, params)
     history.clear()
+
+
+async def write_task_marking_ready(
+    conn: Conn, *, new: dict[str, Any], history: History, now: datetime
+) -> list[dict[str, Any]]:
+    """`write_task` for a task becoming resolved whose deliverable is locked already (by
+    `lock_task`), in one statement that also turns the deliverable ready_for_signoff if no
+    other task of it is open; the deliverable's row if it did (id, org_id, project_id, serial,
+    row_version)."""
+    rows = await fetch(
+        conn, _WRITE_MARKING_READY_SQL, [*_task_params(new, history, now), new["deliverable_id"]]
+    )
+    history.clear()
+    return [dict(r) for r in rows]
 
 
 async def write_task_if_unchanged(

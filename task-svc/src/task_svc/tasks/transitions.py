@@ -5,7 +5,9 @@ status and any earlier request with the same key, `client_event_id` or `Idempote
 same round trip), answer a repeated request from its stored result (servicekit's idempotency
 rules), plan (`plan.py`: every refusal, the new row, the
 events), write (the task, its events and outbox rows in one statement), cascade (only when the
-task's resolution changes). Any refusal raises before the unit of work commits, so nothing is
+task's resolution changes). An action that may resolve the task also locks its deliverable with
+it when the task has no dependents, and its write then checks the deliverable too (ADR 0004):
+complete is BEGIN, lock, write, COMMIT. Any refusal raises before the unit of work commits, so nothing is
 half-applied. Every request is counted in the metrics of `task_svc.tasks.metrics`.
 
 The hot route (`apply_from_pool`) first tries an action that touches only the task (assign,
@@ -36,7 +38,14 @@ from task_svc.tasks import cascades, repository, rework
 from task_svc.tasks import metrics as m
 from task_svc.tasks.fsm import Action
 from task_svc.tasks.history import TaskRow, task_event_fields
-from task_svc.tasks.plan import TASK_ONLY_ACTIONS, Cascade, Plan, Refusal, plan_transition
+from task_svc.tasks.plan import (
+    MAY_RESOLVE_ACTIONS,
+    TASK_ONLY_ACTIONS,
+    Cascade,
+    Plan,
+    Refusal,
+    plan_transition,
+)
 from task_svc.tasks.sql import Conn
 from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
@@ -184,7 +193,11 @@ def _plan(task: TaskRow, cmd: _Command) -> Plan | Refusal:
 async def _transition(conn: Conn, cmd: _Command) -> TransitionOutcome:
     key = cmd.key
     loaded = await repository.lock_task(
-        conn, task_id=cmd.task_id, org_id=cmd.org_id, client_event_id=cmd.client_event_id
+        conn,
+        task_id=cmd.task_id,
+        org_id=cmd.org_id,
+        client_event_id=cmd.client_event_id,
+        with_deliverable=cmd.act in MAY_RESOLVE_ACTIONS,
     )
     if loaded is None:
         raise NotFound(f"task {cmd.task_id} not found", code="TASK_NOT_FOUND")
@@ -295,9 +308,18 @@ async def _carry_out(
     if plan.submits_for_qc:
         await _submit_for_qc(conn, plan, note=clean.get("note"), now=now)
     history = plan.history
-    await repository.write_task(
-        conn, new=plan.new, history=history, now=now, lock_deliverable=plan.locks_deliverable
-    )
+    ready_checked = plan.locks_deliverable and bool(task.get("deliverable_locked"))
+    if ready_checked:
+        # The deliverable was locked with the task: one statement writes the task and turns
+        # the deliverable ready if this was its last open task.
+        ready = await repository.write_task_marking_ready(
+            conn, new=plan.new, history=history, now=now
+        )
+        cascades.publish_ready(ready, history=history, now=now)
+    else:
+        await repository.write_task(
+            conn, new=plan.new, history=history, now=now, lock_deliverable=plan.locks_deliverable
+        )
     if planned_rework is not None:
         await rework.apply_rework(
             conn,
@@ -309,7 +331,8 @@ async def _carry_out(
             history=history,
             now=now,
         )
-    await _cascade(conn, plan, now)
+    if not ready_checked:
+        await _cascade(conn, plan, now)
     await repository.write_history(conn, history, now)
     return TransitionOutcome(status_code=200, body=plan.body, replayed=False)
 
