@@ -7,8 +7,8 @@ rules), plan (`plan.py`: every refusal, the new row, the
 events), write (the task, its events and outbox rows in one statement), cascade (only when the
 task's resolution changes). An action that may resolve the task also locks its deliverable with
 it when the task has no dependents, and its write then checks the deliverable too (ADR 0004):
-complete is BEGIN, lock, write, COMMIT. Any refusal raises before the unit of work commits, so nothing is
-half-applied. Every request is counted in the metrics of `task_svc.tasks.metrics`.
+complete is BEGIN, lock, write, COMMIT. Any refusal raises before the unit of work commits, so
+nothing is half-applied. Every request is counted in the metrics of `task_svc.tasks.metrics`.
 
 The hot route (`apply_from_pool`) first tries an action that touches only the task (assign,
 start, pause...) without a transaction: read the row unlocked, plan, and write in one statement
