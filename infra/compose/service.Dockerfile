@@ -71,4 +71,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 # The service writes its own JSON access log line per request, so uvicorn's plain one is off.
 # An exec-form CMD does not expand variables, so sh reads SERVICE (task-svc -> task_svc.main)
 # and `exec`s uvicorn in its place: uvicorn stays PID 1 and receives SIGTERM itself.
-CMD ["sh", "-c", "exec uvicorn \"$(echo \"$SERVICE\" | tr - _).main:create_app\" --factory --host 0.0.0.0 --port 8000 --no-access-log"]
+CMD ["sh", "-c", "exec uvicorn \"$(echo \"$SERVICE\" | tr - _).main:create_app\" --factory --host 0.0.0.0 --port 8000 --no-access-log --timeout-keep-alive 75"]

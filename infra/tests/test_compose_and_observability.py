@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from blueprint_stack import StackConfig
-from blueprint_stack.gateway import render
+from blueprint_stack.gateway import SERVICE_KEEP_ALIVE_SECONDS, render
 from blueprint_stack.gateway_exporter import GatewayMetrics, Routes, parse_args
 from blueprint_stack.observability import ObsConfig, scrape_targets
 
@@ -248,6 +248,20 @@ def test_the_gateway_template_gets_every_variable_it_uses() -> None:
     assert not unsubstituted, f"rename to *_UPSTREAM or GATEWAY_*: {sorted(unsubstituted)}"
 
 
+_UPSTREAM = re.compile(r"^ {4}upstream (\w+) \{(.*?)^ {4}\}", re.MULTILINE | re.DOTALL)
+_UPSTREAM_IDLE = re.compile(r"^\s*keepalive_timeout (\d+)s;", re.MULTILINE)
+
+
+def test_the_gateway_closes_an_idle_connection_to_a_service_before_the_service_does() -> None:
+    # Otherwise a request can go onto a connection the service is closing: a POST gets a 502.
+    upstreams = dict(_UPSTREAM.findall(GATEWAY_TEMPLATE.read_text()))
+    assert set(upstreams) == {"template_svc", "task_svc", "qc_svc", "notify_svc"}
+    for name, block in upstreams.items():
+        idle = _UPSTREAM_IDLE.findall(block)
+        assert len(idle) == 1, f"upstream {name}: one keepalive_timeout in seconds"
+        assert int(idle[0]) < SERVICE_KEEP_ALIVE_SECONDS, name
+
+
 _COMPOSE_DEFAULT = re.compile(r"\$\{[A-Z0-9_]+:?-([^}]*)\}")
 _HTTP_ACCESS_LOG = re.compile(r"^ {4}access_log (\S+)(?: (\w+))?;", re.MULTILINE)
 _SYSLOG_SERVER = re.compile(r"^syslog:server=([^:,]+):(\d+)(,.*)?$")
@@ -426,6 +440,8 @@ def test_service_image_starts_the_service_app_as_pid_1(service: str, tmp_path: P
         "--port",
         "8000",
         "--no-access-log",
+        "--timeout-keep-alive",
+        str(SERVICE_KEEP_ALIVE_SECONDS),
     ]
 
 

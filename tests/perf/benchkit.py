@@ -33,6 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
+from blueprint_stack.gateway import SERVICE_KEEP_ALIVE_SECONDS
 from servicekit.dbadmin import ServiceSchema, provision
 from servicekit.devstack import PostgresCluster, RedisServer, free_port
 from servicekit.devstack.ports import wait_for_port
@@ -175,6 +176,8 @@ class Platform:
             "httptools",
             *(["--log-level", log_level] if log_level is not None else []),
             "--no-access-log",
+            "--timeout-keep-alive",
+            str(SERVICE_KEEP_ALIVE_SECONDS),
         ]
         python = [sys.executable, *(["-m", "pyinstrument", "-o", profile] if profile else [])]
         cmd = [*python, "-m", "uvicorn", *uvicorn_args]

@@ -12,6 +12,10 @@ from pathlib import Path
 from blueprint_stack.config import SERVICES, StackConfig
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+# How long a service keeps an idle kept-alive connection (uvicorn --timeout-keep-alive; the
+# service image's command says the same): longer than the gateway keeps its idle connections
+# to the services (`keepalive_timeout` in each upstream block), so the gateway closes them first.
+SERVICE_KEEP_ALIVE_SECONDS = 75
 
 
 class TemplateError(ValueError):

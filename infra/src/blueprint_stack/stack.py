@@ -270,6 +270,8 @@ class Stack:
             "-m", "uvicorn", f"{svc.package}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--workers", str(workers),
+            # Longer than the gateway keeps an idle connection (gateway/nginx.conf.template).
+            "--timeout-keep-alive", str(gateway.SERVICE_KEEP_ALIVE_SECONDS),
             # Live event streams never end by themselves: give them this long at shutdown.
             "--timeout-graceful-shutdown", "3",
         )  # fmt: skip
