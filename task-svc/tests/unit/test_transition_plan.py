@@ -26,7 +26,8 @@ from task_svc.tasks.fsm import (
     Who,
     target_status,
 )
-from task_svc.tasks.plan import Cascade, Plan, Refusal, plan_transition
+from task_svc.tasks.plan import Cascade, Plan, plan_transition
+from task_svc.tasks.refusals import Refusal
 from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

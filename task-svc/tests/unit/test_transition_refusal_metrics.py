@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from task_svc.tasks import cascades, metrics, plan, rework, transition_request, transitions
+from task_svc.tasks import (
+    cascades,
+    metrics,
+    plan,
+    refusals,
+    rework,
+    transition_request,
+    transitions,
+)
 
 # `code="X"` keyword arguments and the first argument of rework's `_refuse("X", ...)`.
 CODE = re.compile(r'code="([A-Z_]+)"|_refuse\(\s*"([A-Z_]+)"')
@@ -15,7 +23,7 @@ CODE = re.compile(r'code="([A-Z_]+)"|_refuse\(\s*"([A-Z_]+)"')
 
 def raised_codes() -> set[str]:
     found: set[str] = set()
-    for module in (transition_request, plan, transitions, cascades, rework):
+    for module in (transition_request, plan, refusals, transitions, cascades, rework):
         source = Path(str(module.__file__)).read_text(encoding="utf-8")
         found |= {a or b for a, b in CODE.findall(source)}
     return found
@@ -24,7 +32,7 @@ def raised_codes() -> set[str]:
 def test_every_refusal_code_of_the_transition_service_is_mapped() -> None:
     codes = raised_codes()
     assert "REWORK_TASK_NOT_UPSTREAM" in codes  # the scan sees rework's refusals
-    assert "ACTION_NOT_ALLOWED" in codes  # and the plan's
+    assert "ACTION_NOT_ALLOWED" in codes  # and the plan's (in refusals.py)
     assert sorted(codes - metrics.OUTCOME_OF_CODE.keys()) == []
 
 

@@ -43,9 +43,9 @@ from task_svc.tasks.plan import (
     TASK_ONLY_ACTIONS,
     Cascade,
     Plan,
-    Refusal,
     plan_transition,
 )
+from task_svc.tasks.refusals import Refusal
 from task_svc.tasks.sql import Conn
 from task_svc.tasks.transition_request import Caller, TransitionOutcome, parse_request, replayed
 
@@ -241,7 +241,7 @@ async def apply_locked(
 ) -> TransitionOutcome:
     """Apply `act` to a task row already locked in this transaction (`repository.lock_tasks`).
 
-    `authorized`: the caller's right was decided elsewhere (see `plan.refusal_of`).
+    `authorized`: the caller's right was decided elsewhere (see `refusals.refusal_of`).
     """
     plan = plan_transition(task, act, caller, clean, now=datetime.now(UTC), authorized=authorized)
     if isinstance(plan, Refusal):
