@@ -162,26 +162,25 @@ def _cascade(from_status: str, to_status: str) -> Cascade:
     return Cascade.NONE
 
 
-def _may_cascade(act: Action) -> bool:
-    """Whether `act` can, from some status, cascade or reach in_qc (by the table; a restored or
-    freed milestone completing at once shows in its plan)."""
+def _moves(act: Action) -> set[tuple[Status, Status]]:
+    """Every (from, to) status pair `act` can make by the table (a restored or freed milestone
+    completing at once shows in its plan, not here)."""
     t = TRANSITIONS[act]
-    for source in t.sources:
-        for to in {t.to or source, t.to_alt or t.to or source}:
-            if _cascade(source, to) is not Cascade.NONE or to == Status.IN_QC:
-                return True
-    return False
+    return {
+        (source, to) for source in t.sources for to in {t.to or source, t.to_alt or t.to or source}
+    }
 
 
-# Actions whose plan usually touches only the task: the hot route tries them without a lock.
-TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(a for a in Action if not _may_cascade(a))
+# Actions whose plan usually touches only the task (never a cascade nor in_qc by the table): the
+# hot route tries them without a lock.
+TASK_ONLY_ACTIONS: frozenset[Action] = frozenset(
+    a
+    for a in Action
+    if all(_cascade(f, to) is Cascade.NONE and to != Status.IN_QC for f, to in _moves(a))
+)
 # Actions that by the table can resolve a task: the task's deliverable is locked with it.
 MAY_RESOLVE_ACTIONS: frozenset[Action] = frozenset(
-    t.action
-    for t in TRANSITIONS.values()
-    for source in t.sources
-    for to in {t.to or source, t.to_alt or t.to or source}
-    if _cascade(source, to) is Cascade.RESOLVED
+    a for a in Action if any(_cascade(f, to) is Cascade.RESOLVED for f, to in _moves(a))
 )
 
 
